@@ -1,0 +1,98 @@
+import type { Problem } from './problems';
+import { DEFAULT_LAYOUT, ROLES, type Answers, type Role } from './schema';
+
+/**
+ * Checks that relate several fields. They run on the raw data, whatever the
+ * schema thought of it, so that a wrong type in one place does not hide a
+ * duplicate host in another; anything not of the expected shape is skipped
+ * here because the schema reports it.
+ */
+
+type Raw = Record<string, unknown>;
+
+function isRecord(v: unknown): v is Raw {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function rolesOf(host: Raw): Role[] | undefined {
+  return Array.isArray(host.roles) ? host.roles.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)) : undefined;
+}
+
+function hostProblems(hosts: Raw[], data: Raw): Problem[] {
+  const problems: Problem[] = [];
+  const firstByName = new Map<string, number>();
+  const firstByAddress = new Map<string, number>();
+  hosts.forEach((host, i) => {
+    if (typeof host.name === 'string') {
+      const first = firstByName.get(host.name);
+      if (first !== undefined) problems.push({ path: ['hosts', i, 'name'], message: `"${host.name}" is already the name of hosts[${first}]; host names must be unique` });
+      else firstByName.set(host.name, i);
+    }
+    for (const field of ['address', 'privateAddress'] as const) {
+      const address = host[field];
+      if (typeof address !== 'string') continue;
+      const key = address.toLowerCase();
+      const first = firstByAddress.get(key);
+      if (first !== undefined && first !== i) problems.push({ path: ['hosts', i, field], message: `${address} is already the address of hosts[${first}]; every host needs its own` });
+      else firstByAddress.set(key, i);
+    }
+    const roles = rolesOf(host);
+    if (roles) {
+      const seen = new Set<string>();
+      roles.forEach((role) => {
+        if (seen.has(role)) problems.push({ path: ['hosts', i, 'roles'], message: `lists the role "${role}" twice` });
+        seen.add(role);
+      });
+    }
+  });
+
+  const withRoles = hosts.filter((h) => h.roles !== undefined);
+  if (withRoles.length === 0) {
+    if (hosts.length !== DEFAULT_LAYOUT.length) {
+      problems.push({ path: ['hosts'], message: `no host lists its roles; the default layout needs exactly ${DEFAULT_LAYOUT.length} hosts, so give each host roles (${ROLES.join(', ')})` });
+    }
+    return problems;
+  }
+  hosts.forEach((host, i) => {
+    if (host.roles === undefined) problems.push({ path: ['hosts', i], message: 'has no roles while other hosts do; list its roles, e.g. roles: [app, lb, db]' });
+  });
+
+  const dnsMode = isRecord(data.dns) ? data.dns.mode : undefined;
+  const required: Role[] = ['registry', 'app', 'lb', 'db', ...(dnsMode === undefined || dnsMode === 'forwarder' ? (['dns'] as Role[]) : [])];
+  for (const role of required) {
+    const holders = hosts.map((h, i) => ({ i, roles: rolesOf(h) ?? [] })).filter((h) => h.roles.includes(role));
+    if (holders.length === 0) {
+      problems.push({ path: ['hosts'], message: `no host has the role "${role}"${role === 'dns' ? ' (needed by dns.mode: forwarder)' : ''}; add it to one host's roles` });
+    } else if (role === 'registry' && holders.length > 1) {
+      problems.push({ path: ['hosts', holders[1].i, 'roles'], message: `"registry" is already the role of hosts[${holders[0].i}]; exactly one host runs the registry` });
+    }
+  }
+  return problems;
+}
+
+/** `section.needed` must be set when `section.field` is `value`. */
+function requiresField(data: Raw, section: string, field: string, value: string, needed: string): Problem[] {
+  const sec = data[section];
+  if (!isRecord(sec) || sec[field] !== value) return [];
+  return sec[needed] === undefined
+    ? [{ path: [section, needed], message: `is required when ${section}.${field} is ${value}` }]
+    : [];
+}
+
+export function crossFieldProblems(data: unknown): Problem[] {
+  if (!isRecord(data)) return [];
+  const problems: Problem[] = [];
+  if (Array.isArray(data.hosts)) problems.push(...hostProblems(data.hosts.filter(isRecord), data));
+  problems.push(
+    ...requiresField(data, 'app', 'source', 'path', 'path'),
+    ...requiresField(data, 'app', 'source', 'image', 'image'),
+    ...requiresField(data, 'docker', 'source', 'bundle', 'bundle'),
+  );
+  return problems;
+}
+
+/** Hosts that list no roles get the original layout (checked above to be two hosts). */
+export function applyDefaultLayout(answers: Answers): Answers {
+  if (answers.hosts.some((h) => h.roles !== undefined)) return answers;
+  return { ...answers, hosts: answers.hosts.map((h, i) => ({ ...h, roles: [...DEFAULT_LAYOUT[i]] })) };
+}

@@ -1,0 +1,34 @@
+import type { Printer } from './print';
+
+/** One option of a command, as node:util parseArgs takes it, plus help text. */
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  description: string;
+  /** Shown in help: --answers FILE */
+  valueName?: string;
+  multiple?: boolean;
+}
+
+export interface CommandContext {
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+  print: Printer;
+  env: NodeJS.ProcessEnv;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export interface Command {
+  /** Words that select it: ['install'], ['answers', 'validate']. */
+  words: string[];
+  summary: string;
+  /** The argument part of the usage line, e.g. "[--answers FILE] [--yes]". */
+  usage: string;
+  options: Record<string, OptionSpec>;
+  positionals?: { name: string; description: string; optional?: boolean }[];
+  /** Longer text under the usage line. */
+  details?: string;
+  run(ctx: CommandContext): Promise<void>;
+}

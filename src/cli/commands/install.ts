@@ -1,0 +1,87 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseDocument, type Document } from 'yaml';
+import { answersJsonSchema } from '../../answers/json-schema';
+import { parseAnswers, readAnswersText, type LoadedAnswers } from '../../answers/load';
+import { missingSecrets } from '../../answers/missing';
+import { formatPath } from '../../answers/problems';
+import { writePrivateFile } from '../../answers/save';
+import { BadInputError } from '../../errors';
+import { phasesFor } from '../../phases';
+import { askMissingSecrets, askSavePath, exampleDocument, runWizard, WizardCancelled } from '../../wizard';
+import type { Command, CommandContext } from '../command';
+
+/** Write the answers (0600) and, for editors, the JSON Schema the file's first line points at. */
+function saveAnswers(path: string, doc: Document): void {
+  writePrivateFile(path, doc.toString({ lineWidth: 0 }));
+  const schemaPath = join(dirname(path), 'berth.schema.json');
+  if (!existsSync(schemaPath)) writeFileSync(schemaPath, `${JSON.stringify(answersJsonSchema(), null, 2)}\n`);
+}
+
+const NON_INTERACTIVE_HINT =
+  'Without a terminal berth cannot ask questions. Write an answers file (start from `berth answers example > berth.yaml`) and run `berth install --answers berth.yaml --yes`.';
+
+/**
+ * The answers for this run: from the file, with missing secrets asked for on
+ * a terminal (or refused with --yes), or from the wizard.
+ */
+export async function gatherAnswers(ctx: CommandContext): Promise<LoadedAnswers> {
+  const file = ctx.values.answers as string | undefined;
+  const saveTo = ctx.values['save-answers'] as string | undefined;
+  const yes = Boolean(ctx.values.yes);
+  const interactive = Boolean(ctx.stdin.isTTY) && !yes;
+  const io = { stdin: ctx.stdin, stdout: ctx.stderr };
+
+  try {
+    if (!file) {
+      if (!interactive) throw new BadInputError('no answers file given', [], yes ? 'With --yes, give --answers FILE.' : NON_INTERACTIVE_HINT);
+      const doc = await runWizard(exampleDocument(), io);
+      const path = saveTo ?? (await askSavePath(io, 'berth.yaml'));
+      saveAnswers(path, doc);
+      ctx.print.info(`Saved the answers to ${path} (mode 0600). Next time: berth install --answers ${path}`);
+      return parseAnswers(doc.toString(), path);
+    }
+
+    const loaded = parseAnswers(readAnswersText(file), file);
+    const missing = missingSecrets(loaded.answers);
+    if (missing.length === 0) {
+      if (saveTo) saveAnswers(saveTo, loaded.document);
+      return loaded;
+    }
+    if (!interactive) {
+      throw new BadInputError(
+        `${file} lacks ${missing.length} secret${missing.length === 1 ? '' : 's'} berth needs`,
+        missing.map((m) => `${formatPath(m.path)}: ${m.what}`),
+        `Set each to a value, env:NAME or file:PATH${yes ? '' : ', or run on a terminal to be asked'}.`,
+      );
+    }
+    const doc = parseDocument(loaded.document.toString());
+    await askMissingSecrets(doc, io);
+    const path = saveTo ?? file;
+    saveAnswers(path, doc);
+    ctx.print.info(`Saved the answers to ${path} (mode 0600).`);
+    return parseAnswers(doc.toString(), path);
+  } catch (err) {
+    if (err instanceof WizardCancelled) throw new BadInputError(err.message);
+    throw err;
+  }
+}
+
+export const installCommand: Command = {
+  words: ['install'],
+  summary: 'Build or update the platform on the hosts (the default command).',
+  usage: '[--answers FILE] [--yes] [--save-answers FILE]',
+  options: {
+    answers: { type: 'string', short: 'a', valueName: 'FILE', description: 'The answers file; without it the wizard asks.' },
+    yes: { type: 'boolean', short: 'y', description: 'Ask nothing: anything missing is an error.' },
+    'save-answers': { type: 'string', valueName: 'FILE', description: 'Write the answers (with what was asked) to FILE.' },
+  },
+  details: 'Run it again at any time: a converged install changes nothing.',
+  async run(ctx) {
+    const { answers } = await gatherAnswers(ctx);
+    ctx.print.out('Phases per host:');
+    for (const { host, phases } of phasesFor(answers)) {
+      ctx.print.out(`  ${host.name} (${host.address}): ${phases.map((p) => p.title).join(' → ')}`);
+    }
+  },
+};

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+import { redact } from '../engine/redact';
+import { BadInputError, RunFailedError } from '../errors';
+import { VERSION } from '../version';
+import { parseCommandLine, renderHelp, renderOverview, selectCommand } from './args';
+import type { Command, CommandContext } from './command';
+import { answersExampleCommand, answersSchemaCommand, answersValidateCommand } from './commands/answers';
+import { installCommand } from './commands/install';
+import { colorWanted, createPrinter, type Printer } from './print';
+
+/** Exit codes: the only place errors become numbers. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_BAD_INPUT = 2;
+export const EXIT_INTERRUPTED = 130;
+
+export const COMMANDS: readonly Command[] = [installCommand, answersValidateCommand, answersSchemaCommand, answersExampleCommand];
+
+export interface MainIo {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  stdin: CommandContext['stdin'];
+  stdout: CommandContext['stdout'];
+  stderr: CommandContext['stderr'];
+}
+
+function reportError(print: Printer, err: unknown): number {
+  if (err instanceof BadInputError || err instanceof RunFailedError) {
+    print.error(err.message);
+    for (const d of err.details) print.info(`  ${d}`);
+    if (err.hint) print.info(err.hint);
+    return err instanceof BadInputError ? EXIT_BAD_INPUT : EXIT_FAILED;
+  }
+  // Not a user mistake: a bug in berth. Show the stack so that it can be reported.
+  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  print.error(`berth hit an internal error; please report it with the lines below.\n${redact(text)}`);
+  return EXIT_FAILED;
+}
+
+export async function main(io: MainIo): Promise<number> {
+  const argv = io.argv;
+  const noColor = argv.includes('--no-color');
+  const print = createPrinter(io, colorWanted(noColor, io.env, io.stderr.isTTY));
+  try {
+    if (argv[0] === '--version' || argv[0] === '-V') {
+      print.out(VERSION);
+      return EXIT_OK;
+    }
+    if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+      print.out(renderOverview(COMMANDS, VERSION));
+      return EXIT_OK;
+    }
+    const { command, rest } = selectCommand(argv, COMMANDS, installCommand);
+    const parsed = parseCommandLine(command, rest);
+    if (parsed.values.help) {
+      print.out(renderHelp(command));
+      return EXIT_OK;
+    }
+    await command.run({ values: parsed.values, positionals: parsed.positionals, print, env: io.env, stdin: io.stdin, stdout: io.stdout, stderr: io.stderr });
+    return EXIT_OK;
+  } catch (err) {
+    return reportError(print, err);
+  }
+}
+
+if (require.main === module) {
+  process.on('SIGINT', () => process.exit(EXIT_INTERRUPTED));
+  main({ argv: process.argv.slice(2), env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+  );
+}

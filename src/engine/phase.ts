@@ -1,0 +1,78 @@
+import type { Answers, Role } from '../answers/schema';
+import type { Action, Facts, FactsQuery } from './plan';
+
+/** The host as the engine sees it: from the answers, completed with what the host said about itself. */
+export interface ClusterHost {
+  name: string;
+  /** Where berth connects to. */
+  address: string;
+  /** Where the other hosts reach this one (privateAddress, or the host's own address on the route to the others). */
+  clusterAddress: string;
+  roles: Role[];
+}
+
+/** Facts every phase may use, gathered once per host when the run connects. */
+export interface HostInfo {
+  /** /etc/os-release ID and VERSION_ID, e.g. debian 13, ubuntu 24.04. */
+  osId: string;
+  osVersion: string;
+  osCodename: string;
+  osName: string;
+  /** Debian architecture name: amd64, arm64, … */
+  arch: string;
+  hostname: string;
+  /** Global addresses on the host's interfaces. */
+  addresses: string[];
+  /** The installer's address as the host sees it, and the SSH port it connected to (from SSH_CONNECTION). */
+  clientAddress: string;
+  sshPort: number;
+  /** The user the connection is logged in as. */
+  loginUser: string;
+  /** PID 1's name: systemd on every supported target. */
+  init: string;
+  cpus: number;
+  memoryMb: number;
+  /** Free space on / in MB. */
+  rootFreeMb: number;
+}
+
+export interface PhaseContext {
+  answers: Answers;
+  host: ClusterHost;
+  cluster: readonly ClusterHost[];
+  info: HostInfo;
+}
+
+export type PhaseName = 'preflight' | 'admin' | 'dns' | 'docker' | 'firewall' | 'ssh' | 'registry' | 'app-image' | 'app' | 'verify';
+
+/**
+ * One step of the install. `query` says which facts it needs (read-only);
+ * `plan` turns them into the actions the host needs, and returns [] when the
+ * host already matches. `plan` may throw a HostProblem when the host cannot
+ * be brought to the wanted state (e.g. an unsupported OS).
+ */
+export interface Phase {
+  name: PhaseName;
+  title: string;
+  appliesTo(host: ClusterHost, answers: Answers): boolean;
+  query(ctx: PhaseContext): FactsQuery;
+  plan(ctx: PhaseContext, facts: Facts): Action[];
+}
+
+/** A host is not in a state berth can work with; the message says what to do. */
+export class HostProblem extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'HostProblem';
+  }
+}
+
+export const everyHost = (): boolean => true;
+
+export const hostsWithRole =
+  (...roles: Role[]) =>
+  (host: ClusterHost): boolean =>
+    roles.some((r) => host.roles.includes(r));

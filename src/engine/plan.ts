@@ -1,0 +1,164 @@
+import type { Secret } from '../answers/secret';
+
+/**
+ * Plans are data. A phase reads facts and returns the actions a host needs,
+ * an empty list when it already matches; the executor runs them and `berth
+ * plan` prints them. Every action says, in `effects` where needed, which
+ * facts it makes true, so that applying a plan to the facts it came from can
+ * be simulated and the next plan must be empty.
+ */
+
+/** Facts a phase asks for, gathered in one round trip. */
+export interface FactsQuery {
+  /** Files whose content, mode and owner the phase compares. */
+  files?: string[];
+  /** Debian packages whose installed version the phase needs. */
+  packages?: string[];
+  /** systemd units whose active and enabled state the phase needs. */
+  units?: string[];
+  /** Read-only shell snippets by name; their exit code and output are facts. */
+  probes?: Record<string, string>;
+}
+
+export interface FileFact {
+  content: string;
+  mode: number;
+  owner: string;
+  group: string;
+}
+
+export interface UnitFact {
+  /** `systemctl is-active`: active, inactive, failed, … */
+  active: string;
+  /** `systemctl is-enabled`: enabled, disabled, masked, static, not-found, … */
+  enabled: string;
+}
+
+export interface ProbeFact {
+  code: number;
+  out: string;
+}
+
+export interface Facts {
+  files: Record<string, FileFact | null>;
+  packages: Record<string, string | null>;
+  units: Record<string, UnitFact>;
+  probes: Record<string, ProbeFact>;
+}
+
+export interface ProbeEffect {
+  probe: string;
+  code: number;
+  out: string;
+}
+
+export type ServiceOp = 'restart' | 'reload' | 'start' | 'stop' | 'enable' | 'enable-now' | 'disable-now' | 'daemon-reload';
+
+export type Action =
+  | {
+      kind: 'file';
+      path: string;
+      content: string;
+      mode: number;
+      owner?: string;
+      group?: string;
+      /** The content holds a secret: plans show no diff, only that it changes. */
+      sensitive?: boolean;
+    }
+  | { kind: 'remove'; path: string }
+  | { kind: 'packages'; install: string[] }
+  | { kind: 'service'; unit: string; op: ServiceOp }
+  | {
+      kind: 'run';
+      /** What it does, in a few words: shown in plans, progress and errors. */
+      title: string;
+      /** A bash script; it holds no secret (those travel in `stdin` or files). */
+      script: string;
+      stdin?: Secret;
+      timeoutMs?: number;
+      effects?: ProbeEffect[];
+    }
+  | {
+      /**
+       * Changes that could lock the user out (firewall, sshd). The executor
+       * schedules `revert` on the host, applies `actions`, proves that a new
+       * SSH connection still works and only then cancels the revert.
+       */
+      kind: 'guarded';
+      title: string;
+      actions: Action[];
+      /** Runs on the host if the change is not confirmed in time; restores the previous state. */
+      revert: string;
+      /** What would lock the user out, for the error message. */
+      risk: string;
+    };
+
+export interface HostPlan {
+  phase: string;
+  host: string;
+  actions: Action[];
+}
+
+export function emptyFacts(): Facts {
+  return { files: {}, packages: {}, units: {}, probes: {} };
+}
+
+function clone(facts: Facts): Facts {
+  return {
+    files: { ...facts.files },
+    packages: { ...facts.packages },
+    units: Object.fromEntries(Object.entries(facts.units).map(([k, v]) => [k, { ...v }])),
+    probes: { ...facts.probes },
+  };
+}
+
+/** The facts as they will be after the actions ran: the basis of the "second plan is empty" check. */
+export function simulate(facts: Facts, actions: readonly Action[]): Facts {
+  const next = clone(facts);
+  for (const action of actions) {
+    switch (action.kind) {
+      case 'file':
+        next.files[action.path] = { content: action.content, mode: action.mode, owner: action.owner ?? 'root', group: action.group ?? action.owner ?? 'root' };
+        break;
+      case 'remove':
+        next.files[action.path] = null;
+        break;
+      case 'packages':
+        for (const p of action.install) next.packages[p] = next.packages[p] ?? 'installed';
+        break;
+      case 'service': {
+        const unit = (next.units[action.unit] ??= { active: 'inactive', enabled: 'disabled' });
+        if (action.op === 'enable' || action.op === 'enable-now') unit.enabled = 'enabled';
+        if (action.op === 'disable-now') unit.enabled = 'disabled';
+        if (['restart', 'reload', 'start', 'enable-now'].includes(action.op)) unit.active = 'active';
+        if (action.op === 'stop' || action.op === 'disable-now') unit.active = 'inactive';
+        break;
+      }
+      case 'run':
+        for (const e of action.effects ?? []) next.probes[e.probe] = { code: e.code, out: e.out };
+        break;
+      case 'guarded':
+        Object.assign(next, simulate(next, action.actions));
+        break;
+    }
+  }
+  return next;
+}
+
+/** A short line per action, for plans, progress and the journal. */
+export function describeAction(action: Action): string {
+  switch (action.kind) {
+    case 'file':
+      return `write ${action.path} (mode ${action.mode.toString(8).padStart(4, '0')}${action.owner ? `, ${action.owner}` : ''})`;
+    case 'remove':
+      return `remove ${action.path}`;
+    case 'packages':
+      return `install packages: ${action.install.join(' ')}`;
+    case 'service':
+      return `${action.op} ${action.unit}`;
+    case 'run':
+      return action.title;
+    case 'guarded':
+      return `${action.title} (reverted automatically unless a new SSH login works)`;
+  }
+}

@@ -1,0 +1,21 @@
+import type { Answers } from '../answers/schema';
+import type { ClusterHost, Phase } from '../engine/phase';
+import { preflightPhase } from './preflight';
+
+/** The install, in order. Each phase waits for the one before it; its hosts run in parallel. */
+export const PHASES: readonly Phase[] = [preflightPhase];
+
+/** Hosts as the answers describe them, before any connection tells more. */
+export function clusterFromAnswers(answers: Answers): ClusterHost[] {
+  return answers.hosts.map((h) => ({
+    name: h.name,
+    address: h.address,
+    clusterAddress: h.privateAddress ?? h.address,
+    roles: h.roles ?? [],
+  }));
+}
+
+/** Which phases run on which host. */
+export function phasesFor(answers: Answers, phases: readonly Phase[] = PHASES): { host: ClusterHost; phases: Phase[] }[] {
+  return clusterFromAnswers(answers).map((host) => ({ host, phases: phases.filter((p) => p.appliesTo(host, answers)) }));
+}

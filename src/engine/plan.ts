@@ -86,11 +86,15 @@ export type Action =
        */
       kind: 'guarded';
       title: string;
+      /** Saves what `revert` restores; runs before the revert is scheduled. */
+      backup: string;
       actions: Action[];
       /** Runs on the host if the change is not confirmed in time; restores the previous state. */
       revert: string;
       /** What would lock the user out, for the error message. */
       risk: string;
+      /** The SSH port the proof connection uses, when the change moves sshd. */
+      proofPort?: number;
     };
 
 export interface HostPlan {

@@ -1,0 +1,70 @@
+import type { ServiceOp } from './plan';
+import { shellCommand, shq } from './shell';
+
+/**
+ * Pure builders of the shell the executor sends for each kind of action.
+ * Unit tests pin them by exact string.
+ */
+
+const APT_OPTIONS = ['-o', 'DPkg::Lock::Timeout=600', '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold'];
+export const APT_STAMP = '/var/lib/berth/apt-updated';
+
+/**
+ * apt-get update only when the package lists are older than an hour or than
+ * any change to the apt sources (so a repository berth just added is seen),
+ * then install without recommends, keeping existing config files.
+ */
+export function installPackagesScript(packages: readonly string[]): string {
+  return [
+    'export DEBIAN_FRONTEND=noninteractive',
+    `install -d -m 0700 ${shq('/var/lib/berth')}`,
+    `if [ ! -e ${APT_STAMP} ] || [ -n "$(find ${APT_STAMP} -mmin +60)" ] || [ -n "$(find /etc/apt/sources.list /etc/apt/sources.list.d /etc/apt/keyrings -newer ${APT_STAMP} 2>/dev/null | head -n1)" ]; then`,
+    `  ${shellCommand(['apt-get', ...APT_OPTIONS, '-q', 'update'])}`,
+    `  touch ${APT_STAMP}`,
+    'fi',
+    shellCommand(['apt-get', ...APT_OPTIONS, '-q', '-y', 'install', '--no-install-recommends', ...packages]),
+  ].join('\n');
+}
+
+export function serviceScript(unit: string, op: ServiceOp): string {
+  switch (op) {
+    case 'daemon-reload':
+      return 'systemctl daemon-reload';
+    case 'enable-now':
+      return shellCommand(['systemctl', 'enable', '--now', unit]);
+    case 'disable-now':
+      return shellCommand(['systemctl', 'disable', '--now', unit]);
+    default:
+      return shellCommand(['systemctl', op, unit]);
+  }
+}
+
+export function removeFileScript(path: string): string {
+  return shellCommand(['rm', '-f', '--', path]);
+}
+
+/** The transient unit that restores the previous state unless the change is confirmed in time. */
+export function revertUnitName(phase: string): string {
+  return `berth-revert-${phase}`;
+}
+
+export function scheduleRevertScript(phase: string, revert: string, seconds: number): string {
+  const unit = revertUnitName(phase);
+  return [
+    // A revert left over from an interrupted run must not fire in the middle of this one.
+    `systemctl stop ${shq(`${unit}.timer`)} ${shq(`${unit}.service`)} 2>/dev/null || true`,
+    `systemctl reset-failed ${shq(`${unit}.service`)} ${shq(`${unit}.timer`)} 2>/dev/null || true`,
+    shellCommand(['systemd-run', `--unit=${unit}`, `--on-active=${seconds}`, '--timer-property=AccuracySec=1s', '/bin/bash', '-c', revert]),
+  ].join('\n');
+}
+
+export function cancelRevertScript(phase: string): string {
+  const unit = revertUnitName(phase);
+  return `systemctl stop ${shq(`${unit}.timer`)} 2>/dev/null || true\nsystemctl reset-failed ${shq(`${unit}.service`)} ${shq(`${unit}.timer`)} 2>/dev/null || true`;
+}
+
+/** Has the scheduled revert run (its timer gone and its service finished)? Prints done or pending. */
+export function revertStateScript(phase: string): string {
+  const unit = revertUnitName(phase);
+  return `if systemctl is-active --quiet ${shq(`${unit}.timer`)} || systemctl is-active --quiet ${shq(`${unit}.service`)}; then echo pending; else echo done; fi`;
+}

@@ -1,0 +1,132 @@
+import type { RunLog } from './log';
+import { cancelRevertScript, installPackagesScript, removeFileScript, revertStateScript, scheduleRevertScript, serviceScript } from './commands';
+import { describeAction, type Action } from './plan';
+import type { ExecOptions, HostConnection, UploadEntry } from './transport';
+
+/** An action that failed on a host: where, what, how, and the end of what it printed. */
+export class ActionFailedError extends Error {
+  constructor(
+    readonly host: string,
+    readonly phase: string,
+    readonly action: string,
+    readonly exitCode: number | undefined,
+    readonly stderrTail: string,
+    readonly hint?: string,
+  ) {
+    super(`${host}: ${phase}: "${action}" failed${exitCode === undefined ? '' : ` with exit code ${exitCode}`}${stderrTail ? `:\n${stderrTail}` : ''}`);
+    this.name = 'ActionFailedError';
+  }
+}
+
+export interface ExecutorDeps {
+  conn: HostConnection;
+  phase: string;
+  log: RunLog;
+  /** Opens a brand-new connection to the same host: the proof that a guarded change did not lock us out. */
+  connectFresh(port?: number): Promise<HostConnection>;
+  /** Seconds before a guarded change reverts itself. */
+  revertAfterSeconds: number;
+  sleep(ms: number): Promise<void>;
+  onAction?(description: string): void;
+}
+
+const TAIL_LINES = 12;
+
+function tail(text: string): string {
+  return text.trimEnd().split('\n').slice(-TAIL_LINES).join('\n');
+}
+
+async function run(deps: ExecutorDeps, description: string, script: string, options: ExecOptions = {}): Promise<string> {
+  const { conn, log } = deps;
+  log.write(conn.name, `$ ${script.split('\n').join('\n> ')}`);
+  const result = await conn.exec(script, {
+    ...options,
+    onStdout: (chunk) => log.write(conn.name, chunk),
+    onStderr: (chunk) => log.write(conn.name, chunk),
+  });
+  if (result.code !== 0) throw new ActionFailedError(conn.name, deps.phase, description, result.code, tail(result.stderr || result.stdout));
+  return result.stdout;
+}
+
+function uploadEntry(action: Extract<Action, { kind: 'file' }>): UploadEntry {
+  return { path: action.path, content: action.content, mode: action.mode, owner: action.owner, group: action.group };
+}
+
+async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'guarded' }>): Promise<void> {
+  const { conn, phase } = deps;
+  await run(deps, `${action.title}: save the current state`, action.backup);
+  await run(deps, `${action.title}: schedule the automatic revert`, scheduleRevertScript(phase, action.revert, deps.revertAfterSeconds));
+  const started = Date.now();
+  await executeActions(deps, action.actions);
+  let proof: HostConnection | undefined;
+  try {
+    proof = await deps.connectFresh(action.proofPort);
+    const check = await proof.exec('true');
+    if (check.code !== 0) throw new Error(`a command over the new connection failed (exit ${check.code})`);
+  } catch (err) {
+    deps.log.write(conn.name, `new connection after "${action.title}" failed: ${(err as Error).message}; waiting for the automatic revert`);
+    await proof?.close().catch(() => undefined);
+    const wait = Math.max(0, deps.revertAfterSeconds * 1000 - (Date.now() - started)) + 5000;
+    await deps.sleep(wait);
+    let reverted = false;
+    try {
+      const again = await deps.connectFresh(action.proofPort);
+      reverted = (await again.exec(revertStateScript(phase))).stdout.trim() === 'done';
+      await again.close();
+    } catch {
+      reverted = false;
+    }
+    throw new ActionFailedError(
+      conn.name,
+      phase,
+      action.title,
+      undefined,
+      `a new SSH connection failed after the change (${(err as Error).message}), so it would have locked you out: ${action.risk}`,
+      reverted
+        ? 'The previous state was restored automatically and the host is reachable again. Fix the answers and run again.'
+        : `The automatic revert was scheduled for ${deps.revertAfterSeconds}s after the change, but the host did not answer afterwards; check it from its console.`,
+    );
+  }
+  await proof.close();
+  await run(deps, `${action.title}: confirm`, cancelRevertScript(phase));
+}
+
+/** Run a plan's actions in order on one host. Consecutive file writes go up in one upload. */
+export async function executeActions(deps: ExecutorDeps, actions: readonly Action[]): Promise<void> {
+  const { conn } = deps;
+  for (let i = 0; i < actions.length; i++) {
+    const action = actions[i];
+    if (action.kind === 'file') {
+      const batch: Extract<Action, { kind: 'file' }>[] = [];
+      while (i < actions.length && actions[i].kind === 'file') batch.push(actions[i++] as Extract<Action, { kind: 'file' }>);
+      i--;
+      for (const f of batch) deps.onAction?.(describeAction(f));
+      deps.log.write(conn.name, `upload ${batch.map((f) => f.path).join(', ')}`);
+      try {
+        await conn.upload(batch.map(uploadEntry));
+      } catch (err) {
+        throw new ActionFailedError(conn.name, deps.phase, `write ${batch.map((f) => f.path).join(', ')}`, undefined, (err as Error).message);
+      }
+      continue;
+    }
+    const description = describeAction(action);
+    deps.onAction?.(description);
+    switch (action.kind) {
+      case 'remove':
+        await run(deps, description, removeFileScript(action.path));
+        break;
+      case 'packages':
+        await run(deps, description, installPackagesScript(action.install), { timeoutMs: 30 * 60 * 1000 });
+        break;
+      case 'service':
+        await run(deps, description, serviceScript(action.unit, action.op));
+        break;
+      case 'run':
+        await run(deps, description, action.script, { stdin: action.stdin?.reveal(), timeoutMs: action.timeoutMs });
+        break;
+      case 'guarded':
+        await runGuarded(deps, action);
+        break;
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { redact } from './redact';
+
+/**
+ * The full log of a run: every command sent and everything it printed,
+ * prefixed by host, redacted, in a file only the user can read.
+ */
+export interface RunLog {
+  readonly path?: string;
+  write(host: string, text: string): void;
+  close(): void;
+}
+
+export function defaultLogPath(cwd: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
+  return join(cwd, 'berth-logs', `berth-${stamp}.log`);
+}
+
+export function openRunLog(path: string): RunLog {
+  mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+  const fd = openSync(path, 'a', 0o600);
+  return {
+    path,
+    write(host, text) {
+      const stamp = new Date().toISOString();
+      const lines = redact(text).replace(/\n$/, '').split('\n');
+      writeSync(fd, lines.map((l) => `${stamp} [${host}] ${l}\n`).join(''));
+    },
+    close() {
+      closeSync(fd);
+    },
+  };
+}
+
+/** For unit tests and commands that keep no log. */
+export function memoryLog(): RunLog & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    write(host, text) {
+      for (const l of redact(text).replace(/\n$/, '').split('\n')) lines.push(`[${host}] ${l}`);
+    },
+    close() {},
+  };
+}

@@ -4,31 +4,23 @@ import type { Answers, HostAnswers } from '../answers/schema';
 import { RunFailedError } from '../errors';
 import { VERSION } from '../version';
 import type { Reporter, SummaryRow } from './events';
-import { ActionFailedError, executeActions } from './executor';
-import { factsScript, HOST_INFO_SCRIPT, parseFacts, parseHostInfo } from './facts';
-import {
-  acquireLockScript,
-  appendToJournal,
-  judgeLock,
-  parseJournal,
-  readJournalScript,
-  refreshLockScript,
-  releaseLockScript,
-  writeJournalScript,
-  type Journal,
-  type LockOwner,
-} from './hoststate';
+import { ActionFailedError } from './executor';
+import type { HostAgent } from './agent';
+import { appendToJournal, judgeLock, type Journal, type LockOwner } from './hoststate';
 import type { RunLog } from './log';
 import { HostProblem, type ClusterHost, type HostInfo, type Phase, type PhaseContext } from './phase';
 import { describeAction, type Action, type FileFact } from './plan';
 import { SshError, type HostConnection } from './transport';
+import { HostStateError } from './agent';
 
 /** Opens connections; the SSH module implements it, unit tests fake it. */
 export interface Connector {
   /** Connect as whichever configured login works (the admin user once it exists, else ssh.user). */
-  connect(host: HostAnswers): Promise<HostConnection>;
-  /** Connect as exactly this user, e.g. to prove a change did not lock us out. */
-  connectAs(host: HostAnswers, user: string, port?: number): Promise<HostConnection>;
+  connect(host: HostAnswers): Promise<HostAgent>;
+  /** Connect as exactly this user, e.g. once the admin phase created it. */
+  connectAs(host: HostAnswers, user: string): Promise<HostAgent>;
+  /** A brand-new connection: the proof that a guarded change did not lock us out. */
+  open(host: HostAnswers, user: string, port?: number): Promise<HostConnection>;
 }
 
 export interface RunOptions {
@@ -65,7 +57,7 @@ export interface RunResult {
 
 interface Session {
   answers: HostAnswers;
-  conn: HostConnection;
+  agent: HostAgent;
   info: HostInfo;
   journal: Journal;
   lock?: LockOwner;
@@ -92,6 +84,7 @@ export function clusterAddressOf(host: HostAnswers, info: HostInfo): string {
 function errorText(err: unknown): { error: string; hint?: string } {
   if (err instanceof ActionFailedError) return { error: err.message, hint: err.hint };
   if (err instanceof HostProblem || err instanceof SshError || err instanceof RunFailedError) return { error: err.message, hint: err.hint };
+  if (err instanceof HostStateError) return { error: err.message };
   return { error: err instanceof Error ? err.message : String(err) };
 }
 
@@ -129,11 +122,11 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
       answers.hosts.map(async (host) => {
         const started = Date.now();
         try {
-          const conn = await connector.connect(host);
-          const info = parseHostInfo((await conn.exec(HOST_INFO_SCRIPT, { asRoot: false })).stdout);
-          sessions.set(host.name, { answers: host, conn, info, journal: { entries: [] } });
-          reporter.handle({ type: 'connected', host: host.name, address: host.address, user: conn.user });
-          log.write(host.name, `connected to ${host.address} as ${conn.user}: ${info.osName} ${info.arch}`);
+          const agent = await connector.connect(host);
+          const info = await agent.info();
+          sessions.set(host.name, { answers: host, agent, info, journal: { entries: [] } });
+          reporter.handle({ type: 'connected', host: host.name, address: host.address, user: agent.user });
+          log.write(host.name, `connected to ${host.address} as ${agent.user}: ${info.osName} ${info.arch}`);
         } catch (err) {
           ok = false;
           fail('connect', host.name, started, err);
@@ -147,16 +140,9 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
           const started = Date.now();
           try {
             const owner = lockOwner();
-            const result = await s.conn.exec(acquireLockScript(Boolean(options.forceUnlock)), { stdin: JSON.stringify(owner) });
-            if (result.code !== 0) throw new ActionFailedError(s.answers.name, 'lock', 'take the lock', result.code, result.stderr);
-            const [verdict, ...rest] = result.stdout.trim().split('\n');
-            if (verdict !== 'ACQUIRED') {
-              let holder: LockOwner | undefined;
-              try {
-                holder = JSON.parse(rest.join('\n')) as LockOwner;
-              } catch {
-                holder = undefined;
-              }
+            const taken = await s.agent.lock(owner, Boolean(options.forceUnlock));
+            if (!taken.acquired) {
+              const holder = taken.holder;
               const judged = holder ? judgeLock(holder, { machine: options.owner.machine, pidAlive: options.pidAlive ?? defaultPidAlive, now: new Date() }) : { stale: true as const, why: 'its owner file is unreadable' };
               const who = holder ? `${holder.owner} (pid ${holder.pid}) since ${holder.started}` : 'an unknown holder';
               throw new RunFailedError(
@@ -168,7 +154,7 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
               );
             }
             s.lock = owner;
-            s.journal = parseJournal((await s.conn.exec(readJournalScript())).stdout);
+            s.journal = await s.agent.readJournal();
           } catch (err) {
             ok = false;
             fail('lock', s.answers.name, started, err);
@@ -202,38 +188,33 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
           try {
             const ctx: PhaseContext = { answers, host, cluster, info: s.info };
             const query = phase.query(ctx);
-            const facts = parseFacts((await s.conn.exec(factsScript(query))).stdout, query);
+            const facts = await s.agent.facts(query);
             const actions = phase.plan(ctx, facts);
             const files = Object.fromEntries(actions.flatMap((a) => (a.kind === 'file' || a.kind === 'remove' ? [[a.path, facts.files[a.path] ?? null]] : [])));
             if (mode === 'plan') {
               plans.push({ phase: phase.name, host: host.name, actions, files });
             } else if (actions.length > 0) {
-              await executeActions(
-                {
-                  conn: s.conn,
-                  phase: phase.name,
-                  log,
-                  revertAfterSeconds: options.revertAfterSeconds ?? 60,
-                  sleep,
-                  connectFresh: (port) => connector.connectAs(s.answers, s.conn.user, port),
-                  onAction: (description) => reporter.handle({ type: 'action', phase: phase.name, host: host.name, description }),
-                },
-                actions,
-              );
+              await s.agent.apply(actions, {
+                phase: phase.name,
+                log,
+                revertAfterSeconds: options.revertAfterSeconds ?? 60,
+                sleep,
+                connectFresh: (port) => connector.open(s.answers, s.agent.user, port),
+                onAction: (description) => reporter.handle({ type: 'action', phase: phase.name, host: host.name, description }),
+              });
               s.journal = appendToJournal(s.journal, { phase: phase.name, at: new Date().toISOString(), runId, berth: VERSION, actions: actions.map(describeAction) });
-              const written = await s.conn.exec(writeJournalScript(), { stdin: JSON.stringify(s.journal, null, 1) });
-              if (written.code !== 0) throw new ActionFailedError(host.name, phase.name, 'write the journal', written.code, written.stderr);
+              await s.agent.writeJournal(s.journal);
             }
             const reconnectUser = options.reconnectAfter?.[phase.name]?.(answers);
-            if (mode === 'apply' && reconnectUser && s.conn.user !== reconnectUser) {
+            if (mode === 'apply' && reconnectUser && s.agent.user !== reconnectUser) {
               const next = await connector.connectAs(s.answers, reconnectUser);
-              await s.conn.close();
-              s.conn = next;
+              await s.agent.close();
+              s.agent = next;
               log.write(host.name, `now connected as ${reconnectUser}`);
             }
             if (s.lock) {
               s.lock = { ...s.lock, heartbeat: new Date().toISOString() };
-              await s.conn.exec(refreshLockScript(runId), { stdin: JSON.stringify(s.lock) });
+              await s.agent.refreshLock(s.lock);
             }
             const durationMs = Date.now() - started;
             summary.push({ host: host.name, phase: phase.name, status: actions.length === 0 ? 'ok' : mode === 'plan' ? 'planned' : 'changed', changed: actions.length, durationMs });
@@ -250,8 +231,8 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
   } finally {
     await Promise.all(
       [...sessions.values()].map(async (s) => {
-        if (s.lock) await s.conn.exec(releaseLockScript(runId)).catch(() => undefined);
-        await s.conn.close().catch(() => undefined);
+        if (s.lock) await s.agent.releaseLock(runId).catch(() => undefined);
+        await s.agent.close().catch(() => undefined);
       }),
     );
   }

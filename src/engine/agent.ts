@@ -1,0 +1,91 @@
+import { executeActions, type ExecutorDeps } from './executor';
+import { factsScript, HOST_INFO_SCRIPT, parseFacts, parseHostInfo } from './facts';
+import {
+  acquireLockScript,
+  parseJournal,
+  readJournalScript,
+  refreshLockScript,
+  releaseLockScript,
+  writeJournalScript,
+  type Journal,
+  type LockOwner,
+} from './hoststate';
+import type { HostInfo } from './phase';
+import type { Action, Facts, FactsQuery } from './plan';
+import type { HostConnection } from './transport';
+
+/**
+ * Everything the engine does to one host, as operations. The real agent
+ * turns them into scripts over a HostConnection; unit tests use an
+ * in-memory host that implements the same operations on a model.
+ */
+export interface HostAgent {
+  readonly name: string;
+  /** The login user of the connection. */
+  readonly user: string;
+  info(): Promise<HostInfo>;
+  facts(query: FactsQuery): Promise<Facts>;
+  apply(actions: readonly Action[], deps: Omit<ExecutorDeps, 'conn'>): Promise<void>;
+  /** Take the lock; when it is held by someone else, say by whom (undefined when unreadable). */
+  lock(owner: LockOwner, force: boolean): Promise<{ acquired: true } | { acquired: false; holder?: LockOwner }>;
+  refreshLock(owner: LockOwner): Promise<void>;
+  releaseLock(runId: string): Promise<void>;
+  readJournal(): Promise<Journal>;
+  writeJournal(journal: Journal): Promise<void>;
+  /** Does a trivial command run as root over this connection? The proof after a guarded change. */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class HostStateError extends Error {
+  constructor(host: string, what: string, code: number, stderr: string) {
+    super(`${host}: could not ${what} (exit code ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`);
+    this.name = 'HostStateError';
+  }
+}
+
+export function remoteAgent(conn: HostConnection): HostAgent {
+  const must = async (what: string, script: string, stdin?: string) => {
+    const result = await conn.exec(script, { stdin });
+    if (result.code !== 0) throw new HostStateError(conn.name, what, result.code, result.stderr);
+    return result.stdout;
+  };
+  return {
+    name: conn.name,
+    user: conn.user,
+    async info() {
+      const result = await conn.exec(HOST_INFO_SCRIPT, { asRoot: false });
+      if (result.code !== 0) throw new HostStateError(conn.name, 'read what the host is', result.code, result.stderr);
+      return parseHostInfo(result.stdout);
+    },
+    async facts(query) {
+      return parseFacts(await must('read facts', factsScript(query)), query);
+    },
+    apply: (actions, deps) => executeActions({ ...deps, conn }, actions),
+    async lock(owner, force) {
+      const [verdict, ...rest] = (await must('take the lock', acquireLockScript(force), JSON.stringify(owner))).trim().split('\n');
+      if (verdict === 'ACQUIRED') return { acquired: true };
+      try {
+        return { acquired: false, holder: JSON.parse(rest.join('\n')) as LockOwner };
+      } catch {
+        return { acquired: false };
+      }
+    },
+    async refreshLock(owner) {
+      await must('refresh the lock', refreshLockScript(owner.runId), JSON.stringify(owner));
+    },
+    async releaseLock(runId) {
+      await must('release the lock', releaseLockScript(runId));
+    },
+    async readJournal() {
+      return parseJournal(await must('read the journal', readJournalScript()));
+    },
+    async writeJournal(journal) {
+      await must('write the journal', writeJournalScript(), JSON.stringify(journal, null, 1));
+    },
+    async check() {
+      await must('run a command', 'true');
+    },
+    close: () => conn.close(),
+  };
+}

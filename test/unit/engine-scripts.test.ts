@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { installPackagesScript, serviceScript } from '../../src/engine/commands';
+import { factsScript, parseFacts, parseHostInfo } from '../../src/engine/facts';
+import { judgeLock, type LockOwner } from '../../src/engine/hoststate';
+import { emptyFacts, simulate } from '../../src/engine/plan';
+import { shellCommand, shq } from '../../src/engine/shell';
+
+describe('shell quoting', () => {
+  it('leaves plain words alone and single-quotes the rest', () => {
+    assert.equal(shq('/etc/ssh/sshd_config.d/00-berth.conf'), '/etc/ssh/sshd_config.d/00-berth.conf');
+    assert.equal(shq(''), "''");
+    assert.equal(shq('a b'), "'a b'");
+    assert.equal(shq("it's"), `'it'\\''s'`);
+    assert.equal(shq('$(rm -rf /)'), "'$(rm -rf /)'");
+    assert.equal(shellCommand(['systemctl', 'enable', '--now', 'berth firewall.service']), "systemctl enable --now 'berth firewall.service'");
+  });
+});
+
+describe('command builders', () => {
+  it('installs packages with a fresh-enough package list and no recommends', () => {
+    assert.equal(
+      installPackagesScript(['docker.io', 'docker-compose']),
+      [
+        'export DEBIAN_FRONTEND=noninteractive',
+        'install -d -m 0700 /var/lib/berth',
+        'if [ ! -e /var/lib/berth/apt-updated ] || [ -n "$(find /var/lib/berth/apt-updated -mmin +60)" ] || [ -n "$(find /etc/apt/sources.list /etc/apt/sources.list.d /etc/apt/keyrings -newer /var/lib/berth/apt-updated 2>/dev/null | head -n1)" ]; then',
+        '  apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -q update',
+        '  touch /var/lib/berth/apt-updated',
+        'fi',
+        'apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -q -y install --no-install-recommends docker.io docker-compose',
+      ].join('\n'),
+    );
+  });
+
+  it('maps service operations to systemctl', () => {
+    assert.equal(serviceScript('docker.service', 'restart'), 'systemctl restart docker.service');
+    assert.equal(serviceScript('x', 'daemon-reload'), 'systemctl daemon-reload');
+    assert.equal(serviceScript('dnsmasq.service', 'enable-now'), 'systemctl enable --now dnsmasq.service');
+  });
+});
+
+describe('facts', () => {
+  it('parses every kind of record the facts script prints', () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const output = [
+      `F ${b64('/etc/docker/daemon.json')} 1 644 root root ${b64('{"a":1}\n')}`,
+      `F ${b64('/etc/missing')} 0`,
+      'P docker.io 26.1.5+dfsg1-9',
+      'P nosuch ',
+      'U docker.service active enabled',
+      `R sshport 0 ${b64('22\n')}`,
+    ].join('\n');
+    const query = { files: ['/etc/docker/daemon.json', '/etc/missing'], packages: ['docker.io', 'nosuch'], units: ['docker.service'], probes: { sshport: 'x', absent: 'y' } };
+    const facts = parseFacts(output, query);
+    assert.deepEqual(facts.files['/etc/docker/daemon.json'], { content: '{"a":1}\n', mode: 0o644, owner: 'root', group: 'root' });
+    assert.equal(facts.files['/etc/missing'], null);
+    assert.equal(facts.packages['docker.io'], '26.1.5+dfsg1-9');
+    assert.equal(facts.packages.nosuch, null);
+    assert.deepEqual(facts.units['docker.service'], { active: 'active', enabled: 'enabled' });
+    assert.deepEqual(facts.probes.sshport, { code: 0, out: '22\n' });
+    assert.deepEqual(facts.probes.absent, { code: 127, out: '' }, 'a probe the script did not report reads as failed');
+  });
+
+  it('quotes every path, package and probe in the facts script', () => {
+    const script = factsScript({ files: ["/etc/it's"], probes: { p: "echo 'x'" } });
+    assert.ok(script.includes(`'/etc/it'\\''s'`));
+    assert.ok(script.includes(`bash -c 'echo '\\''x'\\'''`));
+  });
+
+  it('reads the host description, including the installer address from SSH_CONNECTION', () => {
+    const info = parseHostInfo(['osId=debian', 'osVersion=13', 'osCodename=trixie', 'osName=Debian GNU/Linux 13 (trixie)', 'arch=amd64', 'hostname=vm1', 'addresses=10.213.57.11 ', 'ssh=10.213.57.1 51234 10.213.57.11 22', 'loginUser=root', 'init=systemd', 'cpus=2', 'memoryMb=1963', 'rootFreeMb=20480'].join('\n'));
+    assert.equal(info.clientAddress, '10.213.57.1');
+    assert.equal(info.sshPort, 22);
+    assert.deepEqual(info.addresses, ['10.213.57.11']);
+    assert.equal(info.memoryMb, 1963);
+  });
+
+  it('simulates actions onto facts', () => {
+    const after = simulate(emptyFacts(), [
+      { kind: 'file', path: '/etc/x', content: 'x', mode: 0o600 },
+      { kind: 'packages', install: ['dnsmasq'] },
+      { kind: 'service', unit: 'dnsmasq.service', op: 'enable-now' },
+      { kind: 'run', title: 't', script: 's', effects: [{ probe: 'rootShell', code: 0, out: '/usr/sbin/nologin' }] },
+    ]);
+    assert.deepEqual(after.files['/etc/x'], { content: 'x', mode: 0o600, owner: 'root', group: 'root' });
+    assert.equal(after.packages.dnsmasq, 'installed');
+    assert.deepEqual(after.units['dnsmasq.service'], { active: 'active', enabled: 'enabled' });
+    assert.deepEqual(after.probes.rootShell, { code: 0, out: '/usr/sbin/nologin' });
+  });
+});
+
+describe('lock staleness', () => {
+  const holder: LockOwner = { owner: 'a@m', machine: 'm', pid: 10, runId: 'r', started: '2026-11-22T10:00:00Z', heartbeat: '2026-11-22T10:00:00Z' };
+  it('is stale when the holder ran here and is gone', () => {
+    assert.deepEqual(judgeLock(holder, { machine: 'm', pidAlive: () => false, now: new Date('2026-11-22T10:01:00Z') }), { stale: true, why: 'process 10 on m that took it no longer runs' });
+  });
+  it('is live while the holder runs or was heard of recently', () => {
+    assert.deepEqual(judgeLock(holder, { machine: 'm', pidAlive: () => true, now: new Date('2026-11-22T10:01:00Z') }), { stale: false });
+    assert.deepEqual(judgeLock(holder, { machine: 'other', pidAlive: () => false, now: new Date('2026-11-22T10:10:00Z') }), { stale: false });
+  });
+  it('is stale after 15 quiet minutes', () => {
+    assert.deepEqual(judgeLock(holder, { machine: 'other', pidAlive: () => true, now: new Date('2026-11-22T10:30:00Z') }), { stale: true, why: 'its holder has not been heard of for 30 minutes' });
+  });
+});

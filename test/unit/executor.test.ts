@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { cancelRevertScript } from '../../src/engine/commands';
+import { ActionFailedError, executeActions, type ExecutorDeps } from '../../src/engine/executor';
+import { memoryLog } from '../../src/engine/log';
+import type { Action } from '../../src/engine/plan';
+import type { ExecOptions, ExecResult, HostConnection, UploadEntry } from '../../src/engine/transport';
+import { Secret } from '../../src/answers/secret';
+
+/** A connection that records what it is asked and answers from a script of results. */
+function recordingConnection(answer: (script: string) => Partial<ExecResult> = () => ({})) {
+  const calls: { script?: string; upload?: UploadEntry[]; stdin?: ExecOptions['stdin'] }[] = [];
+  const conn: HostConnection = {
+    name: 'vm1',
+    address: '10.0.0.11',
+    user: 'root',
+    async exec(script, options = {}) {
+      calls.push({ script, stdin: options.stdin });
+      return { code: 0, stdout: '', stderr: '', ...answer(script) };
+    },
+    async upload(entries) {
+      calls.push({ upload: [...entries] });
+    },
+    async uploadLarge() {
+      throw new Error('not used');
+    },
+    async close() {},
+  };
+  return { conn, calls };
+}
+
+function deps(conn: HostConnection, extra: Partial<ExecutorDeps> = {}): ExecutorDeps & { slept: number[] } {
+  const slept: number[] = [];
+  return {
+    conn,
+    phase: 'firewall',
+    log: memoryLog(),
+    revertAfterSeconds: 60,
+    sleep: async (ms) => {
+      slept.push(ms);
+    },
+    connectFresh: async () => recordingConnection().conn,
+    slept,
+    ...extra,
+  };
+}
+
+describe('executor', () => {
+  it('sends consecutive file writes in one upload, then runs the other actions in order', async () => {
+    const { conn, calls } = recordingConnection();
+    const actions: Action[] = [
+      { kind: 'file', path: '/etc/a', content: 'a', mode: 0o644 },
+      { kind: 'file', path: '/etc/b', content: 'b', mode: 0o600, owner: 'root' },
+      { kind: 'service', unit: 'ssh.service', op: 'reload' },
+      { kind: 'file', path: '/etc/c', content: 'c', mode: 0o644 },
+    ];
+    await executeActions(deps(conn), actions);
+    assert.equal(calls.length, 3);
+    assert.deepEqual(calls[0].upload?.map((e) => e.path), ['/etc/a', '/etc/b']);
+    assert.equal(calls[1].script, 'systemctl reload ssh.service');
+    assert.deepEqual(calls[2].upload?.map((e) => e.path), ['/etc/c']);
+  });
+
+  it('passes a secret on stdin, never in the script', async () => {
+    const { conn, calls } = recordingConnection();
+    const secret = new Secret('Stdin-Only-Secret-4711', 'literal');
+    await executeActions(deps(conn), [{ kind: 'run', title: 'log in', script: 'docker login --password-stdin -u berth r:5000', stdin: secret }]);
+    assert.equal(calls[0].stdin, 'Stdin-Only-Secret-4711');
+    assert.ok(!calls[0].script!.includes('Stdin-Only-Secret-4711'));
+  });
+
+  it('turns a failed command into an error naming host, phase, action, exit code and the end of stderr', async () => {
+    const { conn } = recordingConnection(() => ({ code: 100, stderr: 'E: Unable to locate package nosuch\n' }));
+    await assert.rejects(executeActions(deps(conn), [{ kind: 'packages', install: ['nosuch'] }]), (err: unknown) => {
+      assert.ok(err instanceof ActionFailedError);
+      assert.equal(err.message, 'vm1: firewall: "install packages: nosuch" failed with exit code 100:\nE: Unable to locate package nosuch');
+      return true;
+    });
+  });
+
+  const guarded: Action = {
+    kind: 'guarded',
+    title: 'load firewall rules',
+    backup: 'iptables-save > /var/lib/berth/firewall/rollback.v4',
+    actions: [{ kind: 'run', title: 'load rules', script: 'iptables-restore < /etc/berth/firewall/rules.v4' }],
+    revert: 'iptables-restore < /var/lib/berth/firewall/rollback.v4',
+    risk: 'SSH (port 22) would be closed to 10.0.0.1',
+  };
+
+  it('guarded change: backup, schedule the revert, apply, prove a new login, cancel the revert', async () => {
+    const { conn, calls } = recordingConnection();
+    let proofs = 0;
+    await executeActions(
+      deps(conn, {
+        connectFresh: async () => {
+          proofs++;
+          return recordingConnection().conn;
+        },
+      }),
+      [guarded],
+    );
+    const scripts = calls.map((c) => c.script!);
+    assert.equal(scripts[0], 'iptables-save > /var/lib/berth/firewall/rollback.v4');
+    assert.match(scripts[1], /systemd-run --unit=berth-revert-firewall --on-active=60 --timer-property=AccuracySec=1s \/bin\/bash -c 'iptables-restore < \/var\/lib\/berth\/firewall\/rollback.v4'$/);
+    assert.equal(scripts[2], 'iptables-restore < /etc/berth/firewall/rules.v4');
+    assert.equal(scripts[3], cancelRevertScript('firewall'));
+    assert.equal(proofs, 1);
+  });
+
+  it('guarded change: when no new login works, waits for the revert and explains the lockout', async () => {
+    const { conn, calls } = recordingConnection();
+    let attempts = 0;
+    const d = deps(conn, {
+      connectFresh: async () => {
+        attempts++;
+        if (attempts === 1) throw new Error('connection timed out');
+        return recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {})).conn;
+      },
+    });
+    await assert.rejects(executeActions(d, [guarded]), (err: unknown) => {
+      assert.ok(err instanceof ActionFailedError);
+      assert.match(err.message, /would have locked you out: SSH \(port 22\) would be closed to 10\.0\.0\.1/);
+      assert.match(err.hint!, /restored automatically/);
+      return true;
+    });
+    assert.equal(d.slept.length, 1);
+    assert.ok(d.slept[0] > 60000 && d.slept[0] <= 65000, `waited ${d.slept[0]} ms`);
+    assert.ok(!calls.some((c) => c.script === cancelRevertScript('firewall')), 'the revert is not cancelled');
+  });
+});

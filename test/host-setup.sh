@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need on a fresh machine of this kind
 # (Debian 12, root): Docker Engine, debootstrap, OpenSSH server and client,
-# util-linux's `script`. Idempotent: does nothing when all is there.
+# util-linux's `script`, sudo (the SSH transport's tests). Idempotent: does nothing when all is there.
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
@@ -9,6 +9,7 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v script >/dev/null || need+=(bsdutils)
+command -v sudo >/dev/null || need+=(sudo)
 if [ ${#need[@]} -gt 0 ]; then
   echo "host-setup: installing ${need[*]}"
   apt-get update -qq

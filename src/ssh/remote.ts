@@ -46,15 +46,16 @@ export function scriptCommand(privilege: Privilege, timeoutSeconds: number): str
   return shellCommand([...sudoPrefix(privilege), ...timeout, 'bash', '-c', BOOTSTRAP]);
 }
 
+/** The line sudo -S reads its password from. */
+export function sudoPasswordLine(password: string): Buffer {
+  if (/[\n\r]/.test(password)) throw new Error('a sudo password cannot contain a line break');
+  return Buffer.from(`${password}\n`);
+}
+
 /** What goes on stdin ahead of the script's own input: the sudo password line, the script, a NUL. */
 export function scriptPreamble(script: string, sudoPassword?: string): Buffer {
   if (script.includes('\0')) throw new Error('a script cannot contain a NUL byte');
-  if (sudoPassword !== undefined && /[\n\r]/.test(sudoPassword)) throw new Error('a sudo password cannot contain a line break');
-  return Buffer.concat([
-    sudoPassword === undefined ? Buffer.alloc(0) : Buffer.from(`${sudoPassword}\n`),
-    Buffer.from(script),
-    Buffer.from([0]),
-  ]);
+  return Buffer.concat([sudoPassword === undefined ? Buffer.alloc(0) : sudoPasswordLine(sudoPassword), Buffer.from(script), Buffer.from([0])]);
 }
 
 /** `sudo -n true`: succeeds when sudo needs no password. */

@@ -16,7 +16,8 @@ export const DNS_PRESETS = {
 
 export type DnsPreset = keyof typeof DNS_PRESETS;
 
-export const DNS_PRESET_NAMES = Object.keys(DNS_PRESETS) as DnsPreset[];
+/** In the order people are offered them (Object.keys would put "403" first: integer-like keys sort ahead). */
+export const DNS_PRESET_NAMES: DnsPreset[] = ['shecan', '403', 'electro', 'begzar', 'radar', 'cloudflare', 'google'];
 
 export function isDnsPreset(name: string): name is DnsPreset {
   return Object.hasOwn(DNS_PRESETS, name);

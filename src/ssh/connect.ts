@@ -162,7 +162,10 @@ export function openSession(request: SessionRequest): Promise<Session> {
       fail(error);
     };
 
-    client.on('connect', () => (tcpConnected = true));
+    client.on('connect', () => {
+      tcpConnected = true;
+      client.setNoDelay(true);
+    });
     client.on('error', (error: Error & { code?: string; level?: string }) => {
       if (error.level === 'agent') return; // an unusable agent is one failed method; the auth error lists it
       fail(hostKeyError ?? connectError(error, context()));

@@ -145,8 +145,11 @@ export function maskedSummary(doc: Document): string {
   return copy.toString({ lineWidth: 0 });
 }
 
-export function exampleDocument(): Document {
-  return parseDocument(readFileSync(assetPath('answers.example.yaml'), 'utf8'));
+/** The example file with its secret references taken out: the wizard asks for each. */
+export function wizardTemplate(): Document {
+  const doc = parseDocument(readFileSync(assetPath('answers.example.yaml'), 'utf8'));
+  for (const path of REQUIRED_SECRETS) doc.deleteIn(path);
+  return doc;
 }
 
 /**

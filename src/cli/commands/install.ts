@@ -8,7 +8,7 @@ import { formatPath } from '../../answers/problems';
 import { writePrivateFile } from '../../answers/save';
 import { BadInputError } from '../../errors';
 import { phasesFor } from '../../phases';
-import { askMissingSecrets, askSavePath, exampleDocument, runWizard, WizardCancelled } from '../../wizard';
+import { askMissingSecrets, askSavePath, wizardTemplate, runWizard, WizardCancelled } from '../../wizard';
 import type { Command, CommandContext } from '../command';
 
 /** Write the answers (0600) and, for editors, the JSON Schema the file's first line points at. */
@@ -35,7 +35,7 @@ export async function gatherAnswers(ctx: CommandContext): Promise<LoadedAnswers>
   try {
     if (!file) {
       if (!interactive) throw new BadInputError('no answers file given', [], yes ? 'With --yes, give --answers FILE.' : NON_INTERACTIVE_HINT);
-      const doc = await runWizard(exampleDocument(), io);
+      const doc = await runWizard(wizardTemplate(), io);
       const path = saveTo ?? (await askSavePath(io, 'berth.yaml'));
       saveAnswers(path, doc);
       ctx.print.info(`Saved the answers to ${path} (mode 0600). Next time: berth install --answers ${path}`);

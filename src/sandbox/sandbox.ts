@@ -1,0 +1,111 @@
+import { existsSync } from 'node:fs';
+import { request } from 'node:https';
+import { join, resolve } from 'node:path';
+import { RunFailedError } from '../errors';
+import { topologyAnswers, writeAnswersFile } from './answers';
+import { docker } from './docker';
+import { SANDBOX_NETWORK, type TopologySpec } from './plan';
+import { STANDINS_DIR } from './standins';
+import { downTopology, topologyStatus, upTopology, type Log, type Topology } from './topology';
+
+/**
+ * `berth sandbox`: local VM-like hosts to try berth on before touching real
+ * servers, with an answers file pointing at them. Where Docker Hub is
+ * unreachable, a local mirror serves stand-ins of the images berth deploys.
+ */
+
+export const DEFAULT_SANDBOX_DIR = '.sandbox';
+export const SANDBOX_ANSWERS_FILE = 'sandbox.answers.yaml';
+
+export type MirrorMode = 'auto' | 'always' | 'never';
+export const MIRROR_MODES: readonly MirrorMode[] = ['auto', 'always', 'never'];
+
+export interface SandboxUpOptions {
+  dir: string;
+  vms: number;
+  mirror: MirrorMode;
+  log: Log;
+}
+
+export interface SandboxUp {
+  topology: Topology;
+  answersPath: string;
+}
+
+async function requireDocker(): Promise<void> {
+  const info = await docker(['info', '--format', '{{.ServerVersion}}'], { allowFailure: true }).catch((err: Error) => ({
+    code: 1,
+    stdout: '',
+    stderr: err.message,
+  }));
+  if (info.code !== 0) {
+    throw new RunFailedError(
+      'the sandbox needs a running Docker Engine, and `docker info` failed',
+      info.stderr.trim().split('\n').slice(-3),
+      'On Debian: apt-get install docker.io, then start dockerd (in a checkout, `bash test/host-setup.sh` does both).',
+    );
+  }
+}
+
+/** Any HTTP answer from Docker Hub's registry (401 is the usual one) means it is reachable. */
+export function dockerHubReachable(timeoutMs = 5000): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const req = request('https://registry-1.docker.io/v2/', { method: 'GET', timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolvePromise(true);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolvePromise(false));
+    req.end();
+  });
+}
+
+export function sandboxSpec(dir: string, vms: number, mirrors: boolean): TopologySpec {
+  return { ...SANDBOX_NETWORK, vms, mirrors, stateDir: resolve(dir) };
+}
+
+export async function sandboxUp(options: SandboxUpOptions): Promise<SandboxUp> {
+  await requireDocker();
+  let mirrors = options.mirror === 'always';
+  if (options.mirror === 'auto') {
+    mirrors = !(await dockerHubReachable());
+    options.log(mirrors ? 'Docker Hub is unreachable from here: the sandbox gets its own image mirror.' : 'Docker Hub is reachable: no image mirror needed.');
+  }
+  if (mirrors && !existsSync(STANDINS_DIR)) {
+    throw new RunFailedError(
+      `the image mirror needs the stand-in image sources, and ${STANDINS_DIR} does not exist`,
+      ['They are test fixtures kept in a berth checkout (test/e2e/standins/), not inside the berth binary.'],
+      'Run the sandbox from a checkout (`npm run demo`), or on a machine that reaches Docker Hub with --mirror never.',
+    );
+  }
+  const topology = await upTopology(sandboxSpec(options.dir, options.vms, mirrors), options.log);
+  const answersPath = join(topology.spec.stateDir, SANDBOX_ANSWERS_FILE);
+  const answers = topologyAnswers({
+    vms: Object.values(topology.vms),
+    sshKeyPath: topology.sshKeyPath,
+    gatewayIp: topology.gatewayIp,
+    smartdnsIp: topology.smartdnsIp,
+    hubMirror: topology.hubMirror,
+    secrets: topology.secrets,
+  });
+  writeAnswersFile(
+    answersPath,
+    answers,
+    [
+      'Written by `berth sandbox up`: berth answers for the local sandbox VMs.',
+      `The upstream DNS ${topology.smartdnsIp} plays a smart DNS (such as Shecan)${topology.hubMirror ? ` that resolves ${topology.hubMirror.hostname}` : ''}.`,
+      'The secrets below were generated for the sandbox only. Remove everything with `berth sandbox down`.',
+    ].join('\n'),
+  );
+  return { topology, answersPath };
+}
+
+export async function sandboxDown(dir: string): Promise<string[]> {
+  await requireDocker();
+  return downTopology({ prefix: SANDBOX_NETWORK.prefix, stateDir: resolve(dir) }, [SANDBOX_ANSWERS_FILE]);
+}
+
+export async function sandboxStatus() {
+  await requireDocker();
+  return topologyStatus(SANDBOX_NETWORK.prefix);
+}

@@ -1,0 +1,205 @@
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureSecrets, type TopologySecrets } from './answers';
+import {
+  ensureContainer,
+  ensureNetwork,
+  listTopologyContainers,
+  removeTopologyObjects,
+  type ContainerOutcome,
+  type TopologyContainer,
+} from './containers';
+import { docker } from './docker';
+import { ensureToolsImage, ensureVmImage } from './images';
+import { ensureKeyPair } from './keys';
+// TEMP until mirror.ts/aptrepo.ts land
+interface HubMirror { hostname: string; ip: string; caCertPath: string; url: string }
+interface AptRepo { hostname: string; ip: string; url: string }
+const startHubMirror = async (_: { network: string; ip: string; prefix: string }): Promise<HubMirror> => { throw new Error('no mirror yet'); };
+const startAptRepo = async (_: { network: string; ip: string; prefix: string }): Promise<AptRepo> => { throw new Error('no apt repo yet'); };
+import { addressPlan, topologyNames, vmIndex, vmNames, type TopologySpec } from './plan';
+import { outsiderSpec, resolverSpec, smartDnsSpec, type ServiceContext } from './services';
+import { ensureStandins } from './standins';
+import { knownHostsLine, rebootVm, recreateVm, startVm, type VmSpec } from './vm';
+
+/**
+ * A whole topology: VM-like hosts, two resolvers, a host to probe from and,
+ * with mirrors, the image mirror and the Docker apt repository, all on one
+ * Docker network. `upTopology` is idempotent: what runs with the same
+ * configuration is kept, the rest is made. The e2e harness and
+ * `berth sandbox` are thin layers over this module.
+ */
+
+export interface TopologyVm {
+  name: string;
+  ip: string;
+  sshPort: number;
+  container: string;
+}
+
+export interface Topology {
+  spec: TopologySpec;
+  network: string;
+  /** The Linux bridge of the network, for capturing its traffic. */
+  bridge: string;
+  subnet: string;
+  /** This machine's address on the network: the installer's address as the VMs see it. */
+  gatewayIp: string;
+  vms: Record<string, TopologyVm>;
+  outsider: { container: string; ip: string };
+  resolverIp: string;
+  smartdnsIp: string;
+  hubMirror?: HubMirror & { caPath: string };
+  aptRepo?: AptRepo;
+  sshKeyPath: string;
+  publicKey: string;
+  knownHostsPath: string;
+  secrets: TopologySecrets;
+  vmImage: string;
+}
+
+export type Log = (line: string) => void;
+
+const KNOWN_HOSTS_FILE = 'known_hosts';
+const MIRROR_CA_FILE = 'hubmirror-ca.pem';
+
+export async function upTopology(spec: TopologySpec, log: Log = () => {}): Promise<Topology> {
+  const plan = addressPlan(spec);
+  const names = topologyNames(spec);
+  mkdirSync(spec.stateDir, { recursive: true, mode: 0o700 });
+
+  const [vmImage, toolsImage] = await Promise.all([
+    ensureVmImage(log),
+    ensureToolsImage(log),
+    spec.mirrors ? ensureStandinsLogged(log) : undefined,
+  ]);
+  if ((await ensureNetwork(spec.prefix, names.network, names.bridge, plan.subnet, plan.gateway)) === 'created') {
+    log(`network ${names.network} ${plan.subnet} created`);
+  }
+  const key = await ensureKeyPair(spec.stateDir, vmImage, spec.prefix.replace(/-$/, ''));
+
+  const service = (role: 'resolver' | 'smartdns' | 'outsider'): ServiceContext => ({
+    topology: spec.prefix,
+    network: names.network,
+    image: toolsImage,
+    container: names.container(role),
+    ip: plan.service(role),
+  });
+  const report = (what: string, ip: string, outcome: ContainerOutcome) => log(`${what.padEnd(10)} ${ip.padEnd(14)} ${outcome}`);
+  const ensureService = async (role: 'resolver' | 'outsider') => {
+    report(role, plan.service(role), await ensureContainer(role === 'resolver' ? resolverSpec(service(role)) : outsiderSpec(service(role))));
+  };
+
+  const [mirrors] = await Promise.all([
+    spec.mirrors ? startMirrors(spec, log) : undefined,
+    ensureService('resolver'),
+    ensureService('outsider'),
+  ]);
+  const records = mirrors ? [mirrors.hubMirror, mirrors.aptRepo].map((m) => ({ hostname: m.hostname, ip: m.ip })) : [];
+  report('smartdns', plan.service('smartdns'), await ensureContainer(smartDnsSpec(service('smartdns'), records)));
+
+  const topology: Topology = {
+    spec,
+    network: names.network,
+    bridge: names.bridge,
+    subnet: plan.subnet,
+    gatewayIp: plan.gateway,
+    vms: {},
+    outsider: { container: names.container('outsider'), ip: plan.service('outsider') },
+    resolverIp: plan.service('resolver'),
+    smartdnsIp: plan.service('smartdns'),
+    ...mirrors,
+    sshKeyPath: key.privateKeyPath,
+    publicKey: key.publicKey,
+    knownHostsPath: join(spec.stateDir, KNOWN_HOSTS_FILE),
+    secrets: ensureSecrets(spec.stateDir),
+    vmImage,
+  };
+  for (const name of vmNames(spec.vms)) {
+    topology.vms[name] = { name, ip: plan.vm(vmIndex(name)), sshPort: 22, container: names.container(name) };
+  }
+  await Promise.all(
+    Object.values(topology.vms).map(async (vm) => report(vm.name, vm.ip, await startVm(vmSpec(topology, vm.name)))),
+  );
+  await writeKnownHosts(topology);
+  return topology;
+}
+
+async function ensureStandinsLogged(log: Log): Promise<void> {
+  log('stand-in images: checking (the first run builds them, a few minutes)');
+  await ensureStandins();
+}
+
+async function startMirrors(spec: TopologySpec, log: Log): Promise<Required<Pick<Topology, 'hubMirror' | 'aptRepo'>>> {
+  const plan = addressPlan(spec);
+  const network = topologyNames(spec).network;
+  const [hubMirror, aptRepo] = await Promise.all([
+    startHubMirror({ network, ip: plan.service('hubmirror'), prefix: spec.prefix }),
+    startAptRepo({ network, ip: plan.service('aptrepo'), prefix: spec.prefix }),
+  ]);
+  log(`${'hubmirror'.padEnd(10)} ${hubMirror.ip.padEnd(14)} ${hubMirror.url}`);
+  log(`${'aptrepo'.padEnd(10)} ${aptRepo.ip.padEnd(14)} ${aptRepo.url}`);
+  // The answers file refers to the CA by path: keep a copy beside it.
+  const caPath = join(spec.stateDir, MIRROR_CA_FILE);
+  copyFileSync(hubMirror.caCertPath, caPath);
+  return { hubMirror: { ...hubMirror, caPath }, aptRepo };
+}
+
+/** What a VM of the topology is made from. */
+export function vmSpec(topology: Topology, name: string): VmSpec {
+  const vm = topology.vms[name];
+  if (!vm) throw new Error(`the topology has no VM named ${name} (it has ${Object.keys(topology.vms).join(', ')})`);
+  const names = topologyNames(topology.spec);
+  return {
+    topology: topology.spec.prefix,
+    name,
+    container: vm.container,
+    dockerVolume: names.dockerVolume(name),
+    image: topology.vmImage,
+    network: topology.network,
+    ip: vm.ip,
+    nameserver: topology.resolverIp,
+    authorizedKey: topology.publicKey,
+  };
+}
+
+async function writeKnownHosts(topology: Topology): Promise<void> {
+  const lines = await Promise.all(Object.values(topology.vms).map((vm) => knownHostsLine(vm)));
+  writeFileSync(topology.knownHostsPath, `${lines.join('\n')}\n`, { mode: 0o644 });
+}
+
+/** Restarts the VM's container, as a reboot, and waits until sshd is back. */
+export async function rebootTopologyVm(topology: Topology, name: string): Promise<void> {
+  await rebootVm(vmSpec(topology, name).container);
+}
+
+/** Replaces the VM by a fresh one (new disk, new host keys) and updates known_hosts. */
+export async function recreateTopologyVm(topology: Topology, name: string): Promise<void> {
+  await recreateVm(vmSpec(topology, name));
+  await writeKnownHosts(topology);
+}
+
+/** The files `upTopology` and the answers writers leave in the state directory. */
+export const STATE_FILES = ['id_ed25519', 'id_ed25519.pub', KNOWN_HOSTS_FILE, MIRROR_CA_FILE, 'secrets.json'];
+
+/** Removes every container, volume and the network of the topology, and its state files. */
+export async function downTopology(spec: Pick<TopologySpec, 'prefix' | 'stateDir'>, extraStateFiles: readonly string[] = []): Promise<string[]> {
+  const removed = await removeTopologyObjects(spec.prefix);
+  for (const file of [...STATE_FILES, ...extraStateFiles]) rmSync(join(spec.stateDir, file), { force: true, recursive: true });
+  return removed;
+}
+
+export function topologyStatus(prefix: string): Promise<TopologyContainer[]> {
+  return listTopologyContainers(prefix);
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a bash script inside a container of the topology (as root, through `docker exec`). */
+export function execIn(container: string, script: string): Promise<ExecResult> {
+  return docker(['exec', '--interactive', container, 'bash', '-s'], { input: script, allowFailure: true });
+}

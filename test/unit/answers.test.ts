@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { loadAnswersFile, parseAnswers, readAnswersText } from '../../src/answers/load';
+import { answersJsonSchema } from '../../src/answers/json-schema';
+import { missingSecrets } from '../../src/answers/missing';
+import { BadInputError } from '../../src/errors';
+import { answersYaml, fixtureDir, TEST_SECRETS } from '../support/answers';
+
+function problemsOf(text: string, env: NodeJS.ProcessEnv = {}, dir = fixtureDir()): string[] {
+  try {
+    parseAnswers(text, join(dir, 'berth.yaml'), { env });
+  } catch (err) {
+    assert.ok(err instanceof BadInputError, `expected BadInputError, got ${String(err)}`);
+    return err.details.map((d) => d.replace(`${join(dir, 'berth.yaml')}`, 'berth.yaml'));
+  }
+  return [];
+}
+
+const yaml = (overrides: Record<string, unknown> = {}) => stringify(answersYaml(overrides));
+
+describe('answers file: valid input', () => {
+  it('accepts the minimal file and fills in the defaults of the original layout', () => {
+    const dir = fixtureDir();
+    const text = stringify({ ssh: { privateKey: './id_test' }, hosts: [{ name: 'vm1', address: '192.168.122.105' }, { name: 'vm2', address: '192.168.122.173' }] });
+    const { answers } = parseAnswers(text, join(dir, 'berth.yaml'));
+    assert.deepEqual(answers.hosts.map((h) => h.roles), [['app', 'lb', 'db'], ['registry', 'dns']]);
+    assert.equal(answers.ssh.port, 22);
+    assert.equal(answers.dns.mode, 'forwarder');
+    assert.deepEqual(answers.dns.upstreams, ['shecan']);
+    assert.equal(answers.app.replicas, 2);
+    assert.equal(answers.db.nodes, 3);
+    assert.equal(answers.sshHardening.rootLogin, false);
+    assert.deepEqual(answers.firewall.adminCidrs, ['0.0.0.0/0', '::/0']);
+    assert.deepEqual(missingSecrets(answers).map((m) => m.path.join('.')), ['registry.password', 'app.secretKey', 'db.rootPassword', 'db.password']);
+  });
+
+  it('accepts JSON too', () => {
+    const dir = fixtureDir();
+    const { answers } = parseAnswers(JSON.stringify(answersYaml()), join(dir, 'berth.json'));
+    assert.equal(answers.hosts.length, 2);
+  });
+
+  it('resolves env: and file: secrets and masks them when printed', () => {
+    const dir = fixtureDir();
+    writeFileSync(join(dir, 'db-root'), `${TEST_SECRETS.dbRoot}\n`, { mode: 0o600 });
+    const { answers } = parseAnswers(yaml({ registry: { password: 'env:REG_PW' }, db: { rootPassword: 'file:./db-root', password: TEST_SECRETS.db } }), join(dir, 'berth.yaml'), {
+      env: { REG_PW: TEST_SECRETS.registry },
+    });
+    assert.equal(answers.registry.password?.reveal(), TEST_SECRETS.registry);
+    assert.equal(answers.db.rootPassword?.reveal(), TEST_SECRETS.dbRoot, 'the trailing newline of the file is dropped');
+    assert.equal(answers.db.rootPassword?.source, 'file:./db-root');
+    const printed = `${JSON.stringify(answers)} ${String(answers.registry.password)}`;
+    for (const s of Object.values(TEST_SECRETS)) assert.ok(!printed.includes(s), `${s} leaked`);
+  });
+
+  it('parses the shipped example once its secrets are set', () => {
+    const dir = fixtureDir();
+    const example = readAnswersText(join(__dirname, '../../assets/answers.example.yaml')).replace('~/.ssh/id_ed25519', './id_test');
+    assert.match(example.split('\n')[0], /^# yaml-language-server: \$schema=/);
+    const env = { BERTH_REGISTRY_PASSWORD: TEST_SECRETS.registry, BERTH_DJANGO_SECRET_KEY: TEST_SECRETS.django, BERTH_DB_ROOT_PASSWORD: TEST_SECRETS.dbRoot, BERTH_DB_PASSWORD: TEST_SECRETS.db };
+    const { answers } = parseAnswers(example, join(dir, 'berth.yaml'), { env });
+    assert.deepEqual(answers.hosts.map((h) => h.name), ['vm1', 'vm2']);
+  });
+});
+
+describe('answers file: bad input, every problem at once with its place', () => {
+  it('reports malformed YAML with line and column', () => {
+    const problems = problemsOf('version: 1\nhosts:\n  - name: vm1\n    address: [1.2.3.4\n');
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0], /^berth\.yaml:\d+:\d+: \(top level\): not valid YAML: /);
+  });
+
+  it('reports duplicate keys as YAML problems', () => {
+    const problems = problemsOf('version: 1\nversion: 1\n');
+    assert.match(problems[0], /berth\.yaml:2:1: .*not valid YAML: Map keys must be unique/);
+  });
+
+  it('names unknown keys with the closest valid one', () => {
+    const text = yaml().replace('ssh:\n', 'ssh:\n  prot: 22\n').replace('dns:\n', 'dnss: {}\ndns:\n');
+    const problems = problemsOf(text);
+    assert.ok(problems.some((p) => /^berth\.yaml:\d+:3: ssh\.prot: unknown setting "prot"; did you mean "port"\?$/.test(p)), problems.join('\n'));
+    assert.ok(problems.some((p) => /^berth\.yaml:\d+:1: dnss: unknown setting "dnss"; did you mean "dns"\?$/.test(p)), problems.join('\n'));
+  });
+
+  it('reports wrong types, bad addresses, ports and CIDRs together, each at its line', () => {
+    const text = yaml({
+      ssh: { privateKey: './id_test', port: 70000 },
+      hosts: [
+        { name: 'vm1', address: '300.1.1.1', roles: ['app', 'lb', 'db'] },
+        { name: 'vm2', address: '2001:db8:::1', roles: ['registry', 'dns'] },
+        { name: 'vm3', address: 'bad_host!', roles: 'app' },
+      ],
+      firewall: { adminCidrs: ['10.0.0.5/24', '1.2.3.4/40'] },
+      app: { replicas: 'two', secretKey: TEST_SECRETS.django },
+    });
+    const problems = problemsOf(text);
+    const expect = [
+      /ssh\.port: must be at most 65535, not the number 70000/,
+      /hosts\[0\]\.address: "300\.1\.1\.1" is not a valid IPv4 address/,
+      /hosts\[1\]\.address: "2001:db8:::1" is not a valid IPv6 address/,
+      /hosts\[2\]\.address: "bad_host!" is not a valid IPv4 address, IPv6 address or hostname/,
+      /hosts\[2\]\.roles: must be a list, not the text "app"/,
+      /firewall\.adminCidrs\[0\]: "10\.0\.0\.5\/24" has host bits set; did you mean 10\.0\.0\.0\/24/,
+      /firewall\.adminCidrs\[1\]: "1\.2\.3\.4\/40" is not a CIDR block: the prefix length must be 0 to 32/,
+      /app\.replicas: must be a number, not the text "two"/,
+    ];
+    for (const re of expect) assert.ok(problems.some((p) => re.test(p)), `${re} not in:\n${problems.join('\n')}`);
+    for (const p of problems) assert.match(p, /^berth\.yaml:\d+:\d+: /, p);
+  });
+
+  it('reports duplicate names and addresses, missing and duplicated roles', () => {
+    const text = yaml({
+      hosts: [
+        { name: 'vm1', address: '10.0.0.11', roles: ['app', 'registry'] },
+        { name: 'vm1', address: '10.0.0.11', roles: ['registry', 'registry'] },
+      ],
+    });
+    const problems = problemsOf(text);
+    const expect = [
+      /hosts\[1\]\.name: "vm1" is already the name of hosts\[0\]/,
+      /hosts\[1\]\.address: 10\.0\.0\.11 is already the address of hosts\[0\]/,
+      /hosts\[1\]\.roles: lists the role "registry" twice/,
+      /hosts: no host has the role "lb"/,
+      /hosts: no host has the role "db"/,
+      /hosts: no host has the role "dns" \(needed by dns\.mode: forwarder\)/,
+      /hosts\[1\]\.roles: "registry" is already the role of hosts\[0\]; exactly one host runs the registry/,
+    ];
+    for (const re of expect) assert.ok(problems.some((p) => re.test(p)), `${re} not in:\n${problems.join('\n')}`);
+  });
+
+  it('needs roles on every host once any host lists them', () => {
+    const problems = problemsOf(yaml({ hosts: [{ name: 'vm1', address: '10.0.0.11', roles: ['app', 'lb', 'db', 'registry', 'dns'] }, { name: 'vm2', address: '10.0.0.12' }] }));
+    assert.ok(problems.some((p) => /hosts\[1\]: has no roles while other hosts do/.test(p)), problems.join('\n'));
+  });
+
+  it('reports key files and secret references that cannot be used', () => {
+    const dir = fixtureDir();
+    mkdirSync(join(dir, 'adir'));
+    const text = yaml({
+      ssh: { privateKey: './no-such-key' },
+      docker: { trustedCAs: [{ registry: 'mirror.example', ca: './adir' }] },
+      registry: { password: 'env:BERTH_UNSET_FOR_TEST' },
+      db: { rootPassword: 'file:./no-such-secret', password: 'env:1BAD' },
+    });
+    const problems = problemsOf(text, {}, dir);
+    const expect = [
+      /ssh\.privateKey: .*no-such-key does not exist/,
+      /docker\.trustedCAs\[0\]\.ca: .*adir is not a regular file/,
+      /registry\.password: refers to the environment variable BERTH_UNSET_FOR_TEST, which is not set/,
+      /db\.rootPassword: refers to a file that cannot be used: .*no-such-secret does not exist/,
+      /db\.password: "1BAD" is not a valid environment variable name/,
+    ];
+    for (const re of expect) assert.ok(problems.some((p) => re.test(p)), `${re} not in:\n${problems.join('\n')}`);
+  });
+
+  it('refuses weak passwords and says why', () => {
+    const problems = problemsOf(yaml({ registry: { password: 'short' }, db: { rootPassword: 'password1234', password: 'aaaaaaaaaaaaaaa1' } }));
+    assert.ok(problems.some((p) => /registry\.password: this password is only 5 characters long; use at least 12/.test(p)), problems.join('\n'));
+    assert.ok(problems.some((p) => /db\.rootPassword: this password contains the common word "password"/.test(p)), problems.join('\n'));
+    assert.ok(problems.some((p) => /db\.password: this password repeats too few different characters/.test(p)), problems.join('\n'));
+  });
+
+  it('refuses an unsupported version', () => {
+    const problems = problemsOf(yaml({ version: 2 }));
+    assert.ok(problems.some((p) => /^berth\.yaml:1:10: version: this berth reads answers files of version 1 \(found the number 2\)$/.test(p)), problems.join('\n'));
+  });
+
+  it('reports a top level that is not a mapping', () => {
+    assert.match(problemsOf('- just\n- a list\n')[0], /must be a mapping of settings/);
+  });
+});
+
+describe('answers file: files that are not answers files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-files-'));
+  const expectBadInput = (file: string, re: RegExp) =>
+    assert.throws(() => loadAnswersFile(file), (err: unknown) => err instanceof BadInputError && re.test(err.message));
+
+  it('an empty file', () => {
+    writeFileSync(join(dir, 'empty.yaml'), '\n# only a comment\n');
+    expectBadInput(join(dir, 'empty.yaml'), /is empty$/);
+  });
+  it('a binary file', () => {
+    writeFileSync(join(dir, 'bin.yaml'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2, 3]));
+    expectBadInput(join(dir, 'bin.yaml'), /is not a text file$/);
+  });
+  it('a directory', () => {
+    expectBadInput(dir, /is a directory, not an answers file$/);
+  });
+  it('a 50 MB file', () => {
+    writeFileSync(join(dir, 'big.yaml'), Buffer.alloc(50 * 1024 * 1024, 'a'));
+    expectBadInput(join(dir, 'big.yaml'), /is 50\.0 MB; an answers file is a few kilobytes/);
+  });
+  it('a missing file', () => {
+    expectBadInput(join(dir, 'nope.yaml'), /does not exist$/);
+  });
+});
+
+describe('answers JSON Schema', () => {
+  it('describes every section with defaults and forbids unknown keys', () => {
+    const schema = answersJsonSchema() as { properties: Record<string, { properties?: Record<string, { default?: unknown }> }>; additionalProperties: boolean; required: string[] };
+    assert.deepEqual(Object.keys(schema.properties), ['version', 'project', 'ssh', 'admin', 'hosts', 'dns', 'docker', 'firewall', 'sshHardening', 'registry', 'app', 'db']);
+    assert.equal(schema.additionalProperties, false);
+    assert.deepEqual(schema.required, ['hosts']);
+    assert.equal(schema.properties.ssh.properties!.port.default, 22);
+  });
+});
+
+describe('DNS presets', () => {
+  it('offers every preset exactly once, shecan first', () => {
+    const { DNS_PRESETS, DNS_PRESET_NAMES, expandUpstreams } = require('../../src/answers/presets') as typeof import('../../src/answers/presets');
+    assert.deepEqual([...DNS_PRESET_NAMES].sort(), Object.keys(DNS_PRESETS).sort());
+    assert.equal(DNS_PRESET_NAMES[0], 'shecan');
+    assert.deepEqual(expandUpstreams(['shecan', '178.22.122.100', '9.9.9.9']), ['178.22.122.100', '185.51.200.2', '9.9.9.9']);
+  });
+});

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { stringify } from 'yaml';
+import { COMMANDS, main } from '../../src/cli/main';
+import { VERSION } from '../../src/version';
+import { answersYaml, fixtureDir, TEST_SECRETS } from '../support/answers';
+
+async function runCli(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  stdout.on('data', (c: Buffer) => out.push(c));
+  stderr.on('data', (c: Buffer) => err.push(c));
+  const stdin = Object.assign(new PassThrough(), { isTTY: false });
+  const code = await main({ argv, env, stdin, stdout, stderr });
+  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+}
+
+describe('cli', () => {
+  it('keeps its version equal to package.json', () => {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '../../package.json'), 'utf8')) as { version: string };
+    assert.equal(VERSION, pkg.version);
+  });
+
+  it('prints the version', async () => {
+    assert.deepEqual(await runCli(['--version']), { code: 0, stdout: `${VERSION}\n`, stderr: '' });
+  });
+
+  it('has help for every command', async () => {
+    for (const c of COMMANDS) {
+      const r = await runCli([...c.words, '--help']);
+      assert.equal(r.code, 0, c.words.join(' '));
+      assert.match(r.stdout, new RegExp(`^Usage: berth ${c.words.join(' ')}`), c.words.join(' '));
+      assert.match(r.stdout, /--no-color/);
+    }
+    assert.match((await runCli(['--help'])).stdout, /Exit codes: 0 success, 1 a run failed, 2 bad input/);
+  });
+
+  it('exits 2 for an unknown command or option, with a suggestion', async () => {
+    const cmd = await runCli(['instal']);
+    assert.equal(cmd.code, 2);
+    assert.match(cmd.stderr, /unknown command "instal"\nDid you mean "berth install"\?/);
+    const opt = await runCli(['install', '--anwsers', 'x']);
+    assert.equal(opt.code, 2);
+    assert.match(opt.stderr, /unknown option --anwsers for berth install\nDid you mean --answers\?/);
+  });
+
+  it('without answers and without a terminal, says how to run non-interactively (exit 2)', async () => {
+    const r = await runCli(['install']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /berth install --answers berth\.yaml --yes/);
+  });
+
+  it('--yes lists every missing secret at once (exit 2)', async () => {
+    const dir = fixtureDir();
+    const file = join(dir, 'berth.yaml');
+    writeFileSync(file, stringify(answersYaml({ registry: {}, app: {}, db: {} })));
+    const r = await runCli(['install', '--answers', file, '--yes']);
+    assert.equal(r.code, 2);
+    for (const path of ['registry.password', 'app.secretKey', 'db.rootPassword', 'db.password']) assert.match(r.stderr, new RegExp(path.replace('.', '\\.')));
+  });
+
+  it('answers validate: reports problems with exit 2, no colour when NO_COLOR is set', async () => {
+    const dir = fixtureDir();
+    const file = join(dir, 'berth.yaml');
+    writeFileSync(file, stringify(answersYaml({ ssh: { privateKey: './id_test', port: 0 } })));
+    const r = await runCli(['answers', 'validate', file], { NO_COLOR: '1', FORCE_COLOR: '1' });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^error: .*berth\.yaml has 1 problem\n  .*berth\.yaml:\d+:\d+: ssh\.port: must be at least 1, not the number 0\n/);
+    assert.ok(!r.stderr.includes('\u001b['), 'no escape codes');
+  });
+
+  it('colours when asked (FORCE_COLOR) and not with --no-color', async () => {
+    const colored = await runCli(['answers', 'validate', '/nonexistent.yaml'], { FORCE_COLOR: '1' });
+    assert.ok(colored.stderr.includes('\u001b['));
+    const plain = await runCli(['answers', 'validate', '/nonexistent.yaml', '--no-color'], { FORCE_COLOR: '1' });
+    assert.ok(!plain.stderr.includes('\u001b['));
+  });
+
+  it('never prints a secret, whatever the command prints', async () => {
+    const dir = fixtureDir();
+    const file = join(dir, 'berth.yaml');
+    // A problem message quotes the bad value, which here happens to contain a secret.
+    const hosts = [{ name: 'vm1', address: `${TEST_SECRETS.registry}!`, roles: ['app', 'lb', 'db'] }, { name: 'vm2', address: '10.0.0.12', roles: ['registry', 'dns'] }];
+    writeFileSync(file, stringify(answersYaml({ hosts })));
+    const r = await runCli(['answers', 'validate', file]);
+    assert.equal(r.code, 2);
+    const all = r.stdout + r.stderr;
+    for (const s of Object.values(TEST_SECRETS)) assert.ok(!all.includes(s), `${s} was printed:\n${all}`);
+    assert.match(all, /\[redacted\]/);
+  });
+});

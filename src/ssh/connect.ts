@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Client, utils, type AnyAuthMethod, type AuthenticationType, type ConnectConfig, type ParsedKey } from 'ssh2';
 import type { Secret } from '../answers/secret';
@@ -162,10 +163,7 @@ export function openSession(request: SessionRequest): Promise<Session> {
       fail(error);
     };
 
-    client.on('connect', () => {
-      tcpConnected = true;
-      client.setNoDelay(true);
-    });
+    client.on('connect', () => (tcpConnected = true));
     client.on('error', (error: Error & { code?: string; level?: string }) => {
       if (error.level === 'agent') return; // an unusable agent is one failed method; the auth error lists it
       fail(hostKeyError ?? connectError(error, context()));
@@ -220,9 +218,7 @@ export function openSession(request: SessionRequest): Promise<Session> {
 
     startTimer();
     client.connect({
-      host: request.address,
-      port: request.port,
-      sock: request.sock,
+      sock: coalesceWrites(request.sock ?? tcpSocket(request.address, request.port)),
       username: request.user,
       authHandler: request.credentials.handler(request.user, tried, accepted),
       hostVerifier,
@@ -232,6 +228,45 @@ export function openSession(request: SessionRequest): Promise<Session> {
       algorithms: { cipher: CIPHERS as never, serverHostKey: preferKnownKeyTypes(HOST_KEY_ALGORITHMS, request.known) as never },
     });
   });
+}
+
+/** A TCP connection without Nagle's delay: commands are small messages that wait for answers. */
+function tcpSocket(address: string, port: number): Socket {
+  const socket = new Socket();
+  socket.setNoDelay(true);
+  return socket.connect(port, address);
+}
+
+/**
+ * ssh2 writes each packet in three or four pieces (length, body, tag); sent
+ * one by one they become as many TCP segments, or as many SSH packets
+ * through a jump host. Joining the writes of one tick sends each burst
+ * whole. ssh2 ignores write()'s return value (its channel windows pace it),
+ * so this loses nothing.
+ */
+function coalesceWrites(stream: Duplex): Duplex {
+  const write = stream.write.bind(stream) as (chunk: Buffer) => boolean;
+  const end = stream.end.bind(stream) as () => Duplex;
+  let pending: Buffer[] | undefined;
+  const flush = () => {
+    const chunks = pending;
+    pending = undefined;
+    if (chunks && stream.writable) write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  };
+  stream.write = ((chunk: Buffer) => {
+    if (!pending) {
+      pending = [];
+      process.nextTick(flush);
+    }
+    pending.push(chunk);
+    return true;
+  }) as Duplex['write'];
+  // ssh2 writes its goodbye and ends the stream in one go: the goodbye goes first.
+  stream.end = (() => {
+    flush();
+    return end();
+  }) as Duplex['end'];
+  return stream;
 }
 
 /** A channel through `jump` to the target, for the target's session. */

@@ -1,0 +1,89 @@
+import type { Answers, HostAnswers } from '../answers/schema';
+import { remoteAgent, type HostAgent } from '../engine/agent';
+import type { Connector } from '../engine/run';
+import { SshError } from '../engine/transport';
+import { connectHost, type SshConnection } from './connection';
+import { sshSettingsFromAnswers, sshTargetFromAnswers, type InteractiveChoices, type SshSettings } from './settings';
+
+/**
+ * The engine's Connector over SSH. Which login works changes as the install
+ * goes on: on a fresh VM only ssh.user (often root) on ssh.port; once the
+ * admin phase ran, the admin user; once SSH is hardened, the admin user on
+ * sshHardening.port, with root refused. So a connection tries the likely
+ * logins in that order and uses the first that works.
+ */
+export interface SshConnector extends Connector {
+  /** Host keys the user (or --yes) accepted during this run, to pin into the answers file. */
+  readonly acceptedHostKeys: Map<string, string>;
+}
+
+interface Login {
+  user: string;
+  port: number;
+}
+
+/** The logins to try, most converged first, without duplicates. */
+export function loginCandidates(answers: Answers): Login[] {
+  const { ssh, admin, sshHardening } = answers;
+  const all: Login[] = [
+    { user: admin.user, port: sshHardening.port },
+    { user: admin.user, port: ssh.port },
+    { user: ssh.user, port: ssh.port },
+    { user: ssh.user, port: sshHardening.port },
+  ];
+  return all.filter((l, i) => all.findIndex((o) => o.user === l.user && o.port === l.port) === i);
+}
+
+/** Failures after which another login may still work. */
+const TRY_NEXT = new Set(['auth', 'refused', 'timeout']);
+
+export function sshConnector(answers: Answers, answersDir: string, choices: InteractiveChoices): SshConnector {
+  const acceptedHostKeys = new Map<string, string>();
+  const base = sshSettingsFromAnswers(answers.ssh, answersDir, choices);
+
+  const open = async (host: HostAnswers, user: string, port: number): Promise<SshConnection> => {
+    const settings: SshSettings = { ...base, user };
+    const target = { ...sshTargetFromAnswers(host, answers.ssh), port, hostKey: host.hostKey ?? acceptedHostKeys.get(host.name) };
+    const conn = await connectHost(target, settings);
+    if (conn.hostKey.source === 'accepted') acceptedHostKeys.set(host.name, conn.hostKey.fingerprint);
+    return conn;
+  };
+
+  const connect = async (host: HostAnswers): Promise<HostAgent> => {
+    const failures: SshError[] = [];
+    for (const login of loginCandidates(answers)) {
+      try {
+        return remoteAgent(await open(host, login.user, login.port));
+      } catch (err) {
+        if (!(err instanceof SshError) || !TRY_NEXT.has(err.kind)) throw err;
+        failures.push(err);
+      }
+    }
+    // The most telling failure: a refused login says more than a closed port.
+    const best = failures.find((f) => f.kind === 'auth') ?? failures.find((f) => f.kind === 'timeout') ?? failures[0];
+    throw new SshError(
+      best.kind,
+      `${best.message}${failures.length > 1 ? `\n(tried ${loginCandidates(answers).map((l) => `${l.user} on port ${l.port}`).join(', ')})` : ''}`,
+      best.hint,
+    );
+  };
+
+  return {
+    acceptedHostKeys,
+    connect,
+    connectAs: async (host, user) => {
+      const ports = [...new Set([answers.sshHardening.port, answers.ssh.port])];
+      let last: unknown;
+      for (const port of ports) {
+        try {
+          return remoteAgent(await open(host, user, port));
+        } catch (err) {
+          last = err;
+          if (!(err instanceof SshError) || !TRY_NEXT.has(err.kind)) throw err;
+        }
+      }
+      throw last;
+    },
+    open: (host, user, port) => open(host, user, port ?? answers.ssh.port),
+  };
+}

@@ -1,3 +1,4 @@
+import { isMap, isSeq, parseDocument } from 'yaml';
 import { closeSync, fsyncSync, openSync, renameSync, writeSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 
@@ -21,4 +22,25 @@ export function writePrivateFile(path: string, content: string): void {
     unlinkSync(temp);
     throw err;
   }
+}
+
+/**
+ * Pin host keys into the answers file (hosts[].hostKey), keeping its
+ * comments and layout. Returns the names of the hosts pinned.
+ */
+export function pinHostKeys(path: string, text: string, fingerprints: ReadonlyMap<string, string>): string[] {
+  const doc = parseDocument(text);
+  const hosts = doc.get('hosts', true);
+  const pinned: string[] = [];
+  if (!isSeq(hosts)) return pinned;
+  hosts.items.forEach((item, i) => {
+    const name = isMap(item) ? item.get('name') : undefined;
+    const fp = typeof name === 'string' ? fingerprints.get(name) : undefined;
+    if (fp && doc.getIn(['hosts', i, 'hostKey']) !== fp) {
+      doc.setIn(['hosts', i, 'hostKey'], fp);
+      pinned.push(name as string);
+    }
+  });
+  if (pinned.length > 0) writePrivateFile(path, doc.toString({ lineWidth: 0 }));
+  return pinned;
 }

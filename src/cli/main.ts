@@ -6,15 +6,16 @@ import { parseCommandLine, renderHelp, renderOverview, selectCommand } from './a
 import type { Command, CommandContext } from './command';
 import { answersExampleCommand, answersSchemaCommand, answersValidateCommand } from './commands/answers';
 import { installCommand } from './commands/install';
+import { planCommand } from './commands/plan';
+import { statusCommand } from './commands/status';
 import { colorWanted, createPrinter, type Printer } from './print';
 
 /** Exit codes: the only place errors become numbers. */
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
-export const EXIT_INTERRUPTED = 130;
 
-export const COMMANDS: readonly Command[] = [installCommand, answersValidateCommand, answersSchemaCommand, answersExampleCommand];
+export const COMMANDS: readonly Command[] = [installCommand, planCommand, statusCommand, answersValidateCommand, answersSchemaCommand, answersExampleCommand];
 
 export interface MainIo {
   argv: string[];
@@ -64,7 +65,6 @@ export async function main(io: MainIo): Promise<number> {
 }
 
 if (require.main === module) {
-  process.on('SIGINT', () => process.exit(EXIT_INTERRUPTED));
   main({ argv: process.argv.slice(2), env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }).then(
     (code) => {
       process.exitCode = code;

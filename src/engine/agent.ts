@@ -4,6 +4,7 @@ import {
   acquireLockScript,
   parseJournal,
   readJournalScript,
+  readLockScript,
   refreshLockScript,
   releaseLockScript,
   writeJournalScript,
@@ -31,6 +32,8 @@ export interface HostAgent {
   refreshLock(owner: LockOwner): Promise<void>;
   releaseLock(runId: string): Promise<void>;
   readJournal(): Promise<Journal>;
+  /** Who holds the lock now, if anyone. */
+  readLock(): Promise<LockOwner | undefined>;
   writeJournal(journal: Journal): Promise<void>;
   /** Does a trivial command run as root over this connection? The proof after a guarded change. */
   check(): Promise<void>;
@@ -79,6 +82,13 @@ export function remoteAgent(conn: HostConnection): HostAgent {
     },
     async readJournal() {
       return parseJournal(await must('read the journal', readJournalScript()));
+    },
+    async readLock() {
+      try {
+        return JSON.parse(await must('read the lock', readLockScript())) as LockOwner;
+      } catch {
+        return undefined;
+      }
     },
     async writeJournal(journal) {
       await must('write the journal', writeJournalScript(), JSON.stringify(journal, null, 1));

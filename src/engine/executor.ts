@@ -57,7 +57,13 @@ async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'g
   await run(deps, `${action.title}: save the current state`, action.backup);
   await run(deps, `${action.title}: schedule the automatic revert`, scheduleRevertScript(phase, action.revert, deps.revertAfterSeconds));
   const started = Date.now();
-  await executeActions(deps, action.actions);
+  try {
+    await executeActions(deps, action.actions);
+  } catch (err) {
+    // The change did not even apply cleanly: restore the previous state now rather than in a minute.
+    await run(deps, `${action.title}: restore the previous state`, `${action.revert}\n${cancelRevertScript(phase)}`).catch(() => undefined);
+    throw err;
+  }
   let proof: HostConnection | undefined;
   try {
     proof = await deps.connectFresh(action.proofPort);

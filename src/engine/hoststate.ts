@@ -37,6 +37,10 @@ export function refreshLockScript(runId: string): string {
   return `if grep -q ${shq(`"runId":"${runId}"`)} ${shq(`${LOCK_DIR}/owner.json`)} 2>/dev/null; then cat > ${shq(`${LOCK_DIR}/owner.json.new`)} && mv ${shq(`${LOCK_DIR}/owner.json.new`)} ${shq(`${LOCK_DIR}/owner.json`)}; else cat >/dev/null; echo LOST; fi`;
 }
 
+export function readLockScript(): string {
+  return `cat ${shq(`${LOCK_DIR}/owner.json`)} 2>/dev/null || true`;
+}
+
 export function releaseLockScript(runId: string): string {
   return `if grep -q ${shq(`"runId":"${runId}"`)} ${shq(`${LOCK_DIR}/owner.json`)} 2>/dev/null; then rm -rf -- ${shq(LOCK_DIR)}; fi`;
 }

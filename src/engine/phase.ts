@@ -43,7 +43,7 @@ export interface PhaseContext {
   info: HostInfo;
 }
 
-export type PhaseName = 'preflight' | 'admin' | 'dns' | 'docker' | 'firewall' | 'ssh' | 'registry' | 'app-image' | 'app' | 'verify';
+export type PhaseName = 'preflight' | 'admin' | 'dns-forwarder' | 'dns' | 'docker' | 'firewall' | 'ssh' | 'registry' | 'app-image' | 'app' | 'verify';
 
 /**
  * One step of the install. `query` says which facts it needs (read-only);

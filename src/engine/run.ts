@@ -199,7 +199,7 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
                 log,
                 revertAfterSeconds: options.revertAfterSeconds ?? 60,
                 sleep,
-                connectFresh: (port) => connector.open(s.answers, s.agent.user, port),
+                connectFresh: (port) => connector.open(s.answers, s.agent.user, port ?? s.info.sshPort),
                 onAction: (description) => reporter.handle({ type: 'action', phase: phase.name, host: host.name, description }),
               });
               s.journal = appendToJournal(s.journal, { phase: phase.name, at: new Date().toISOString(), runId, berth: VERSION, actions: actions.map(describeAction) });

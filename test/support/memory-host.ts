@@ -103,6 +103,9 @@ export function memoryAgent(host: MemoryHost, user = 'root'): HostAgent {
     async readJournal() {
       return host.journal;
     },
+    async readLock() {
+      return host.lock;
+    },
     async writeJournal(journal) {
       host.calls.push('journal');
       host.journal = journal;

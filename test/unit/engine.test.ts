@@ -47,7 +47,7 @@ function connectorFor(hosts: Record<string, MemoryHost>): Connector {
 }
 
 function setup(extra: Partial<RunOptions> = {}) {
-  const hosts = { vm1: memoryHost('vm1'), vm2: memoryHost('vm2') };
+  const hosts: Record<string, MemoryHost> = { vm1: memoryHost('vm1'), vm2: memoryHost('vm2') };
   const reporter = recorder();
   const options: RunOptions = {
     answers: testAnswers(),

@@ -133,7 +133,7 @@ describe('sandbox answers', () => {
     sshKeyPath: keyPath,
     gatewayIp: '10.213.57.1',
     smartdnsIp: '10.213.57.53',
-    hubMirror: { hostname: 'hubmirror.berth.test', url: 'https://hubmirror.berth.test', caPath },
+    hubMirror: { hostname: 'hubmirror.berth.test', url: 'https://hubmirror.berth.test', caCertPath: caPath },
     secrets: { registryPassword: 'Reg1stry-sandbox-pw', appSecretKey: 'x7-app-secret-key-sandbox', dbRootPassword: 'R00t-db-sandbox-pw', dbPassword: 'App-db-sandbox-pw9' },
   };
 

@@ -7,9 +7,9 @@ import { missingSecrets } from '../../answers/missing';
 import { formatPath } from '../../answers/problems';
 import { writePrivateFile } from '../../answers/save';
 import { BadInputError } from '../../errors';
-import { phasesFor } from '../../phases';
 import { askMissingSecrets, askSavePath, wizardTemplate, runWizard, WizardCancelled } from '../../wizard';
 import type { Command, CommandContext } from '../command';
+import { HOST_OPTIONS, runOnHosts } from './hosts';
 
 /** Write the answers (0600) and, for editors, the JSON Schema the file's first line points at. */
 function saveAnswers(path: string, doc: Document): void {
@@ -70,18 +70,18 @@ export async function gatherAnswers(ctx: CommandContext): Promise<LoadedAnswers>
 export const installCommand: Command = {
   words: ['install'],
   summary: 'Build or update the platform on the hosts (the default command).',
-  usage: '[--answers FILE] [--yes] [--save-answers FILE]',
+  usage: '[--answers FILE] [--yes] [--dry-run] [options]',
   options: {
     answers: { type: 'string', short: 'a', valueName: 'FILE', description: 'The answers file; without it the wizard asks.' },
-    yes: { type: 'boolean', short: 'y', description: 'Ask nothing: anything missing is an error.' },
+    yes: { type: 'boolean', short: 'y', description: 'Ask nothing: anything missing is an error; new host keys are trusted.' },
     'save-answers': { type: 'string', valueName: 'FILE', description: 'Write the answers (with what was asked) to FILE.' },
+    'dry-run': { type: 'boolean', description: 'Print what would change on each host (like `berth plan`); change nothing.' },
+    'force-unlock': { type: 'boolean', description: 'Take over a host lock left by a run that died.' },
+    ...HOST_OPTIONS,
   },
-  details: 'Run it again at any time: a converged install changes nothing.',
+  details: 'Run it again at any time: a converged install changes nothing, an interrupted one continues.',
   async run(ctx) {
-    const { answers } = await gatherAnswers(ctx);
-    ctx.print.out('Phases per host:');
-    for (const { host, phases } of phasesFor(answers)) {
-      ctx.print.out(`  ${host.name} (${host.address}): ${phases.map((p) => p.title).join(' → ')}`);
-    }
+    const loaded = await gatherAnswers(ctx);
+    await runOnHosts(ctx, loaded, ctx.values['dry-run'] ? 'plan' : 'apply');
   },
 };

@@ -1,0 +1,108 @@
+import { hostname, userInfo } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import type { LoadedAnswers } from '../../answers/load';
+import { pinHostKeys } from '../../answers/save';
+import { Secret } from '../../answers/secret';
+import type { Reporter } from '../../engine/events';
+import { defaultLogPath, openRunLog } from '../../engine/log';
+import { jsonReporter, plainReporter, renderPlan, taskListReporter } from '../../engine/output';
+import { runPhases, type RunResult } from '../../engine/run';
+import { readFileSync } from 'node:fs';
+import { BadInputError, RunFailedError } from '../../errors';
+import { PHASES } from '../../phases';
+import { sshConnector, type SshConnector } from '../../ssh/connector';
+import type { InteractiveChoices } from '../../ssh/settings';
+import { askRunSecret, confirmHostKey } from '../../wizard';
+import type { CommandContext, OptionSpec } from '../command';
+
+/** Options of every command that works on the hosts. */
+export const HOST_OPTIONS: Record<string, OptionSpec> = {
+  output: { type: 'string', valueName: 'auto|plain|json', description: 'Progress display: a live task list on a terminal (auto), plain lines, or JSON lines on stdout.' },
+  'log-file': { type: 'string', valueName: 'FILE', description: 'Where to write the full log (default ./berth-logs/berth-TIME.log).' },
+};
+
+/** Prompts for what a run may need while connecting, or answers decided by --yes. */
+export function interactiveChoices(ctx: CommandContext): InteractiveChoices {
+  const yes = Boolean(ctx.values.yes);
+  const interactive = Boolean(ctx.stdin.isTTY) && !yes;
+  const io = { stdin: ctx.stdin, stdout: ctx.stderr };
+  const ask = async (message: string) => new Secret(await askRunSecret(io, message), 'prompt');
+  return {
+    env: ctx.env,
+    onNewHostKey: interactive
+      ? (q, fp) => confirmHostKey(io, q.name, q.address, fp)
+      : yes
+        ? async (q, fp) => {
+            ctx.print.info(`Trusting the new host key of ${q.name} (${q.address}): ${fp}`);
+            return true;
+          }
+        : undefined,
+    askPassphrase: interactive ? (path) => ask(`Passphrase of ${path}`) : undefined,
+    askSudoPassword: interactive ? (host, user) => ask(`sudo password of ${user} on ${host.name}`) : undefined,
+  };
+}
+
+export function connectorFor(ctx: CommandContext, loaded: LoadedAnswers): SshConnector {
+  return sshConnector(loaded.answers, dirname(resolve(loaded.file)), interactiveChoices(ctx));
+}
+
+function reporterFor(ctx: CommandContext): Reporter {
+  const output = (ctx.values.output as string | undefined) ?? 'auto';
+  if (!['auto', 'plain', 'json'].includes(output)) throw new BadInputError(`--output must be auto, plain or json, not "${output}"`);
+  if (output === 'json') return jsonReporter(ctx.stdout);
+  if (output === 'auto' && ctx.stderr.isTTY && ctx.env.TERM !== 'dumb') return taskListReporter(ctx.stderr, ctx.print.color);
+  return plainReporter(ctx.stderr, ctx.print.color);
+}
+
+/** Write the host keys accepted during the run into the answers file. */
+export function pinAcceptedKeys(ctx: CommandContext, loaded: LoadedAnswers, connector: SshConnector): void {
+  if (connector.acceptedHostKeys.size === 0) return;
+  const pinned = pinHostKeys(loaded.file, readFileSync(loaded.file, 'utf8'), connector.acceptedHostKeys);
+  if (pinned.length > 0) ctx.print.info(`Pinned the host keys of ${pinned.join(', ')} in ${loaded.file}.`);
+}
+
+/**
+ * Run the phases on the hosts (apply or plan) with the display, log, lock
+ * owner and Ctrl-C handling a user expects: the first Ctrl-C stops after the
+ * steps under way and releases the locks, a second one quits at once.
+ */
+export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mode: 'apply' | 'plan'): Promise<RunResult> {
+  const reporter = reporterFor(ctx);
+  const connector = connectorFor(ctx, loaded);
+  const log = openRunLog((ctx.values['log-file'] as string | undefined) ?? defaultLogPath(process.cwd()));
+  const abort = new AbortController();
+  const onInterrupt = () => {
+    if (abort.signal.aborted) process.exit(130);
+    abort.abort();
+    ctx.print.warn('Stopping after the steps under way (Ctrl-C again to quit at once; the host locks then stay).');
+  };
+  process.on('SIGINT', onInterrupt);
+  let result: RunResult;
+  try {
+    result = await runPhases({
+      answers: loaded.answers,
+      phases: PHASES,
+      connector,
+      mode,
+      reporter,
+      log,
+      owner: { owner: `${userInfo().username}@${hostname()}`, machine: hostname(), pid: process.pid },
+      forceUnlock: Boolean(ctx.values['force-unlock']),
+      signal: abort.signal,
+      reconnectAfter: { admin: (answers) => answers.admin.user },
+    });
+  } finally {
+    process.off('SIGINT', onInterrupt);
+    log.close();
+    pinAcceptedKeys(ctx, loaded, connector);
+  }
+  if (mode === 'plan' && ctx.values.output !== 'json') ctx.print.out(renderPlan(result.plans, ctx.print.color));
+  if (!result.ok) {
+    throw new RunFailedError(
+      abort.signal.aborted ? 'the run was interrupted' : 'the run failed',
+      [],
+      'Fix what is reported above and run the same command again: it continues where it stopped.',
+    );
+  }
+  return result;
+}

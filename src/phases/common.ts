@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import type { Action, Facts, FileFact } from '../engine/plan';
+
+/**
+ * Building blocks phases share: comparing wanted files with the host's, and
+ * "apply this configuration" that survives an interruption between writing
+ * a file and reloading the service that reads it.
+ */
+
+export interface WantedFile {
+  path: string;
+  content: string;
+  mode: number;
+  owner?: string;
+  group?: string;
+  sensitive?: boolean;
+}
+
+/** The header of every file berth writes on a host, with the comment syntax of the file. */
+export function managedHeader(what: string, comment = '#'): string {
+  return `${comment} Managed by berth: ${what}. Changes here are overwritten by the next \`berth install\`.\n`;
+}
+
+export function fileMatches(fact: FileFact | null | undefined, wanted: WantedFile): boolean {
+  return (
+    fact !== null &&
+    fact !== undefined &&
+    fact.content === wanted.content &&
+    fact.mode === wanted.mode &&
+    fact.owner === (wanted.owner ?? 'root') &&
+    fact.group === (wanted.group ?? wanted.owner ?? 'root')
+  );
+}
+
+/** File actions for the wanted files that differ from the host's. */
+export function fileActions(facts: Facts, files: readonly WantedFile[]): Action[] {
+  return files.filter((f) => !fileMatches(facts.files[f.path], f)).map((f) => ({ kind: 'file', ...f }));
+}
+
+export function markerPath(name: string): string {
+  return `/var/lib/berth/applied/${name}`;
+}
+
+/** A fingerprint of the configuration a service was last (re)started with. */
+export function configDigest(files: readonly WantedFile[], extra = ''): string {
+  const hash = createHash('sha256');
+  for (const f of files) hash.update(`${f.path}\0${f.mode}\0${f.content}\0`);
+  hash.update(extra);
+  return `${hash.digest('hex')}\n`;
+}
+
+/**
+ * Write configuration files and apply them: the `apply` actions (restart,
+ * reload, load rules…) run when a file changed, or when the marker shows
+ * the service never took the current configuration (a run stopped between
+ * writing and reloading). The marker is written last.
+ */
+export function configuredService(facts: Facts, marker: string, files: readonly WantedFile[], apply: readonly Action[]): Action[] {
+  const digest = configDigest(files);
+  const markerFile = markerPath(marker);
+  const changed = fileActions(facts, files);
+  if (changed.length === 0 && facts.files[markerFile]?.content === digest) return [];
+  return [...changed, ...apply, { kind: 'file', path: markerFile, content: digest, mode: 0o600 }];
+}
+
+/** Files a configuredService phase must ask for. */
+export function configuredServiceFiles(marker: string, files: readonly WantedFile[]): string[] {
+  return [...files.map((f) => f.path), markerPath(marker)];
+}

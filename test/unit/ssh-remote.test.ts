@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  BOOTSTRAP,
+  LARGE_UPLOAD_CHECKSUM,
+  LARGE_UPLOAD_SHORT,
+  largeUploadScript,
+  SCRIPT_NOT_RECEIVED,
+  scriptCommand,
+  scriptPreamble,
+  stagedPath,
+  SUDO_PASSWORD_CHECK,
+  SUDO_PROBE,
+  uploadPlan,
+} from '../../src/ssh/remote';
+
+const QUOTED_BOOTSTRAP = `'IFS= read -r -d "" berth_script || exit 97; set -euo pipefail; eval "$berth_script"'`;
+
+/** Runs a command line the way sshd does (`bash -c`), here on this machine, with `input` on stdin. */
+function runLocally(command: string, input: Buffer) {
+  const result = spawnSync('bash', ['-c', command], { input });
+  return { code: result.status, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+}
+
+describe('remote command lines and scripts', () => {
+  it('builds one short command line per privilege mode, with the host-side timeout', () => {
+    assert.equal(scriptCommand('login', 600), `timeout -k 10 600 bash -c ${QUOTED_BOOTSTRAP}`);
+    assert.equal(scriptCommand('login', 0), `bash -c ${QUOTED_BOOTSTRAP}`);
+    assert.equal(scriptCommand('sudo', 30), `sudo -n -- timeout -k 10 30 bash -c ${QUOTED_BOOTSTRAP}`);
+    assert.equal(scriptCommand('sudo-password', 30), `sudo -S -p '' -k -- timeout -k 10 30 bash -c ${QUOTED_BOOTSTRAP}`);
+    assert.equal(SUDO_PROBE, 'sudo -n true');
+    assert.equal(SUDO_PASSWORD_CHECK, `sudo -S -p '' -k true`);
+  });
+
+  it('puts the sudo password line, the script and a NUL ahead of the input', () => {
+    assert.deepEqual(scriptPreamble('echo hi\n'), Buffer.from('echo hi\n\0'));
+    assert.deepEqual(scriptPreamble('id -u', 'pa ss'), Buffer.from('pa ss\nid -u\0'));
+    assert.throws(() => scriptPreamble('a\0b'), /NUL/);
+    assert.throws(() => scriptPreamble('id', 'two\nlines'), /line break/);
+  });
+
+  it('the bootstrap reads exactly the script and leaves the rest of stdin to it', () => {
+    const script = `echo "é ${'x'.repeat(100_000)}" | wc -c; cat | od -An -tx1 | tr -d ' \\n'; echo`;
+    const data = Buffer.from([0, 1, 2, 0xff]);
+    const result = runLocally(scriptCommand('login', 0), Buffer.concat([scriptPreamble(script), data]));
+    assert.deepEqual(result, { code: 0, stdout: '100004\n000102ff\n', stderr: '' });
+  });
+
+  it('the bootstrap runs with errexit, nounset and pipefail, and says when the script was cut short', () => {
+    assert.equal(runLocally(`bash -c ${QUOTED_BOOTSTRAP}`, scriptPreamble('false; echo not reached')).stdout, '');
+    assert.notEqual(runLocally(`bash -c ${QUOTED_BOOTSTRAP}`, scriptPreamble('echo "$UNSET_VARIABLE"')).code, 0);
+    assert.notEqual(runLocally(`bash -c ${QUOTED_BOOTSTRAP}`, scriptPreamble('false | true')).code, 0);
+    assert.equal(runLocally(`bash -c ${QUOTED_BOOTSTRAP}`, Buffer.from('echo no terminator')).code, SCRIPT_NOT_RECEIVED);
+    assert.ok(BOOTSTRAP.length < 200);
+  });
+
+  it('stages each file beside its target', () => {
+    assert.equal(stagedPath('/etc/berth/app.env', 'abc', 3), '/etc/berth/.berth-upload.abc.3');
+    assert.throws(() => stagedPath('relative/path', 'abc', 0), /not an absolute path/);
+  });
+
+  it('plans an upload: directories, parents, one tar, then mode, owner and rename per file', () => {
+    const plan = uploadPlan(
+      [
+        { path: '/etc/berth', mode: 0o750, owner: 'root', group: 'berth' },
+        { path: '/etc/berth/a b.conf', content: 'x', mode: 0o640, group: 'berth' },
+        { path: '/opt/x/y', content: 'y', mode: 0o755 },
+      ],
+      'tag1',
+    );
+    assert.equal(
+      plan.script,
+      [
+        'berth_staged=(/etc/berth/.berth-upload.tag1.1 /opt/x/.berth-upload.tag1.2)',
+        `trap 'rm -f -- "\${berth_staged[@]}"' EXIT`,
+        'mkdir -p -- /etc/berth',
+        'chmod 0750 -- /etc/berth',
+        'chown root:berth -- /etc/berth',
+        'mkdir -p -- /etc/berth /opt/x',
+        'tar -x -f - -C / --no-same-owner --no-same-permissions',
+        'chmod 0640 -- /etc/berth/.berth-upload.tag1.1',
+        'chown :berth -- /etc/berth/.berth-upload.tag1.1',
+        `mv -f -T -- /etc/berth/.berth-upload.tag1.1 '/etc/berth/a b.conf'`,
+        'chmod 0755 -- /opt/x/.berth-upload.tag1.2',
+        'mv -f -T -- /opt/x/.berth-upload.tag1.2 /opt/x/y',
+        'trap - EXIT',
+        '',
+      ].join('\n'),
+    );
+    assert.deepEqual(plan.members, [
+      { name: 'etc/berth/.berth-upload.tag1.1', content: 'x' },
+      { name: 'opt/x/.berth-upload.tag1.2', content: 'y' },
+    ]);
+    assert.equal(uploadPlan([{ path: '/srv/data', mode: 0o700 }], 't').script, 'mkdir -p -- /srv/data\nchmod 0700 -- /srv/data\n');
+  });
+
+  describe('the large upload script, run here with bash', () => {
+    let dir: string;
+    const data = Buffer.from('the payload of a large upload\n'.repeat(1000));
+    const digest = createHash('sha256').update(data).digest('hex');
+    const receive = (input: Buffer) => runLocally(scriptCommand('login', 0), Buffer.concat([scriptPreamble(largeUploadScript({ remotePath: join(dir, 'in', 'file.bin'), mode: 0o640 }, data.length, 't')), input]));
+
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'berth-large-upload-'));
+      mkdirSync(join(dir, 'in'));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('places the file when the checksum matches', () => {
+      assert.deepEqual(receive(Buffer.concat([data, Buffer.from(`${digest}\n`)])), { code: 0, stdout: '', stderr: '' });
+      assert.deepEqual(readFileSync(join(dir, 'in', 'file.bin')), data);
+      assert.equal(statSync(join(dir, 'in', 'file.bin')).mode & 0o7777, 0o640);
+      assert.deepEqual(readdirSync(join(dir, 'in')), ['file.bin']);
+    });
+
+    it('refuses different bytes and a short transfer, leaving nothing behind', () => {
+      const changed = Buffer.from(data);
+      changed[5] ^= 1;
+      const mismatch = receive(Buffer.concat([changed, Buffer.from(`${digest}\n`)]));
+      assert.equal(mismatch.code, LARGE_UPLOAD_CHECKSUM);
+      assert.match(mismatch.stderr, new RegExp(`checksum mismatch: sent ${digest}, received [0-9a-f]{64}`));
+      const short = receive(data.subarray(0, 100));
+      assert.equal(short.code, LARGE_UPLOAD_SHORT);
+      assert.match(short.stderr, new RegExp(`received 100 of ${data.length} bytes`));
+      assert.deepEqual(readdirSync(join(dir, 'in')), []);
+    });
+  });
+});

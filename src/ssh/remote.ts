@@ -20,7 +20,7 @@ export type Privilege = 'login' | 'sudo' | 'sudo-password';
 /** Exit code of the bootstrap when the script did not arrive whole. */
 export const SCRIPT_NOT_RECEIVED = 97;
 
-export const BOOTSTRAP = `IFS= read -r -d '' berth_script || exit ${SCRIPT_NOT_RECEIVED}; set -euo pipefail; eval "$berth_script"`;
+export const BOOTSTRAP = `IFS= read -r -d "" berth_script || exit ${SCRIPT_NOT_RECEIVED}; set -euo pipefail; eval "$berth_script"`;
 
 /** Seconds the host's `timeout` waits after TERM before it sends KILL. */
 export const KILL_AFTER_SECONDS = 10;

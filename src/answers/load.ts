@@ -46,6 +46,7 @@ function unreadableFile(path: string, baseDir: string): string | null {
 export function answersEnvironment(baseDir: string, env: NodeJS.ProcessEnv = process.env): AnswersEnvironment {
   return {
     unreadableFile: (path) => unreadableFile(path, baseDir),
+    readText: (path) => readFileSync(resolveUserPath(path, baseDir), 'utf8'),
     resolveSecret(ref) {
       const parsed = parseSecretRef(ref);
       if ('error' in parsed) return parsed;

@@ -22,12 +22,15 @@ export interface AnswersEnvironment {
   resolveSecret(ref: string): { secret: Secret } | { error: string };
   /** Why a file the answers point at cannot be read, or null when it can. */
   unreadableFile(path: string): string | null;
+  /** The text of a (small, readable) file the answers point at. */
+  readText(path: string): string;
 }
 
 /** Resolves nothing: for printing the JSON Schema, where no value is parsed. */
 export const SCHEMA_ONLY: AnswersEnvironment = {
   resolveSecret: () => ({ error: 'not resolved' }),
   unreadableFile: () => null,
+  readText: () => '',
 };
 
 const UNIX_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -74,6 +77,17 @@ export function answersSchema(env: AnswersEnvironment) {
       .meta({ description: 'A secret: the value itself, env:NAME (an environment variable) or file:PATH (a file holding it).' });
 
   const filePath = z.string().min(1).superRefine(checked((path) => env.unreadableFile(path)));
+
+  /** A PEM certificate file, read while parsing so that phases stay pure. */
+  const certificateFile = filePath.transform((path, ctx) => {
+    if (env.unreadableFile(path)) return z.NEVER;
+    const pem = env.readText(path);
+    if (!/^-----BEGIN CERTIFICATE-----\r?\n[\s\S]+-----END CERTIFICATE-----\s*$/.test(pem.trim() + '\n')) {
+      ctx.addIssue({ code: 'custom', message: `${path} is not a PEM certificate (-----BEGIN CERTIFICATE----- …)` });
+      return z.NEVER;
+    }
+    return { path, pem: `${pem.trim()}\n` };
+  });
 
   const ssh = z
     .strictObject({
@@ -146,7 +160,7 @@ export function answersSchema(env: AnswersEnvironment) {
         .array(
           z.strictObject({
             registry: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be host or host:port'),
-            ca: filePath.meta({ description: 'PEM file of the CA certificate.' }),
+            ca: certificateFile.meta({ description: 'PEM file of the CA certificate.' }),
           }),
         )
         .default([])

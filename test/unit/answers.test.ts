@@ -66,6 +66,19 @@ describe('answers file: valid input', () => {
   });
 });
 
+describe('answers file: certificates', () => {
+  it('reads trusted CA certificates while parsing and refuses what is not PEM', () => {
+    const dir = fixtureDir();
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ==\n-----END CERTIFICATE-----\n';
+    writeFileSync(join(dir, 'ca.pem'), pem);
+    writeFileSync(join(dir, 'notes.txt'), 'hello\n');
+    const { answers } = parseAnswers(yaml({ docker: { trustedCAs: [{ registry: 'hubmirror.berth.test', ca: './ca.pem' }] } }), join(dir, 'berth.yaml'));
+    assert.deepEqual(answers.docker.trustedCAs, [{ registry: 'hubmirror.berth.test', ca: { path: './ca.pem', pem } }]);
+    const problems = problemsOf(yaml({ docker: { trustedCAs: [{ registry: 'r', ca: './notes.txt' }] } }), {}, dir);
+    assert.ok(problems.some((p) => /docker\.trustedCAs\[0\]\.ca: \.\/notes\.txt is not a PEM certificate/.test(p)), problems.join('\n'));
+  });
+});
+
 describe('answers file: bad input, every problem at once with its place', () => {
   it('reports malformed YAML with line and column', () => {
     const problems = problemsOf('version: 1\nhosts:\n  - name: vm1\n    address: [1.2.3.4\n');

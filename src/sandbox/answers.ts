@@ -40,7 +40,7 @@ export interface AnswersTarget {
   gatewayIp: string;
   smartdnsIp: string;
   /** Absent when Docker Hub is used directly. */
-  hubMirror?: { hostname: string; url: string; caPath: string };
+  hubMirror?: { hostname: string; url: string; caCertPath: string };
   secrets: TopologySecrets;
 }
 
@@ -72,7 +72,7 @@ export function topologyAnswers(target: AnswersTarget, overrides: AnswersOverrid
     docker: {
       source: 'distro',
       registryMirrors: target.hubMirror ? [target.hubMirror.url] : [],
-      trustedCAs: target.hubMirror ? [{ registry: target.hubMirror.hostname, ca: target.hubMirror.caPath }] : [],
+      trustedCAs: target.hubMirror ? [{ registry: target.hubMirror.hostname, ca: target.hubMirror.caCertPath }] : [],
     },
     firewall: { adminCidrs: [`${target.gatewayIp}/32`] },
     registry: { password: target.secrets.registryPassword },

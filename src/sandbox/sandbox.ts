@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { RunFailedError } from '../errors';
-import { topologyAnswers, writeAnswersFile } from './answers';
+import { writeAnswersFile } from './answers';
 import { docker } from './docker';
 import { SANDBOX_NETWORK, type TopologySpec } from './plan';
 import { STANDINS_DIR } from './standins';
-import { downTopology, topologyStatus, upTopology, type Log, type Topology } from './topology';
+import { answersFor, downTopology, SERVICE_STATE, topologyStatus, upTopology, type Log, type Topology } from './topology';
 
 /**
  * `berth sandbox`: local VM-like hosts to try berth on before touching real
@@ -80,17 +80,9 @@ export async function sandboxUp(options: SandboxUpOptions): Promise<SandboxUp> {
   }
   const topology = await upTopology(sandboxSpec(options.dir, options.vms, mirrors), options.log);
   const answersPath = join(topology.spec.stateDir, SANDBOX_ANSWERS_FILE);
-  const answers = topologyAnswers({
-    vms: Object.values(topology.vms),
-    sshKeyPath: topology.sshKeyPath,
-    gatewayIp: topology.gatewayIp,
-    smartdnsIp: topology.smartdnsIp,
-    hubMirror: topology.hubMirror,
-    secrets: topology.secrets,
-  });
   writeAnswersFile(
     answersPath,
-    answers,
+    answersFor(topology),
     [
       'Written by `berth sandbox up`: berth answers for the local sandbox VMs.',
       `The upstream DNS ${topology.smartdnsIp} plays a smart DNS (such as Shecan)${topology.hubMirror ? ` that resolves ${topology.hubMirror.hostname}` : ''}.`,
@@ -102,7 +94,7 @@ export async function sandboxUp(options: SandboxUpOptions): Promise<SandboxUp> {
 
 export async function sandboxDown(dir: string): Promise<string[]> {
   await requireDocker();
-  return downTopology({ prefix: SANDBOX_NETWORK.prefix, stateDir: resolve(dir) }, [SANDBOX_ANSWERS_FILE]);
+  return downTopology({ prefix: SANDBOX_NETWORK.prefix, stateDir: resolve(dir) }, [SANDBOX_ANSWERS_FILE, ...SERVICE_STATE]);
 }
 
 export async function sandboxStatus() {

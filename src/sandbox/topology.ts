@@ -1,6 +1,8 @@
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureSecrets, type TopologySecrets } from './answers';
+import type { AnswersInput } from '../answers/schema';
+import { ensureSecrets, topologyAnswers, type AnswersOverrides, type TopologySecrets } from './answers';
+import { startAptRepo, type AptRepo } from './aptrepo';
 import {
   ensureContainer,
   ensureNetwork,
@@ -12,11 +14,7 @@ import {
 import { docker } from './docker';
 import { ensureToolsImage, ensureVmImage } from './images';
 import { ensureKeyPair } from './keys';
-// TEMP until mirror.ts/aptrepo.ts land
-interface HubMirror { hostname: string; ip: string; caCertPath: string; url: string }
-interface AptRepo { hostname: string; ip: string; url: string }
-const startHubMirror = async (_: { network: string; ip: string; prefix: string }): Promise<HubMirror> => { throw new Error('no mirror yet'); };
-const startAptRepo = async (_: { network: string; ip: string; prefix: string }): Promise<AptRepo> => { throw new Error('no apt repo yet'); };
+import { startHubMirror, type HubMirror } from './mirror';
 import { addressPlan, topologyNames, vmIndex, vmNames, type TopologySpec } from './plan';
 import { outsiderSpec, resolverSpec, smartDnsSpec, type ServiceContext } from './services';
 import { ensureStandins } from './standins';
@@ -49,7 +47,7 @@ export interface Topology {
   outsider: { container: string; ip: string };
   resolverIp: string;
   smartdnsIp: string;
-  hubMirror?: HubMirror & { caPath: string };
+  hubMirror?: HubMirror;
   aptRepo?: AptRepo;
   sshKeyPath: string;
   publicKey: string;
@@ -61,7 +59,6 @@ export interface Topology {
 export type Log = (line: string) => void;
 
 const KNOWN_HOSTS_FILE = 'known_hosts';
-const MIRROR_CA_FILE = 'hubmirror-ca.pem';
 
 export async function upTopology(spec: TopologySpec, log: Log = () => {}): Promise<Topology> {
   const plan = addressPlan(spec);
@@ -133,16 +130,14 @@ async function ensureStandinsLogged(log: Log): Promise<void> {
 async function startMirrors(spec: TopologySpec, log: Log): Promise<Required<Pick<Topology, 'hubMirror' | 'aptRepo'>>> {
   const plan = addressPlan(spec);
   const network = topologyNames(spec).network;
+  const options = { network, prefix: spec.prefix, stateDir: spec.stateDir };
   const [hubMirror, aptRepo] = await Promise.all([
-    startHubMirror({ network, ip: plan.service('hubmirror'), prefix: spec.prefix }),
-    startAptRepo({ network, ip: plan.service('aptrepo'), prefix: spec.prefix }),
+    startHubMirror({ ...options, ip: plan.service('hubmirror') }),
+    startAptRepo({ ...options, ip: plan.service('aptrepo') }),
   ]);
   log(`${'hubmirror'.padEnd(10)} ${hubMirror.ip.padEnd(14)} ${hubMirror.url}`);
   log(`${'aptrepo'.padEnd(10)} ${aptRepo.ip.padEnd(14)} ${aptRepo.url}`);
-  // The answers file refers to the CA by path: keep a copy beside it.
-  const caPath = join(spec.stateDir, MIRROR_CA_FILE);
-  copyFileSync(hubMirror.caCertPath, caPath);
-  return { hubMirror: { ...hubMirror, caPath }, aptRepo };
+  return { hubMirror, aptRepo };
 }
 
 /** What a VM of the topology is made from. */
@@ -179,8 +174,10 @@ export async function recreateTopologyVm(topology: Topology, name: string): Prom
   await writeKnownHosts(topology);
 }
 
-/** The files `upTopology` and the answers writers leave in the state directory. */
-export const STATE_FILES = ['id_ed25519', 'id_ed25519.pub', KNOWN_HOSTS_FILE, MIRROR_CA_FILE, 'secrets.json'];
+/** The files `upTopology` keeps in the state directory for the running topology. */
+export const STATE_FILES = ['id_ed25519', 'id_ed25519.pub', KNOWN_HOSTS_FILE, 'secrets.json'];
+/** What mirror.ts and aptrepo.ts keep there: the test CA, the mirror's storage, the apt tree. Caches, kept by the e2e tests. */
+export const SERVICE_STATE = ['test-ca', 'hubmirror', 'docker-apt'];
 
 /** Removes every container, volume and the network of the topology, and its state files. */
 export async function downTopology(spec: Pick<TopologySpec, 'prefix' | 'stateDir'>, extraStateFiles: readonly string[] = []): Promise<string[]> {
@@ -191,6 +188,21 @@ export async function downTopology(spec: Pick<TopologySpec, 'prefix' | 'stateDir
 
 export function topologyStatus(prefix: string): Promise<TopologyContainer[]> {
   return listTopologyContainers(prefix);
+}
+
+/** Answers pointing berth at the topology, with overrides applied. */
+export function answersFor(topology: Topology, overrides: AnswersOverrides = {}): AnswersInput {
+  return topologyAnswers(
+    {
+      vms: Object.values(topology.vms),
+      sshKeyPath: topology.sshKeyPath,
+      gatewayIp: topology.gatewayIp,
+      smartdnsIp: topology.smartdnsIp,
+      hubMirror: topology.hubMirror,
+      secrets: topology.secrets,
+    },
+    overrides,
+  );
 }
 
 export interface ExecResult {

@@ -1,0 +1,176 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { writeAnswersFile, type AnswersOverrides } from '../../src/sandbox/answers';
+import { E2E_NETWORK, type TopologySpec } from '../../src/sandbox/plan';
+import { shellCommand } from '../../src/engine/shell';
+import type { AnswersInput } from '../../src/answers/schema';
+import {
+  answersFor,
+  downTopology,
+  execIn,
+  rebootTopologyVm,
+  recreateTopologyVm,
+  upTopology,
+  type ExecResult,
+  type Topology,
+} from '../../src/sandbox/topology';
+
+/**
+ * The e2e test topology, as specs use it:
+ *
+ *   let topo: E2eTopology;
+ *   before(async function () {
+ *     this.timeout(TOPOLOGY_TIMEOUT_MS);
+ *     topo = await e2eTopology();
+ *   });
+ *
+ * It is brought up once per mocha run (reusing whatever already runs with
+ * the same configuration) and torn down after the run unless KEEP=1.
+ */
+
+export type { ExecResult };
+
+/** Cold: the base, VM, tools and stand-in images are built first. */
+export const TOPOLOGY_TIMEOUT_MS = 25 * 60_000;
+/** A reboot or a recreated VM. */
+export const VM_TIMEOUT_MS = 3 * 60_000;
+
+export const E2E_STATE_DIR = join(__dirname, '.work', 'topology');
+
+export interface SshOptions {
+  user?: string;
+  port?: number;
+  /** Private key file; the topology's key by default. */
+  keyPath?: string;
+  /** ssh_config settings that take precedence over the harness's, e.g. ['PreferredAuthentications=none']. */
+  config?: string[];
+}
+
+export interface E2eTopology extends Topology {
+  /** Runs a bash script as root in a container of the topology: 'vm1', 'outsider', 'smartdns' … */
+  exec(container: string, script: string): Promise<ExecResult>;
+  /** Runs a bash script over SSH (the OpenSSH client, key only, host key checked). */
+  ssh(vm: string, script: string, options?: SshOptions): Promise<ExecResult>;
+  /** `ssh` as root with the topology's key. */
+  sshRoot(vm: string, script: string): Promise<ExecResult>;
+  /**
+   * Whether `port` on `ip` answers from inside container `from`. TCP: a
+   * connection is accepted. UDP has no handshake: a DNS query gets an answer.
+   */
+  probe(from: string, ip: string, port: number, proto?: 'tcp' | 'udp'): Promise<boolean>;
+  /** Restarts the VM's container (a reboot) and waits for sshd. */
+  reboot(vm: string): Promise<void>;
+  /** Replaces the VM by a pristine one (new disk, new host keys). */
+  recreate(vm: string): Promise<void>;
+  /** The answers for this topology with the overrides applied. */
+  answers(overrides?: AnswersOverrides): AnswersInput;
+  /** Writes those answers to <state>/answers/<name> (mode 0600) and returns the path. */
+  writeAnswers(overrides?: AnswersOverrides, name?: string): string;
+}
+
+export function e2eSpec(vms: number): TopologySpec {
+  return { ...E2E_NETWORK, vms, mirrors: true, stateDir: E2E_STATE_DIR };
+}
+
+let current: { vms: number; topology: Promise<E2eTopology> } | undefined;
+
+/** The topology with at least `vms` VMs (2 by default); brought up on first use. */
+export function e2eTopology(options: { vms?: number } = {}): Promise<E2eTopology> {
+  const vms = Math.max(options.vms ?? 2, current?.vms ?? 0);
+  if (!current || current.vms < vms) {
+    const log = (line: string) => process.stderr.write(`      [topology] ${line}\n`);
+    const topology = upTopology(e2eSpec(vms), log).then(withHelpers);
+    current = { vms, topology };
+    // A failed start is not cached: the next spec tries again and reports its own error.
+    topology.catch(() => {
+      if (current?.topology === topology) current = undefined;
+    });
+  }
+  return current.topology;
+}
+
+function withHelpers(topology: Topology): E2eTopology {
+  const container = (name: string) => (name.startsWith(topology.spec.prefix) ? name : `${topology.spec.prefix}${name}`);
+  const vmOf = (name: string) => {
+    const vm = topology.vms[name];
+    if (!vm) throw new Error(`the e2e topology has no VM named ${name} (it has ${Object.keys(topology.vms).join(', ')})`);
+    return vm;
+  };
+  const ssh = (name: string, script: string, options: SshOptions = {}) => {
+    const vm = vmOf(name);
+    const args = [
+      '-F', '/dev/null',
+      // ssh takes the first value it reads for a setting: the caller's come first.
+      ...(options.config ?? []).flatMap((setting) => ['-o', setting]),
+      '-i', options.keyPath ?? topology.sshKeyPath,
+      '-o', 'IdentitiesOnly=yes',
+      '-o', 'IdentityAgent=none',
+      '-o', 'BatchMode=yes',
+      '-o', `UserKnownHostsFile=${topology.knownHostsPath}`,
+      '-o', 'StrictHostKeyChecking=yes',
+      '-o', 'ConnectTimeout=10',
+      '-o', 'LogLevel=ERROR',
+      '-p', String(options.port ?? vm.sshPort),
+      `${options.user ?? 'root'}@${vm.ip}`,
+      'bash -s',
+    ];
+    return run('ssh', args, script);
+  };
+  const self: E2eTopology = {
+    ...topology,
+    exec: (name, script) => execIn(container(name), script),
+    ssh,
+    sshRoot: (name, script) => ssh(name, script),
+    async probe(from, ip, port, proto = 'tcp') {
+      const result = await execIn(container(from), probeScript(ip, port, proto));
+      return result.code === 0;
+    },
+    reboot: (name) => rebootTopologyVm(topology, name),
+    recreate: (name) => recreateTopologyVm(topology, name),
+    answers: (overrides = {}) => answersFor(topology, overrides),
+    writeAnswers(overrides = {}, name = 'berth.yaml') {
+      const file = join(topology.spec.stateDir, 'answers', name);
+      writeAnswersFile(file, self.answers(overrides), 'berth answers for the e2e test topology (test/e2e/harness.ts).');
+      return file;
+    },
+  };
+  return self;
+}
+
+/**
+ * bash only, so it runs in the VMs as well as in the tools containers.
+ * UDP: a DNS query for the root's NS records, answered or not within 3 s.
+ */
+export function probeScript(ip: string, port: number, proto: 'tcp' | 'udp'): string {
+  if (proto === 'tcp') return `timeout 3 bash -c ${shellCommand([`exec 3<>/dev/tcp/${ip}/${port}`])}\n`;
+  const query = String.raw`\x13\x37\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01`;
+  return `timeout 3 bash -c ${shellCommand([`exec 3<>/dev/udp/${ip}/${port} && printf '${query}' >&3 && head -c 1 <&3 >/dev/null`])}\n`;
+}
+
+function run(program: string, args: string[], input: string): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+    child.stdin.end(input);
+  });
+}
+
+/** Tears the topology down after the whole mocha run, unless KEEP=1 (then `npm run test:e2e` reuses it). */
+if (typeof after === 'function') {
+  after(async function () {
+    if (!current) return;
+    if (process.env.KEEP === '1') {
+      process.stderr.write(`\nKEEP=1: the e2e topology stays up (state in ${E2E_STATE_DIR}).\n`);
+      return;
+    }
+    this.timeout(120_000);
+    await current.topology.catch(() => undefined);
+    await downTopology(e2eSpec(current.vms), ['answers']);
+    current = undefined;
+  });
+}

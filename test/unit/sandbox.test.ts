@@ -124,7 +124,8 @@ describe('sandbox answers', () => {
   const keyPath = join(dir, 'id_ed25519');
   const caPath = join(dir, 'hubmirror-ca.pem');
   writeFileSync(keyPath, 'not parsed here\n');
-  writeFileSync(caPath, 'not parsed here\n');
+  const caPem = '-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n';
+  writeFileSync(caPath, caPem);
   const target: AnswersTarget = {
     vms: [
       { name: 'vm1', ip: '10.213.57.11' },
@@ -156,7 +157,7 @@ describe('sandbox answers', () => {
     assert.deepEqual(answers.dns.upstreams, ['10.213.57.53']);
     assert.equal(answers.docker.source, 'distro');
     assert.deepEqual(answers.docker.registryMirrors, ['https://hubmirror.berth.test']);
-    assert.deepEqual(answers.docker.trustedCAs, [{ registry: 'hubmirror.berth.test', ca: caPath }]);
+    assert.deepEqual(answers.docker.trustedCAs, [{ registry: 'hubmirror.berth.test', ca: { path: caPath, pem: caPem } }]);
     assert.deepEqual(answers.firewall.adminCidrs, ['10.213.57.1/32']);
     assert.equal(answers.db.password?.reveal(), 'App-db-sandbox-pw9');
   });

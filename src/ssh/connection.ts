@@ -148,6 +148,12 @@ export class SshConnection implements HostConnection {
       throw error;
     }
     const { client } = session;
+    if (this.closed) {
+      // close() was called while this connection was being made
+      client.end();
+      jump?.end();
+      throw new SshError('other', `${this.label}: the connection was closed`);
+    }
     this.knownHostKey ??= session.hostKey;
     this.session = { client, jump };
     let lastError = '';

@@ -35,7 +35,8 @@ export function ensureSecrets(stateDir: string): TopologySecrets {
 }
 
 export interface AnswersTarget {
-  vms: readonly { name: string; ip: string }[];
+  /** hostKey: the SHA256 fingerprint berth pins, known here without a first connection. */
+  vms: readonly { name: string; ip: string; hostKey?: string }[];
   sshKeyPath: string;
   gatewayIp: string;
   smartdnsIp: string;
@@ -67,7 +68,7 @@ export function topologyAnswers(target: AnswersTarget, overrides: AnswersOverrid
     version: 1,
     project: 'app',
     ssh: { user: 'root', port: 22, privateKey: target.sshKeyPath, agent: false },
-    hosts: target.vms.map((vm) => ({ name: vm.name, address: vm.ip })),
+    hosts: target.vms.map((vm) => ({ name: vm.name, address: vm.ip, ...(vm.hostKey ? { hostKey: vm.hostKey } : {}) })),
     dns: { mode: 'forwarder', upstreams: [target.smartdnsIp] },
     docker: {
       source: 'distro',

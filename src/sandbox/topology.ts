@@ -18,7 +18,8 @@ import { startHubMirror, type HubMirror } from './mirror';
 import { addressPlan, topologyNames, vmIndex, vmNames, type TopologySpec } from './plan';
 import { outsiderSpec, resolverSpec, smartDnsSpec, type ServiceContext } from './services';
 import { ensureStandins } from './standins';
-import { knownHostsLine, rebootVm, recreateVm, startVm, type VmSpec } from './vm';
+import { fingerprint } from '../ssh/host-key';
+import { hostPublicKey, rebootVm, recreateVm, startVm, type VmSpec } from './vm';
 
 /**
  * A whole topology: VM-like hosts, two resolvers, a host to probe from and,
@@ -33,6 +34,8 @@ export interface TopologyVm {
   ip: string;
   sshPort: number;
   container: string;
+  /** SHA256 fingerprint of its SSH host key; changes when the VM is recreated. */
+  hostKey: string;
 }
 
 export interface Topology {
@@ -113,12 +116,12 @@ export async function upTopology(spec: TopologySpec, log: Log = () => {}): Promi
     vmImage,
   };
   for (const name of vmNames(spec.vms)) {
-    topology.vms[name] = { name, ip: plan.vm(vmIndex(name)), sshPort: 22, container: names.container(name) };
+    topology.vms[name] = { name, ip: plan.vm(vmIndex(name)), sshPort: 22, container: names.container(name), hostKey: '' };
   }
   await Promise.all(
     Object.values(topology.vms).map(async (vm) => report(vm.name, vm.ip, await startVm(vmSpec(topology, vm.name)))),
   );
-  await writeKnownHosts(topology);
+  await refreshHostKeys(topology);
   return topology;
 }
 
@@ -158,8 +161,14 @@ export function vmSpec(topology: Topology, name: string): VmSpec {
   };
 }
 
-async function writeKnownHosts(topology: Topology): Promise<void> {
-  const lines = await Promise.all(Object.values(topology.vms).map((vm) => knownHostsLine(vm)));
+/** Reads each VM's host key into `vms` and the topology's known_hosts file. */
+async function refreshHostKeys(topology: Topology): Promise<void> {
+  const lines: string[] = [];
+  for (const vm of Object.values(topology.vms)) {
+    const key = await hostPublicKey(vm.container);
+    vm.hostKey = fingerprint(Buffer.from(key.blob, 'base64'));
+    lines.push(`${vm.ip} ${key.type} ${key.blob}`);
+  }
   writeFileSync(topology.knownHostsPath, `${lines.join('\n')}\n`, { mode: 0o644 });
 }
 
@@ -171,7 +180,7 @@ export async function rebootTopologyVm(topology: Topology, name: string): Promis
 /** Replaces the VM by a fresh one (new disk, new host keys) and updates known_hosts. */
 export async function recreateTopologyVm(topology: Topology, name: string): Promise<void> {
   await recreateVm(vmSpec(topology, name));
-  await writeKnownHosts(topology);
+  await refreshHostKeys(topology);
 }
 
 /** The files `upTopology` keeps in the state directory for the running topology. */

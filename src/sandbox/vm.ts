@@ -101,9 +101,9 @@ export async function recreateVm(vm: VmSpec): Promise<void> {
   await startVm(vm);
 }
 
-/** The VM's SSH host key as a known_hosts line for its address. */
-export async function knownHostsLine(vm: Pick<VmSpec, 'container' | 'ip'>): Promise<string> {
-  const key = (await docker(['exec', vm.container, 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'])).stdout.trim();
+/** The VM's ed25519 SSH host key (made on its first boot): type and base64 blob. */
+export async function hostPublicKey(container: string): Promise<{ type: string; blob: string }> {
+  const key = (await docker(['exec', container, 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'])).stdout.trim();
   const [type, blob] = key.split(/\s+/);
-  return `${vm.ip} ${type} ${blob}`;
+  return { type, blob };
 }

@@ -162,11 +162,15 @@ describe('e2e harness', function () {
   });
 
   describe('answers for the topology', () => {
-    it('are valid berth answers pointing at the VMs, the smart DNS and the mirror', () => {
+    it('are valid berth answers pointing at the VMs (host keys pinned), the smart DNS and the mirror', async () => {
       const file = topo.writeAnswers({ project: 'harness' }, 'harness.yaml');
       const { answers } = parseAnswers(readFileSync(file, 'utf8'), file, { env: {} });
       assert.equal(answers.project, 'harness');
       assert.deepEqual(answers.hosts.map((h) => h.address), [topo.vms.vm1.ip, topo.vms.vm2.ip]);
+      for (const host of answers.hosts) {
+        const offered = await topo.sshRoot(host.name, 'ssh-keygen -l -f /etc/ssh/ssh_host_ed25519_key.pub');
+        assert.equal(host.hostKey, offered.stdout.split(' ')[1], `${host.name}'s pinned key is the one its sshd offers`);
+      }
       assert.equal(answers.ssh.privateKey, topo.sshKeyPath);
       assert.deepEqual(answers.dns.upstreams, [topo.smartdnsIp]);
       assert.deepEqual(answers.docker.registryMirrors, [topo.hubMirror!.url]);

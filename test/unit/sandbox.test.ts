@@ -128,7 +128,7 @@ describe('sandbox answers', () => {
   writeFileSync(caPath, caPem);
   const target: AnswersTarget = {
     vms: [
-      { name: 'vm1', ip: '10.213.57.11' },
+      { name: 'vm1', ip: '10.213.57.11', hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8' },
       { name: 'vm2', ip: '10.213.57.12' },
     ],
     sshKeyPath: keyPath,
@@ -151,6 +151,7 @@ describe('sandbox answers', () => {
         ['vm2', '10.213.57.12', ['registry', 'dns']],
       ],
     );
+    assert.deepEqual(answers.hosts.map((h) => h.hostKey), ['SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', undefined]);
     assert.equal(answers.ssh.user, 'root');
     assert.equal(answers.ssh.privateKey, keyPath);
     assert.equal(answers.ssh.agent, false);
@@ -173,7 +174,7 @@ describe('sandbox answers', () => {
     assert.equal(answers.docker?.source, 'official');
     assert.equal(answers.docker?.aptMirror, 'http://docker-apt.berth.test/linux');
     assert.deepEqual(answers.docker?.registryMirrors, ['https://hubmirror.berth.test']);
-    assert.deepEqual(answers.hosts, [{ name: 'vm1', address: '10.213.57.11' }]);
+    assert.deepEqual(answers.hosts, [{ name: 'vm1', address: '10.213.57.11' }], 'the hosts were replaced, pinned key and all');
     assert.deepEqual(mergeOverrides({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: undefined }), { a: { b: 1, c: [3] }, d: 1 });
   });
 });

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { parseAnswers } from '../../src/answers/load';
+import { parseCommandLine } from '../../src/cli/args';
+import type { Command } from '../../src/cli/command';
+import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from '../../src/cli/commands/sandbox';
+import { createPrinter } from '../../src/cli/print';
+import { docker } from '../../src/sandbox/docker';
+import { SANDBOX_NETWORK, TOPOLOGY_LABEL } from '../../src/sandbox/plan';
+import { SANDBOX_ANSWERS_FILE } from '../../src/sandbox/sandbox';
+import { TOPOLOGY_TIMEOUT_MS } from './harness';
+
+/** Runs a sandbox command as the CLI does (option parsing included) and collects what it prints. */
+async function berth(command: Command, args: string[]): Promise<{ out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: string[] = [];
+  const err: string[] = [];
+  stdout.on('data', (chunk: Buffer) => out.push(chunk.toString()));
+  stderr.on('data', (chunk: Buffer) => err.push(chunk.toString()));
+  const parsed = parseCommandLine(command, args);
+  await command.run({
+    values: parsed.values,
+    positionals: parsed.positionals,
+    print: createPrinter({ stdout, stderr }, false),
+    env: process.env,
+    stdin: new PassThrough(),
+    stdout,
+    stderr,
+  });
+  return { out: out.join(''), err: err.join('') };
+}
+
+/**
+ * `berth sandbox` on its own network (10.213.58.0/24), next to the e2e
+ * topology. Without the mirror here, so that it stays quick: the mirror is
+ * the e2e topology's own code path, proven by the harness self-tests.
+ */
+describe('berth sandbox', function () {
+  this.timeout(TOPOLOGY_TIMEOUT_MS);
+  const dir = mkdtempSync(join(tmpdir(), 'berth-sandbox-'));
+
+  after(async () => {
+    await berth(sandboxDownCommand, ['--dir', dir]).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('up starts two VMs, writes answers for them and prints the next command', async () => {
+    const { out, err } = await berth(sandboxUpCommand, ['--dir', dir, '--mirror', 'never']);
+    const answersPath = join(dir, SANDBOX_ANSWERS_FILE);
+    assert.equal(out.trim(), `berth install --answers ${answersPath}`);
+    assert.match(err, /vm1 +10\.213\.58\.11 +created/);
+    assert.match(err, /sandbox is up: vm1 10\.213\.58\.11, vm2 10\.213\.58\.12/);
+    const { answers } = parseAnswers(readFileSync(answersPath, 'utf8'), answersPath, { env: {} });
+    assert.deepEqual(answers.hosts.map((h) => h.address), ['10.213.58.11', '10.213.58.12']);
+    assert.deepEqual(answers.dns.upstreams, ['10.213.58.53']);
+    assert.deepEqual(answers.docker.registryMirrors, []);
+    // The key and the pinned host key let a plain OpenSSH client in as root.
+    const ssh = spawnSync('ssh', [
+      '-F', '/dev/null', '-i', answers.ssh.privateKey!, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
+      '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes',
+      'root@10.213.58.12', 'hostname',
+    ]);
+    assert.equal(ssh.status, 0, ssh.stderr.toString());
+    assert.equal(ssh.stdout.toString().trim(), 'vm2');
+  });
+
+  it('up again reuses everything, and status lists each container with its address', async () => {
+    const again = await berth(sandboxUpCommand, ['--dir', dir, '--mirror', 'never']);
+    assert.doesNotMatch(again.err, /created|started/);
+    assert.match(again.err, /vm2 +10\.213\.58\.12 +reused/);
+    const status = await berth(sandboxStatusCommand, []);
+    const rows = status.out.trim().split('\n').map((line) => line.split(/\s{2,}/));
+    assert.deepEqual(rows[0], ['NAME', 'ROLE', 'STATE', 'ADDRESS']);
+    assert.deepEqual(
+      rows.slice(1).map(([name, role, state, ip]) => `${name} ${role} ${state} ${ip}`),
+      [
+        'berth-sandbox-outsider outsider running 10.213.58.20',
+        'berth-sandbox-resolver resolver running 10.213.58.54',
+        'berth-sandbox-smartdns smartdns running 10.213.58.53',
+        'berth-sandbox-vm1 vm running 10.213.58.11',
+        'berth-sandbox-vm2 vm running 10.213.58.12',
+      ],
+    );
+  });
+
+  it('down removes the containers, volumes, network and the files it wrote', async () => {
+    const { err } = await berth(sandboxDownCommand, ['--dir', dir]);
+    assert.match(err, /removed container berth-sandbox-vm1/);
+    assert.match(err, /removed network berth-sandbox-net/);
+    const label = `label=${TOPOLOGY_LABEL}=${SANDBOX_NETWORK.prefix}`;
+    for (const kind of [['ps', '--all'], ['volume', 'ls'], ['network', 'ls']]) {
+      assert.equal((await docker([...kind, '--quiet', '--filter', label])).stdout.trim(), '', `${kind[0]}: nothing left`);
+    }
+    for (const file of [SANDBOX_ANSWERS_FILE, 'id_ed25519', 'known_hosts', 'secrets.json']) assert.equal(existsSync(join(dir, file)), false, file);
+    assert.match((await berth(sandboxStatusCommand, [])).err, /No sandbox is running/);
+  });
+});

@@ -23,6 +23,11 @@ export class Secret {
     return this.#value;
   }
 
+  /** A value built from this secret (e.g. "user:password"), itself a secret. */
+  map(derive: (value: string) => string): Secret {
+    return new Secret(derive(this.#value), this.source);
+  }
+
   toString(): string {
     return REDACTED;
   }

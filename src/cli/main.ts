@@ -5,6 +5,7 @@ import { VERSION } from '../version';
 import { parseCommandLine, renderHelp, renderOverview, selectCommand } from './args';
 import type { Command, CommandContext } from './command';
 import { answersExampleCommand, answersSchemaCommand, answersValidateCommand } from './commands/answers';
+import { doctorCommand } from './commands/doctor';
 import { installCommand } from './commands/install';
 import { planCommand } from './commands/plan';
 import { statusCommand } from './commands/status';
@@ -15,7 +16,7 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
 
-export const COMMANDS: readonly Command[] = [installCommand, planCommand, statusCommand, answersValidateCommand, answersSchemaCommand, answersExampleCommand];
+export const COMMANDS: readonly Command[] = [installCommand, planCommand, doctorCommand, statusCommand, answersValidateCommand, answersSchemaCommand, answersExampleCommand];
 
 export interface MainIo {
   argv: string[];

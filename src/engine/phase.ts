@@ -36,11 +36,18 @@ export interface HostInfo {
   rootFreeMb: number;
 }
 
+/** What berth knows on the installer's machine that phases need, read before the run (phases stay pure). */
+export interface LocalFacts {
+  /** Public key lines for the admin user's authorized_keys. */
+  adminKeys: string[];
+}
+
 export interface PhaseContext {
   answers: Answers;
   host: ClusterHost;
   cluster: readonly ClusterHost[];
   info: HostInfo;
+  local: LocalFacts;
 }
 
 export type PhaseName = 'preflight' | 'admin' | 'dns-forwarder' | 'dns' | 'docker' | 'firewall' | 'ssh' | 'registry' | 'app-image' | 'app' | 'verify';

@@ -8,7 +8,7 @@ import { ActionFailedError } from './executor';
 import type { HostAgent } from './agent';
 import { appendToJournal, judgeLock, type Journal, type LockOwner } from './hoststate';
 import type { RunLog } from './log';
-import { HostProblem, type ClusterHost, type HostInfo, type Phase, type PhaseContext } from './phase';
+import { HostProblem, type ClusterHost, type HostInfo, type LocalFacts, type Phase, type PhaseContext } from './phase';
 import { describeAction, type Action, type FileFact } from './plan';
 import { SshError, type HostConnection } from './transport';
 import { HostStateError } from './agent';
@@ -28,6 +28,7 @@ export interface RunOptions {
   phases: readonly Phase[];
   connector: Connector;
   mode: 'apply' | 'plan';
+  local: LocalFacts;
   reporter: Reporter;
   log: RunLog;
   /** Who runs this install, for the lock: user@machine, the machine's hostname, our pid. */
@@ -186,7 +187,7 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
           const started = Date.now();
           reporter.handle({ type: 'step-start', phase: phase.name, host: host.name });
           try {
-            const ctx: PhaseContext = { answers, host, cluster, info: s.info };
+            const ctx: PhaseContext = { answers, host, cluster, info: s.info, local: options.local };
             const query = phase.query(ctx);
             const facts = await s.agent.facts(query);
             const actions = phase.plan(ctx, facts);

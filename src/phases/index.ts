@@ -1,9 +1,11 @@
 import type { Answers } from '../answers/schema';
 import type { ClusterHost, Phase } from '../engine/phase';
+import { adminPhase } from './admin';
 import { preflightPhase } from './preflight';
+import { sshPhase } from './ssh';
 
 /** The install, in order. Each phase waits for the one before it; its hosts run in parallel. */
-export const PHASES: readonly Phase[] = [preflightPhase];
+export const PHASES: readonly Phase[] = [preflightPhase, adminPhase, sshPhase];
 
 /** Hosts as the answers describe them, before any connection tells more. */
 export function clusterFromAnswers(answers: Answers): ClusterHost[] {

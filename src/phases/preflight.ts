@@ -1,9 +1,15 @@
+import type { Answers } from '../answers/schema';
 import { everyHost, HostProblem, type Phase, type PhaseContext } from '../engine/phase';
 import type { Facts } from '../engine/plan';
+import { shq } from '../engine/shell';
 
 /**
- * Preflight changes nothing: it checks that the host is one berth supports
- * and has room to work, and stops the run before any change when it is not.
+ * Preflight changes nothing. It checks that the host is one berth supports
+ * and has room to work, and diagnoses what it can reach: the package
+ * mirror, Docker's apt repository, the registry mirrors, Docker Hub. It
+ * stops the run before any change when the images cannot come from anywhere
+ * and nothing is configured that could help (the situation of a user whose
+ * region Docker Hub blocks).
  */
 
 export const SUPPORTED_OS: Record<string, string[]> = {
@@ -12,6 +18,8 @@ export const SUPPORTED_OS: Record<string, string[]> = {
 };
 export const SUPPORTED_ARCH = ['amd64', 'arm64'];
 export const MINIMUM = { cpus: 1, memoryMb: 900, rootFreeMb: 4096 };
+export const DOCKER_HUB = 'https://registry-1.docker.io/v2/';
+export const DOCKER_APT = 'https://download.docker.com/linux';
 
 export function unsupportedReason(ctx: PhaseContext): string | null {
   const { info } = ctx;
@@ -33,24 +41,121 @@ function resourceProblems(ctx: PhaseContext): string[] {
   return problems;
 }
 
+/** What to check from the host: name → URL. `apt` is read from the host's own sources. */
+export function reachTargets(answers: Answers, osId: string): Record<string, string> {
+  const targets: Record<string, string> = {};
+  if (answers.docker.source === 'official') targets.dockerApt = `${answers.docker.aptMirror ?? DOCKER_APT}/${osId}/gpg`;
+  answers.docker.registryMirrors.forEach((m, i) => (targets[`mirror${i}`] = `${m.replace(/\/$/, '')}/v2/`));
+  targets.dockerHub = DOCKER_HUB;
+  return targets;
+}
+
+/**
+ * One read-only script checking every target in parallel, printing
+ * "name url dns|http CODE" per target. Any HTTP answer proves the way is
+ * open (a registry answers /v2/ with 200 or 401); certificates are not
+ * judged here (-k): mirrors often use a private CA that Docker trusts later.
+ */
+export function reachScript(targets: Record<string, string>, aptSources = ['/etc/apt/sources.list', '/etc/apt/sources.list.d/']): string {
+  const lines = [
+    'check() {',
+    '  local host',
+    `  host=$(printf '%s' "$2" | sed -E 's#^[a-z]+://(\\[[^]]+\\]|[^/:]+).*#\\1#; s#^\\[|\\]$##g')`,
+    '  if ! getent ahosts "$host" >/dev/null 2>&1; then echo "$1 $2 dns"; return; fi',
+    '  if command -v curl >/dev/null 2>&1; then',
+    `    echo "$1 $2 http $(curl -ksS -o /dev/null -w '%{http_code}' --connect-timeout 4 --max-time 8 "$2" 2>/dev/null || true)"`,
+    '  else',
+    // Without curl, an open TCP port is the best evidence there is.
+    `    local port; port=$(printf '%s' "$2" | sed -nE 's#^[a-z]+://[^/]*:([0-9]+).*#\\1#p'); [ -n "$port" ] || { case "$2" in https:*) port=443;; *) port=80;; esac; }`,
+    `    if timeout 5 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; then echo "$1 $2 tcp open"; else echo "$1 $2 tcp closed"; fi`,
+    '  fi',
+    '}',
+    `apt=$(grep -rhoE 'https?://[^ ]+' ${aptSources.map(shq).join(' ')} 2>/dev/null | head -n1)`,
+    'check apt "${apt:-http://deb.debian.org/debian}/" &',
+    ...Object.entries(targets).map(([name, url]) => `check ${shq(name)} ${shq(url)} &`),
+    'wait',
+  ];
+  return lines.join('\n');
+}
+
+export interface Reach {
+  name: string;
+  url: string;
+  ok: boolean;
+  detail: string;
+}
+
+export function parseReach(out: string): Reach[] {
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [name, url, kind, code = ''] = line.split(' ');
+      if (kind === 'dns') return { name, url, ok: false, detail: 'name not resolved' };
+      if (kind === 'tcp') return { name, url, ok: code === 'open', detail: code === 'open' ? 'port open (curl is not installed: HTTP not checked)' : 'port closed or filtered' };
+      const status = Number(code);
+      const ok = status >= 200 && status < 500;
+      return { name, url, ok, detail: ok ? `HTTP ${status}` : status ? `HTTP ${status}` : 'no answer' };
+    });
+}
+
+export interface Diagnosis {
+  label: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+}
+
+const LABELS: Record<string, string> = { apt: 'package mirror', dockerApt: "Docker's apt repository", dockerHub: 'Docker Hub' };
+
+/** The doctor's view of one host; the verdict is `fail` entries. */
+export function diagnose(ctx: PhaseContext, facts: Facts): Diagnosis[] {
+  const { answers, info } = ctx;
+  const out: Diagnosis[] = [];
+  const unsupported = unsupportedReason(ctx);
+  out.push({ label: 'system', status: unsupported ? 'fail' : 'ok', detail: unsupported ?? `${info.osName}, ${info.arch}` });
+  const short = resourceProblems(ctx);
+  out.push({ label: 'resources', status: short.length ? 'fail' : 'ok', detail: short.length ? `too small: ${short.join(', ')}` : `${info.cpus} CPUs, ${info.memoryMb} MB memory, ${info.rootFreeMb} MB free on /` });
+  const uid = facts.probes.root.out.trim();
+  out.push({ label: 'root rights', status: uid === '0' ? 'ok' : 'fail', detail: uid === '0' ? `as ${info.loginUser}${info.loginUser === 'root' ? '' : ' through sudo'}` : 'commands do not run as root' });
+  const clock = facts.probes.clock.out.trim();
+  out.push({ label: 'clock', status: clock === 'yes' ? 'ok' : 'warn', detail: clock === 'yes' ? 'synchronised' : 'not known to be synchronised (TLS and Galera need a correct clock)' });
+
+  const reach = parseReach(facts.probes.reach.out);
+  const dnsHelps = answers.dns.mode !== 'off';
+  for (const r of reach) {
+    const label = LABELS[r.name] ?? `registry mirror ${r.url.replace(/\/v2\/$/, '')}`;
+    // Unreachable now may be fine: berth's DNS phase runs first and may open the way (a smart DNS does exactly that).
+    const status = r.ok ? 'ok' : r.name === 'dockerHub' || dnsHelps ? 'warn' : 'fail';
+    out.push({ label, status, detail: `${r.url}: ${r.detail}` });
+  }
+  const images = reach.filter((r) => r.name === 'dockerHub' || r.name.startsWith('mirror'));
+  if (!images.some((r) => r.ok) && !dnsHelps && answers.docker.registryMirrors.length === 0) {
+    out.push({
+      label: 'images',
+      status: 'fail',
+      detail: 'Docker Hub cannot be reached from this host and no mirror is configured: set dns.mode (forwarder or direct) with a smart DNS such as shecan, or docker.registryMirrors',
+    });
+  }
+  return out;
+}
+
 export const preflightPhase: Phase = {
   name: 'preflight',
   title: 'preflight',
   appliesTo: everyHost,
-  query: () => ({
+  query: (ctx) => ({
     probes: {
-      sudo: 'id -u',
-      clock: "timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown",
+      root: 'id -u',
+      clock: 'timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown',
+      reach: reachScript(reachTargets(ctx.answers, ctx.info.osId)),
     },
   }),
-  plan(ctx, facts: Facts) {
-    const unsupported = unsupportedReason(ctx);
-    if (unsupported) throw new HostProblem(unsupported, 'Use a supported distribution; nothing was changed on this host.');
-    if (facts.probes.sudo.out.trim() !== '0') {
-      throw new HostProblem(`commands do not run as root (id -u said "${facts.probes.sudo.out.trim()}")`, 'Connect as root or as a user with sudo rights.');
+  plan(ctx, facts) {
+    const failed = diagnose(ctx, facts).filter((d) => d.status === 'fail');
+    if (failed.length > 0) {
+      throw new HostProblem(failed.map((d) => `${d.label}: ${d.detail}`).join('; '), 'Nothing was changed on any host. `berth doctor` shows the whole diagnosis.');
     }
-    const short = resourceProblems(ctx);
-    if (short.length > 0) throw new HostProblem(`the host is too small: ${short.join(', ')}`);
     return [];
   },
 };

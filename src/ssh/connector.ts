@@ -34,15 +34,32 @@ export function loginCandidates(answers: Answers): Login[] {
   return all.filter((l, i) => all.findIndex((o) => o.user === l.user && o.port === l.port) === i);
 }
 
+/** The first answer to a question, reused for the same key (by default, any arguments). */
+function once<A extends unknown[], R>(ask: (...args: A) => Promise<R>, keyOf: (...args: A) => string = () => ''): (...args: A) => Promise<R> {
+  const answers = new Map<string, Promise<R>>();
+  return (...args) => {
+    const key = keyOf(...args);
+    if (!answers.has(key)) answers.set(key, ask(...args));
+    return answers.get(key)!;
+  };
+}
+
 /** Failures after which another login may still work. */
 const TRY_NEXT = new Set(['auth', 'refused', 'timeout']);
 
 export function sshConnector(answers: Answers, answersDir: string, choices: InteractiveChoices): SshConnector {
   const acceptedHostKeys = new Map<string, string>();
-  const base = sshSettingsFromAnswers(answers.ssh, answersDir, choices);
+  // Every host and every reconnection loads the key again: ask for a passphrase or sudo password once.
+  const base = sshSettingsFromAnswers(answers.ssh, answersDir, {
+    ...choices,
+    askPassphrase: choices.askPassphrase && once(choices.askPassphrase),
+    askSudoPassword: choices.askSudoPassword && once(choices.askSudoPassword, (_host, user) => user),
+  });
 
   const open = async (host: HostAnswers, user: string, port: number): Promise<SshConnection> => {
-    const settings: SshSettings = { ...base, user };
+    // The admin user's sudo password is admin.password when it has one.
+    const sudoPassword = user === answers.admin.user && answers.admin.password ? answers.admin.password : base.sudoPassword;
+    const settings: SshSettings = { ...base, user, sudoPassword };
     const target = { ...sshTargetFromAnswers(host, answers.ssh), port, hostKey: host.hostKey ?? acceptedHostKeys.get(host.name) };
     const conn = await connectHost(target, settings);
     if (conn.hostKey.source === 'accepted') acceptedHostKeys.set(host.name, conn.hostKey.fingerprint);

@@ -6,6 +6,7 @@ import { everyHost, HostProblem, hostsWithRole, type Phase } from '../../src/eng
 import { runPhases, type Connector, type RunOptions } from '../../src/engine/run';
 import { memoryAgent, memoryHost, type MemoryHost } from '../support/memory-host';
 import { testAnswers } from '../support/answers';
+import { TEST_LOCAL } from '../support/phase-check';
 
 /** Test phases: write a file, install a package, start a service; each plans nothing once done. */
 const motdPhase: Phase = {
@@ -54,6 +55,7 @@ function setup(extra: Partial<RunOptions> = {}) {
     phases: PHASES,
     connector: connectorFor(hosts),
     mode: 'apply',
+    local: TEST_LOCAL,
     reporter,
     log: memoryLog(),
     owner: { owner: 'tester@laptop', machine: 'laptop', pid: 4242 },

@@ -1,6 +1,8 @@
 import { hostname, userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import type { LoadedAnswers } from '../../answers/load';
+import { resolveUserPath, type LoadedAnswers } from '../../answers/load';
+import type { LocalFacts } from '../../engine/phase';
+import { publicKeyLine } from '../../ssh/public-key';
 import { pinHostKeys } from '../../answers/save';
 import { Secret } from '../../answers/secret';
 import type { Reporter } from '../../engine/events';
@@ -54,6 +56,21 @@ function reporterFor(ctx: CommandContext): Reporter {
   return plainReporter(ctx.stderr, ctx.print.color);
 }
 
+/** What phases need from this machine: the admin user's public keys. */
+export function localFacts(loaded: LoadedAnswers): LocalFacts {
+  const { admin, ssh } = loaded.answers;
+  if (admin.authorizedKeys.length > 0) return { adminKeys: admin.authorizedKeys };
+  const derived = ssh.privateKey ? publicKeyLine(resolveUserPath(ssh.privateKey, dirname(resolve(loaded.file))), ssh.passphrase) : null;
+  if (!derived) {
+    throw new BadInputError(
+      'admin.authorizedKeys is empty and berth cannot derive a public key from ssh.privateKey',
+      [],
+      'List the public keys that may log in as the admin user in admin.authorizedKeys (or put the .pub file beside the private key); without them berth would lock you out.',
+    );
+  }
+  return { adminKeys: [derived] };
+}
+
 /** Write the host keys accepted during the run into the answers file. */
 export function pinAcceptedKeys(ctx: CommandContext, loaded: LoadedAnswers, connector: SshConnector): void {
   if (connector.acceptedHostKeys.size === 0) return;
@@ -84,6 +101,7 @@ export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mod
       phases: PHASES,
       connector,
       mode,
+      local: localFacts(loaded),
       reporter,
       log,
       owner: { owner: `${userInfo().username}@${hostname()}`, machine: hostname(), pid: process.pid },

@@ -1,0 +1,51 @@
+import { loadAnswersFile } from '../../answers/load';
+import { clusterAddressOf } from '../../engine/run';
+import { RunFailedError } from '../../errors';
+import { clusterFromAnswers } from '../../phases';
+import { diagnose, preflightPhase } from '../../phases/preflight';
+import type { Command } from '../command';
+import { connectorFor, localFacts, pinAcceptedKeys } from './hosts';
+
+const MARK = { ok: '✔', warn: '!', fail: '✘' } as const;
+
+export const doctorCommand: Command = {
+  words: ['doctor'],
+  summary: 'Check each host (system, resources, rights, clock) and what it can reach: package mirror, Docker repository, registry mirrors, Docker Hub.',
+  usage: '--answers FILE',
+  options: {
+    answers: { type: 'string', short: 'a', valueName: 'FILE', description: 'The answers file.' },
+    yes: { type: 'boolean', short: 'y', description: 'Trust new host keys without asking.' },
+  },
+  details: 'Runs the preflight checks alone; changes nothing. Exit code 1 when a host cannot be installed as the answers stand.',
+  async run(ctx) {
+    const loaded = loadAnswersFile((ctx.values.answers as string | undefined) ?? 'berth.yaml');
+    const { answers } = loaded;
+    const connector = connectorFor(ctx, loaded);
+    const local = localFacts(loaded);
+    const failing: string[] = [];
+    try {
+      const cluster = clusterFromAnswers(answers);
+      for (const host of answers.hosts) {
+        const agent = await connector.connect(host);
+        try {
+          const info = await agent.info();
+          const self = { ...cluster.find((h) => h.name === host.name)!, clusterAddress: clusterAddressOf(host, info) };
+          const phaseCtx = { answers, host: self, cluster, info, local };
+          const lines = diagnose(phaseCtx, await agent.facts(preflightPhase.query(phaseCtx)));
+          const { color } = ctx.print;
+          ctx.print.out(color.bold(`${host.name} (${host.address}), as ${agent.user}`));
+          for (const d of lines) {
+            const mark = d.status === 'ok' ? color.green(MARK.ok) : d.status === 'warn' ? color.yellow(MARK.warn) : color.red(MARK.fail);
+            ctx.print.out(`  ${mark} ${d.label.padEnd(26)} ${d.detail}`);
+          }
+          if (lines.some((d) => d.status === 'fail')) failing.push(host.name);
+        } finally {
+          await agent.close();
+        }
+      }
+    } finally {
+      pinAcceptedKeys(ctx, loaded, connector);
+    }
+    if (failing.length > 0) throw new RunFailedError(`${failing.join(', ')} cannot be installed as the answers stand`, [], 'See the ✘ lines above.');
+  },
+};

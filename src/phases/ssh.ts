@@ -1,0 +1,89 @@
+import { everyHost, HostProblem, type Phase } from '../engine/phase';
+import type { Action } from '../engine/plan';
+import { shq } from '../engine/shell';
+import { renderSshdDropIn, SSHD_DROP_IN } from '../render/sshd';
+import { configDigest, fileActions, markerPath, type WantedFile } from './common';
+
+/**
+ * SSH hardening, after the admin user's key login was proven (the engine
+ * reconnected as it after the admin phase): root's password locked, an sshd
+ * drop-in that turns root and password logins off (and moves the port),
+ * applied under the lockout guard, root's shell optionally nologin.
+ */
+
+const MARKER = 'sshd';
+const ROLLBACK = '/var/lib/berth/rollback/ssh';
+
+function wanted(ctx: Parameters<Phase['plan']>[0]): WantedFile[] {
+  return [{ path: SSHD_DROP_IN, content: renderSshdDropIn(ctx.answers.sshHardening), mode: 0o644 }];
+}
+
+function reloadActions(socketActivated: boolean): Action[] {
+  // With socket activation (Ubuntu 24.04) the listening ports come from ssh.socket, which a generator derives from sshd_config.
+  return socketActivated
+    ? [
+        { kind: 'service', unit: 'ssh.socket', op: 'daemon-reload' },
+        { kind: 'service', unit: 'ssh.socket', op: 'restart' },
+      ]
+    : [{ kind: 'service', unit: 'ssh.service', op: 'reload' }];
+}
+
+function reloadScript(socketActivated: boolean): string {
+  return socketActivated ? 'systemctl daemon-reload\nsystemctl restart ssh.socket' : 'systemctl reload ssh.service';
+}
+
+export function sshdRisk(hardening: Parameters<typeof renderSshdDropIn>[0], admin: string): string {
+  const settings = [`Port ${hardening.port}`, `PermitRootLogin ${hardening.rootLogin ? 'prohibit-password' : 'no'}`, `PasswordAuthentication ${hardening.passwordLogin ? 'yes' : 'no'}`];
+  return `with ${settings.join(', ')} a new SSH login as ${admin} on port ${hardening.port} did not work`;
+}
+
+export const sshPhase: Phase = {
+  name: 'ssh',
+  title: 'SSH hardening',
+  appliesTo: everyHost,
+  query: (ctx) => ({
+    files: [...wanted(ctx).map((f) => f.path), markerPath(MARKER)],
+    units: ['ssh.socket'],
+    probes: {
+      include: "grep -Eiq '^[[:space:]]*Include[[:space:]]+/etc/ssh/sshd_config\\.d/\\*\\.conf' /etc/ssh/sshd_config && echo yes",
+      rootPassword: "passwd -S root | cut -d' ' -f2",
+      rootShell: 'getent passwd root | cut -d: -f7',
+    },
+  }),
+  plan(ctx, facts) {
+    const { sshHardening, admin } = ctx.answers;
+    if (facts.probes.include.out.trim() !== 'yes') {
+      throw new HostProblem('/etc/ssh/sshd_config does not include /etc/ssh/sshd_config.d/*.conf, so berth cannot harden sshd with a drop-in', 'Add "Include /etc/ssh/sshd_config.d/*.conf" at the top of /etc/ssh/sshd_config.');
+    }
+    const actions: Action[] = [];
+    if (facts.probes.rootPassword.out.trim() !== 'L') {
+      actions.push({ kind: 'run', title: "lock root's password", script: 'passwd -l root', effects: [{ probe: 'rootPassword', code: 0, out: 'L\n' }] });
+    }
+    const files = wanted(ctx);
+    const digest = configDigest(files);
+    const changed = fileActions(facts, files);
+    if (changed.length > 0 || facts.files[markerPath(MARKER)]?.content !== digest) {
+      const socket = facts.units['ssh.socket'].active === 'active';
+      const saved = `${ROLLBACK}/${SSHD_DROP_IN.split('/').pop()}`;
+      actions.push({
+        kind: 'guarded',
+        title: 'apply the sshd settings',
+        backup: [`rm -rf ${ROLLBACK}`, `install -d -m 0700 ${ROLLBACK}`, `if [ -e ${shq(SSHD_DROP_IN)} ]; then cp -a ${shq(SSHD_DROP_IN)} ${shq(saved)}; fi`].join('\n'),
+        actions: [
+          ...changed,
+          // sshd refuses to start with a broken configuration: test it before the reload, not after.
+          { kind: 'run', title: 'check the sshd configuration (sshd -t)', script: 'install -d -m 0755 /run/sshd\n/usr/sbin/sshd -t' },
+          ...reloadActions(socket),
+          { kind: 'file', path: markerPath(MARKER), content: digest, mode: 0o600 },
+        ],
+        revert: [`if [ -e ${shq(saved)} ]; then cp -a ${shq(saved)} ${shq(SSHD_DROP_IN)}; else rm -f ${shq(SSHD_DROP_IN)}; fi`, `rm -f ${shq(markerPath(MARKER))}`, reloadScript(socket)].join('\n'),
+        risk: sshdRisk(sshHardening, admin.user),
+        proofPort: sshHardening.port,
+      });
+    }
+    if (sshHardening.rootNologin && facts.probes.rootShell.out.trim() !== '/usr/sbin/nologin') {
+      actions.push({ kind: 'run', title: "set root's shell to /usr/sbin/nologin", script: 'usermod -s /usr/sbin/nologin root', effects: [{ probe: 'rootShell', code: 0, out: '/usr/sbin/nologin\n' }] });
+    }
+    return actions;
+  },
+};

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { adminPhase, passwordDigest } from '../../../src/phases/admin';
+import { diagnose, parseReach, preflightPhase, reachScript, reachTargets } from '../../../src/phases/preflight';
+import { sshPhase } from '../../../src/phases/ssh';
+import { renderSshdDropIn } from '../../../src/render/sshd';
+import { renderSudoers } from '../../../src/render/admin';
+import { HostProblem } from '../../../src/engine/phase';
+import { testAnswers } from '../../support/answers';
+import { assertConverges, factsFor, phaseContext, TEST_LOCAL } from '../../support/phase-check';
+
+const reachOut = (lines: string[]) => ({ code: 0, out: `${lines.join('\n')}\n` });
+
+describe('preflight phase', () => {
+  const base = { root: { code: 0, out: '0\n' }, clock: { code: 0, out: 'yes\n' } };
+
+  it('passes a supported host that reaches its mirror, and plans nothing', () => {
+    const ctx = phaseContext(testAnswers({ docker: { source: 'distro', registryMirrors: ['https://hubmirror.berth.test'] } }), 'vm1');
+    const facts = factsFor(preflightPhase, ctx, { probes: { ...base, reach: reachOut(['apt http://deb.debian.org/debian/ http 200', 'mirror0 https://hubmirror.berth.test/v2/ dns', 'dockerHub https://registry-1.docker.io/v2/ dns']) } });
+    assert.deepEqual(assertConverges(preflightPhase, ctx, facts), []);
+    const d = diagnose(ctx, facts);
+    assert.deepEqual(d.map((x) => `${x.status} ${x.label}`), ['ok system', 'ok resources', 'ok root rights', 'ok clock', 'ok package mirror', 'warn registry mirror https://hubmirror.berth.test', 'warn Docker Hub']);
+  });
+
+  it('refuses an unsupported system before any change', () => {
+    const ctx = phaseContext(testAnswers(), 'vm1', { osId: 'centos', osVersion: '7', osName: 'CentOS Linux 7' });
+    const facts = factsFor(preflightPhase, ctx, { probes: { ...base, reach: reachOut(['apt http://x/ http 200', 'dockerHub https://registry-1.docker.io/v2/ http 401']) } });
+    assert.throws(() => preflightPhase.plan(ctx, facts), (e: unknown) => e instanceof HostProblem && /CentOS Linux 7 is not supported; berth supports Debian 12 and 13, Ubuntu 22.04 and 24.04/.test(e.message));
+    const arm32 = phaseContext(testAnswers(), 'vm1', { arch: 'armhf' });
+    assert.throws(() => preflightPhase.plan(arm32, facts), /the armhf architecture is not supported/);
+  });
+
+  it('stops when images cannot come from anywhere and nothing could help, and says what to configure', () => {
+    const ctx = phaseContext(testAnswers({ dns: { mode: 'off' }, hosts: [{ name: 'vm1', address: '10.0.0.11', roles: ['app', 'lb', 'db', 'registry'] }, { name: 'vm2', address: '10.0.0.12', roles: ['app'] }] }), 'vm1');
+    const facts = factsFor(preflightPhase, ctx, { probes: { ...base, reach: reachOut(['apt http://deb.debian.org/debian/ http 200', 'dockerApt https://download.docker.com/linux/debian/gpg http 200', 'dockerHub https://registry-1.docker.io/v2/ http 000']) } });
+    assert.throws(() => preflightPhase.plan(ctx, facts), (e: unknown) => e instanceof HostProblem && /Docker Hub cannot be reached from this host and no mirror is configured: set dns\.mode .* or docker\.registryMirrors/.test(e.message));
+  });
+
+  it('lists the targets from the answers', () => {
+    const answers = testAnswers({ docker: { source: 'official', aptMirror: 'https://docker.mirror.example/linux', registryMirrors: ['https://m1.example/', 'https://m2.example'] } });
+    assert.deepEqual(reachTargets(answers, 'debian'), {
+      dockerApt: 'https://docker.mirror.example/linux/debian/gpg',
+      mirror0: 'https://m1.example/v2/',
+      mirror1: 'https://m2.example/v2/',
+      dockerHub: 'https://registry-1.docker.io/v2/',
+    });
+  });
+
+  describe('the reachability script, run by bash against local servers', () => {
+    let server: Server;
+    let port: number;
+    before(async () => {
+      server = createServer((req, res) => {
+        res.statusCode = req.url === '/v2/' ? 401 : 200;
+        res.end();
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      port = (server.address() as AddressInfo).port;
+    });
+    after(() => server.close());
+
+    it('tells an answering registry, a closed port and an unknown name apart', async () => {
+      // The package mirror is read from apt's sources: point them at the local server too.
+      const sources = join(mkdtempSync(join(tmpdir(), 'berth-apt-')), 'sources.list');
+      writeFileSync(sources, `deb http://127.0.0.1:${port}/debian trixie main\n`);
+      const script = reachScript({ up: `http://127.0.0.1:${port}/v2/`, closed: 'http://127.0.0.1:1/v2/', unknown: 'https://no-such-host.invalid/v2/' }, [sources]);
+      // Asynchronously: the server answering lives in this very process.
+      const { stdout: out } = await promisify(execFile)('bash', ['-c', script], { encoding: 'utf8' });
+      const byName = Object.fromEntries(parseReach(out).map((r) => [r.name, r]));
+      assert.equal(byName.up.ok, true);
+      assert.equal(byName.up.detail, 'HTTP 401');
+      assert.equal(byName.closed.ok, false);
+      assert.equal(byName.closed.detail, 'no answer');
+      assert.equal(byName.unknown.detail, 'name not resolved');
+      assert.equal(byName.apt.url, `http://127.0.0.1:${port}/debian/`);
+      assert.equal(byName.apt.ok, true);
+    });
+  });
+});
+
+describe('admin phase', () => {
+  it('creates the user, its keys and its sudo rule on a fresh host, then plans nothing', () => {
+    const ctx = phaseContext(testAnswers(), 'vm1');
+    const actions = assertConverges(adminPhase, ctx, factsFor(adminPhase, ctx));
+    assert.deepEqual(
+      actions.map((a) => (a.kind === 'run' ? a.title : a.kind === 'file' ? `file ${a.path} ${a.mode.toString(8)} ${a.owner ?? 'root'}` : a.kind)),
+      ['packages', 'create the user berth', 'create /home/berth/.ssh', 'file /home/berth/.ssh/authorized_keys 600 berth', 'file /etc/sudoers.d/berth-berth 440 root'],
+    );
+    const keys = actions.find((a) => a.kind === 'file' && a.path.endsWith('authorized_keys'));
+    assert.ok(keys?.kind === 'file' && keys.content.endsWith(`${TEST_LOCAL.adminKeys[0]}\n`));
+  });
+
+  it('writes a sudo rule without password for key-only admins, with one when admin.password is set', () => {
+    assert.equal(renderSudoers({ user: 'berth', authorizedKeys: [] }), '# Managed by berth: sudo rights of the admin user berth. Changes here are overwritten by the next `berth install`.\nberth ALL=(ALL:ALL) NOPASSWD:ALL\n');
+    const answers = testAnswers({ admin: { password: 'Adm1n-Pw-Quartz-7731' } });
+    assert.match(renderSudoers(answers.admin), /^berth ALL=\(ALL:ALL\) ALL$/m);
+  });
+
+  it('sets the admin password through stdin only, and not again while it matches', () => {
+    const answers = testAnswers({ admin: { password: 'Adm1n-Pw-Quartz-7731' } });
+    const ctx = phaseContext(answers, 'vm1');
+    const actions = assertConverges(adminPhase, ctx, factsFor(adminPhase, ctx));
+    const set = actions.find((a) => a.kind === 'run' && a.title === 'set the password of berth');
+    assert.ok(set?.kind === 'run');
+    assert.ok(!set.script.includes('Adm1n-Pw-Quartz-7731'));
+    assert.equal(set.stdin?.reveal(), 'berth:Adm1n-Pw-Quartz-7731\n');
+    assert.equal(passwordDigest('pw', 'salt'), passwordDigest('pw', 'salt'));
+    assert.notEqual(passwordDigest('pw', 'salt'), passwordDigest('pw2', 'salt'));
+  });
+
+  it('refuses an existing user whose home berth does not manage', () => {
+    const ctx = phaseContext(testAnswers(), 'vm1');
+    const facts = factsFor(adminPhase, ctx, { probes: { account: { code: 0, out: '/srv/berth:/bin/sh\n' } } });
+    assert.throws(() => adminPhase.plan(ctx, facts), /exists with the home directory \/srv\/berth/);
+  });
+});
+
+describe('SSH hardening phase', () => {
+  const probes = { include: { code: 0, out: 'yes\n' }, rootPassword: { code: 0, out: 'P\n' }, rootShell: { code: 0, out: '/bin/bash\n' } };
+
+  it('renders the drop-in from the answers', () => {
+    assert.equal(
+      renderSshdDropIn({ port: 2222, rootLogin: false, passwordLogin: false, rootNologin: true }),
+      [
+        '# Managed by berth: SSH hardening (sshHardening in the answers file). Changes here are overwritten by the next `berth install`.',
+        'Port 2222',
+        'PermitRootLogin no',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'PubkeyAuthentication yes',
+        'PermitEmptyPasswords no',
+        'MaxAuthTries 4',
+        'X11Forwarding no',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('locks root, applies the drop-in under the lockout guard with sshd -t before the reload, then plans nothing', () => {
+    const ctx = phaseContext(testAnswers({ sshHardening: { port: 2222, rootNologin: true } }), 'vm1');
+    const actions = assertConverges(sshPhase, ctx, factsFor(sshPhase, ctx, { probes }));
+    assert.deepEqual(actions.map((a) => (a.kind === 'run' || a.kind === 'guarded' ? a.title : a.kind)), ["lock root's password", 'apply the sshd settings', "set root's shell to /usr/sbin/nologin"]);
+    const guarded = actions[1];
+    assert.ok(guarded.kind === 'guarded');
+    assert.equal(guarded.proofPort, 2222);
+    assert.deepEqual(guarded.actions.map((a) => (a.kind === 'run' ? a.title : a.kind === 'service' ? `${a.op} ${a.unit}` : `${a.kind} ${'path' in a ? a.path : ''}`)), [
+      'file /etc/ssh/sshd_config.d/00-berth.conf',
+      'check the sshd configuration (sshd -t)',
+      'reload ssh.service',
+      'file /var/lib/berth/applied/sshd',
+    ]);
+    assert.match(guarded.revert, /rm -f \/etc\/ssh\/sshd_config.d\/00-berth.conf/);
+    assert.equal(guarded.risk, 'with Port 2222, PermitRootLogin no, PasswordAuthentication no a new SSH login as berth on port 2222 did not work');
+  });
+
+  it('restarts ssh.socket where sshd is socket-activated (Ubuntu 24.04)', () => {
+    const ctx = phaseContext(testAnswers(), 'vm1', { osId: 'ubuntu', osVersion: '24.04' });
+    const actions = sshPhase.plan(ctx, factsFor(sshPhase, ctx, { probes, units: { 'ssh.socket': { active: 'active', enabled: 'enabled' } } }));
+    const guarded = actions.find((a) => a.kind === 'guarded');
+    assert.ok(guarded?.kind === 'guarded');
+    assert.ok(guarded.actions.some((a) => a.kind === 'service' && a.unit === 'ssh.socket' && a.op === 'restart'));
+  });
+
+  it('re-applies when a run stopped between writing the drop-in and reloading sshd', () => {
+    const ctx = phaseContext(testAnswers(), 'vm1');
+    const facts = factsFor(sshPhase, ctx, { probes: { ...probes, rootPassword: { code: 0, out: 'L\n' } } });
+    const done = sshPhase.plan(ctx, facts);
+    const written = { ...facts, files: { ...facts.files, '/etc/ssh/sshd_config.d/00-berth.conf': { content: renderSshdDropIn(ctx.answers.sshHardening), mode: 0o644, owner: 'root', group: 'root' } } };
+    const resumed = sshPhase.plan(ctx, written);
+    assert.equal(resumed.length, 1);
+    assert.ok(resumed[0].kind === 'guarded' && resumed[0].actions.some((a) => a.kind === 'service'), 'the reload still happens');
+    assert.equal(done.length, 1);
+  });
+
+  it('refuses an sshd_config that does not read drop-ins', () => {
+    const ctx = phaseContext(testAnswers(), 'vm1');
+    assert.throws(() => sshPhase.plan(ctx, factsFor(sshPhase, ctx, { probes: { ...probes, include: { code: 1, out: '' } } })), /does not include \/etc\/ssh\/sshd_config\.d/);
+  });
+});

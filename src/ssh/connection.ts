@@ -322,7 +322,7 @@ export class SshConnection implements HostConnection {
     let readError: Error | undefined;
     const send = (channel: Writable) => {
       source.on('data', (chunk) => {
-        if (!process.env.NOHASH) hash.update(chunk as Buffer);
+        hash.update(chunk as Buffer);
         sent += chunk.length;
         upload.onProgress?.(sent, size);
       });

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { constants } from 'node:os';
@@ -11,6 +11,7 @@ import { redact } from '../engine/redact';
 import { SshError, type ExecOptions, type ExecResult, type HostConnection, type LargeUpload, type UploadEntry } from '../engine/transport';
 import { Credentials, forwardThrough, knownKeys, openSession, type HostKeyInfo } from './connect';
 import { hostLabel, lastLines } from './errors';
+import { sha256OfFile } from './file-hash';
 import {
   LARGE_UPLOAD_CHECKSUM,
   LARGE_UPLOAD_SHORT,
@@ -316,24 +317,21 @@ export class SshConnection implements HostConnection {
     const size = (await stat(upload.localPath)).size;
     const script = largeUploadScript(upload, size, randomBytes(6).toString('hex'));
     const source = createReadStream(upload.localPath, { highWaterMark: 1 << 20, ...(size > 0 ? { end: size - 1 } : {}) });
-    const hash = createHash('sha256');
-    let sha256 = '';
+    const hashing = sha256OfFile(upload.localPath, size);
+    hashing.catch(() => undefined); // awaited below; a failure also stops the upload
     let sent = 0;
     let readError: Error | undefined;
     const send = (channel: Writable) => {
+      const fail = (error: Error) => {
+        readError = error;
+        channel.destroy();
+      };
       source.on('data', (chunk) => {
-        hash.update(chunk as Buffer);
         sent += chunk.length;
         upload.onProgress?.(sent, size);
       });
-      source.on('error', (error) => {
-        readError = error;
-        channel.destroy();
-      });
-      source.on('end', () => {
-        sha256 = hash.digest('hex');
-        channel.end(`${sha256}\n`);
-      });
+      source.on('error', fail);
+      source.on('end', () => hashing.then((sha256) => channel.end(`${sha256}\n`), fail));
       const tamper = this.settings.tamperLargeUpload;
       const wire = tamper ? new Transform({ transform: (chunk: Buffer, _encoding, done) => done(null, tamper(chunk)) }) : undefined;
       wire?.pipe(channel, { end: false });
@@ -347,6 +345,9 @@ export class SshConnection implements HostConnection {
     } finally {
       source.destroy(); // when the host stopped early, the rest is never read
     }
+    const sha256 = await hashing.catch((error: Error) => {
+      throw new SshError('other', `${this.label}: reading ${upload.localPath} failed: ${error.message}`);
+    });
     if (result.code === 0) return { sha256 };
     const what = `${this.label}: uploading ${upload.localPath} to ${upload.remotePath} failed`;
     if (result.code === LARGE_UPLOAD_CHECKSUM) {

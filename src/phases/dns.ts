@@ -1,0 +1,172 @@
+import { createHash } from 'node:crypto';
+import type { Answers } from '../answers/schema';
+import type { Phase } from '../engine/phase';
+import type { Action, Facts } from '../engine/plan';
+import { shellCommand, shq } from '../engine/shell';
+import {
+  DHCLIENT_HOOK,
+  DHCPCD_ENTER_HOOK,
+  hostDnsServers,
+  namesToVerify,
+  networkdDropInPath,
+  NETWORKD_DROP_IN_NAME,
+  renderDhclientHook,
+  renderDhcpcdEnterHook,
+  renderNetworkdDropIn,
+  renderResolvConf,
+  renderResolvedDropIn,
+  RESOLV_CONF,
+  RESOLVED_DROP_IN,
+} from '../render/dns';
+import { configuredService, fileActions, markerPath, type WantedFile } from './common';
+
+/**
+ * Points every host's resolver at the DNS mirror (the forwarders, or the
+ * upstreams in direct mode) in the way its network stack keeps: a plain
+ * /etc/resolv.conf that the DHCP client may no longer rewrite, or, where
+ * systemd-resolved owns /etc/resolv.conf, a resolved drop-in whose catch-all
+ * routing domain beats the servers DHCP hands to each link. Ends by
+ * resolving the names the next phases need.
+ */
+
+const RESOLVED_MARKER = 'dns-resolved';
+const RESOLVED_UNIT = 'systemd-resolved.service';
+const NETWORKD_UNIT = 'systemd-networkd.service';
+const TOOLS_PATH = 'PATH=/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** How the host's resolver is configured, as the facts show it. */
+export type ResolverFlavour =
+  | { kind: 'resolv.conf'; symlink: string | null; dhclient: boolean; dhcpcd: boolean }
+  | { kind: 'resolved'; networks: Record<string, string | null> };
+
+const PROBES = {
+  resolvConfLink: `readlink ${RESOLV_CONF}`,
+  dhcpClients: `for c in dhclient dhcpcd; do ${TOOLS_PATH} command -v "$c" >/dev/null && echo "$c"; done; true`,
+  // Each .network file systemd-networkd reads (netplan writes its own to /run) with the hash of berth's drop-in for it, or "-".
+  networks: [
+    'for f in /etc/systemd/network/*.network /run/systemd/network/*.network; do',
+    '  [ -e "$f" ] || continue',
+    '  n=${f##*/}',
+    `  d=/etc/systemd/network/$n.d/${NETWORKD_DROP_IN_NAME}`,
+    '  if [ -f "$d" ]; then h=$(sha256sum < "$d"); echo "$n ${h%% *}"; else echo "$n -"; fi',
+    'done | sort -u',
+  ].join('\n'),
+};
+
+export function resolverFlavour(facts: Facts): ResolverFlavour {
+  const link = facts.probes.resolvConfLink.code === 0 ? facts.probes.resolvConfLink.out.trim() : null;
+  const resolvedOwnsIt = link !== null && /(^|\/)run\/systemd\/resolve\//.test(link) && facts.units[RESOLVED_UNIT].active === 'active';
+  if (resolvedOwnsIt) return { kind: 'resolved', networks: parseNetworks(facts.probes.networks.out) };
+  const clients = facts.probes.dhcpClients.out.split('\n').map((l) => l.trim());
+  return { kind: 'resolv.conf', symlink: link, dhclient: clients.includes('dhclient'), dhcpcd: clients.includes('dhcpcd') };
+}
+
+function parseNetworks(out: string): Record<string, string | null> {
+  const networks: Record<string, string | null> = {};
+  for (const line of out.split('\n')) {
+    const [name, hash] = line.trim().split(' ');
+    if (name) networks[name] = hash && hash !== '-' ? hash : null;
+  }
+  return networks;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** A resolver check: each name resolves within `attempts` tries a second apart, else a clear error. */
+export function resolveCheckScript(names: readonly string[], servers: readonly string[], attempts: number): string {
+  return [
+    `for name in ${names.map(shq).join(' ')}; do`,
+    '  ok=',
+    `  for try in $(seq ${attempts}); do`,
+    '    if timeout 10 getent ahosts "$name" >/dev/null; then ok=1; break; fi',
+    `    [ "$try" = ${attempts} ] || sleep 1`,
+    '  done',
+    `  [ -n "$ok" ] || { echo "berth: $name does not resolve through the DNS servers "${shq(servers.join(', '))} >&2; exit 1; }`,
+    'done',
+  ].join('\n');
+}
+
+function resolvConfFiles(flavour: Extract<ResolverFlavour, { kind: 'resolv.conf' }>, facts: Facts, servers: string[]): WantedFile[] {
+  return [
+    { path: RESOLV_CONF, content: renderResolvConf(servers), mode: 0o644 },
+    ...(flavour.dhclient ? [{ path: DHCLIENT_HOOK, content: renderDhclientHook(), mode: 0o644 }] : []),
+    ...(flavour.dhcpcd ? [{ path: DHCPCD_ENTER_HOOK, content: renderDhcpcdEnterHook(facts.files[DHCPCD_ENTER_HOOK]?.content ?? null), mode: 0o644 }] : []),
+  ];
+}
+
+function resolvConfActions(flavour: Extract<ResolverFlavour, { kind: 'resolv.conf' }>, facts: Facts, servers: string[]): Action[] {
+  const actions: Action[] = [];
+  if (flavour.symlink !== null) {
+    // The upload's rename would replace the link anyway; removing it first makes the plan say so.
+    actions.push({
+      kind: 'run',
+      title: `replace the symlink ${RESOLV_CONF} (→ ${flavour.symlink}) by a plain file`,
+      script: `if [ -L ${RESOLV_CONF} ]; then rm -f ${RESOLV_CONF}; fi`,
+      effects: [{ probe: 'resolvConfLink', code: 1, out: '' }],
+    });
+  }
+  const files = resolvConfFiles(flavour, facts, servers);
+  // After a removed symlink the file must be written even if the link's target held the same text.
+  actions.push(...(flavour.symlink !== null ? files.map((f): Action => ({ kind: 'file', ...f })) : fileActions(facts, files)));
+  return actions;
+}
+
+function resolvedActions(flavour: Extract<ResolverFlavour, { kind: 'resolved' }>, facts: Facts, servers: string[]): Action[] {
+  const actions = configuredService(facts, RESOLVED_MARKER, [{ path: RESOLVED_DROP_IN, content: renderResolvedDropIn(servers), mode: 0o644 }], [
+    { kind: 'service', unit: RESOLVED_UNIT, op: 'restart' },
+  ]);
+  const dropIn = renderNetworkdDropIn();
+  const hash = sha256(dropIn);
+  const stale = Object.entries(flavour.networks)
+    .filter(([, current]) => current !== hash)
+    .map(([name]) => name);
+  if (stale.length > 0) {
+    const reload = facts.units[NETWORKD_UNIT].active === 'active';
+    actions.push({
+      kind: 'run',
+      title: `keep DHCP from setting DNS servers (drop-ins for ${stale.join(', ')})`,
+      script: [
+        ...stale.flatMap((name) => {
+          const path = networkdDropInPath(name);
+          return [shellCommand(['install', '-d', '-m', '0755', path.slice(0, path.lastIndexOf('/'))]), `printf '%s' ${shq(dropIn)} > ${shq(path)}`, shellCommand(['chmod', '0644', path])];
+        }),
+        // Takes effect at the link's next configuration; until then the catch-all domain already routes around the link's servers.
+        ...(reload ? ['networkctl reload'] : []),
+      ].join('\n'),
+      effects: [{ probe: 'networks', code: 0, out: Object.keys(flavour.networks).map((name) => `${name} ${hash}`).join('\n') }],
+    });
+  }
+  return actions;
+}
+
+function dnsApplies(answers: Answers): boolean {
+  return answers.dns.mode !== 'off';
+}
+
+export const dnsPhase: Phase = {
+  name: 'dns',
+  title: 'DNS resolver',
+  appliesTo: (_host, answers) => dnsApplies(answers),
+  query(ctx) {
+    return {
+      files: [RESOLV_CONF, DHCLIENT_HOOK, DHCPCD_ENTER_HOOK, RESOLVED_DROP_IN, markerPath(RESOLVED_MARKER)],
+      units: [RESOLVED_UNIT, NETWORKD_UNIT],
+      probes: { ...PROBES, resolves: resolveCheckScript(namesToVerify(ctx.answers), hostDnsServers(ctx.answers, ctx.cluster, ctx.host), 1) },
+    };
+  },
+  plan(ctx, facts) {
+    const servers = hostDnsServers(ctx.answers, ctx.cluster, ctx.host);
+    const flavour = resolverFlavour(facts);
+    const actions = flavour.kind === 'resolved' ? resolvedActions(flavour, facts, servers) : resolvConfActions(flavour, facts, servers);
+    if (actions.length > 0 || facts.probes.resolves.code !== 0) {
+      const names = namesToVerify(ctx.answers);
+      actions.push({
+        kind: 'run',
+        title: `check that ${names.join(', ')} resolve${names.length === 1 ? 's' : ''} through ${servers.join(', ')}`,
+        script: resolveCheckScript(names, servers, 5),
+        effects: [{ probe: 'resolves', code: 0, out: '' }],
+      });
+    }
+    return actions;
+  },
+};

@@ -1,0 +1,134 @@
+import { everyHost, HostProblem, type Phase, type PhaseContext } from '../engine/phase';
+import type { Action, Facts, FactsQuery } from '../engine/plan';
+import { shellCommand, shq } from '../engine/shell';
+import { containerDnsServers } from '../render/dns';
+import {
+  berthDaemonSettings,
+  DAEMON_JSON,
+  DaemonJsonError,
+  DOCKER_KEYRING,
+  DOCKER_SOURCES,
+  dockerRepositoryUrl,
+  mergeDaemonJson,
+  OFFICIAL_PACKAGES,
+  renderDockerSources,
+  trustedCaPath,
+} from '../render/docker';
+import { fileActions, markerPath, type WantedFile } from './common';
+import { packagedService, type PackagedService } from './dns-forwarder';
+
+/**
+ * Docker Engine with Compose v2, from Docker's apt repository (or a mirror
+ * of it) or from the distribution, configured through daemon.json: registry
+ * mirrors, log rotation, live-restore, no userland proxy, no-new-privileges,
+ * the DNS mirror for containers. daemon.json is in place before the packages
+ * are installed, so a fresh Docker starts with it; later runs restart Docker
+ * only when it changed.
+ */
+
+const PREREQUISITES = ['curl', 'ca-certificates'];
+const PGP_KEY = '-----BEGIN PGP PUBLIC KEY BLOCK-----';
+const DOCKER_UNIT = 'docker.service';
+const DOCKER_MARKER = 'docker';
+
+/** What to install for docker.source on this host, or why it cannot be done. */
+export type DockerPackages = { packages: string[]; unitPackage: string } | { problem: HostProblem };
+
+export function dockerPackages(ctx: PhaseContext): DockerPackages {
+  const { source } = ctx.answers.docker;
+  const { osId, osVersion } = ctx.info;
+  if (source === 'official') return { packages: OFFICIAL_PACKAGES, unitPackage: 'docker-ce' };
+  if (source === 'bundle') {
+    return {
+      problem: new HostProblem(
+        'docker.source: bundle is not available yet',
+        "Use docker.source: official (with docker.aptMirror when Docker's site is blocked) or docker.source: distro.",
+      ),
+    };
+  }
+  if (osId === 'ubuntu') return { packages: ['docker.io', 'docker-compose-v2'], unitPackage: 'docker.io' };
+  if (osId === 'debian' && osVersion === '12') {
+    return {
+      problem: new HostProblem(
+        "Debian 12 packages only Docker Compose v1 (docker-compose 1.29), and berth needs Compose v2 (`docker compose`)",
+        "Set docker.source: official in the answers file (Docker's apt repository, or a mirror of it in docker.aptMirror).",
+      ),
+    };
+  }
+  // Debian 13's docker-compose is Compose 2.x and installs the `docker compose` plugin.
+  return { packages: ['docker.io', 'docker-compose'], unitPackage: 'docker.io' };
+}
+
+function daemonJson(ctx: PhaseContext, facts: Facts): WantedFile {
+  const settings = berthDaemonSettings(ctx.answers.docker, containerDnsServers(ctx.answers, ctx.cluster));
+  try {
+    return { path: DAEMON_JSON, content: mergeDaemonJson(facts.files[DAEMON_JSON]?.content ?? null, settings), mode: 0o644 };
+  } catch (err) {
+    if (!(err instanceof DaemonJsonError)) throw err;
+    throw new HostProblem(`${DAEMON_JSON} on this host ${err.message}`, `Fix or remove ${DAEMON_JSON}; berth keeps the settings it does not own and needs to read them.`);
+  }
+}
+
+function caFiles(ctx: PhaseContext): WantedFile[] {
+  return ctx.answers.docker.trustedCAs.map((t) => ({ path: trustedCaPath(t.registry), content: t.ca.pem, mode: 0o644 }));
+}
+
+function sourcesFile(ctx: PhaseContext): WantedFile {
+  return { path: DOCKER_SOURCES, content: renderDockerSources(dockerRepositoryUrl(ctx.answers.docker, ctx.info.osId), ctx.info.osCodename, ctx.info.arch), mode: 0o644 };
+}
+
+/** Fetches the repository's signing key on the host and refuses anything that is not one (a mirror's error page). */
+export function fetchKeyScript(keyUrl: string): string {
+  const staged = `${DOCKER_KEYRING}.new`;
+  return [
+    shellCommand(['install', '-m', '0755', '-d', '/etc/apt/keyrings']),
+    shellCommand(['curl', '-fsSL', '--retry', '3', '--connect-timeout', '20', keyUrl, '-o', staged]),
+    `if ! grep -q -- ${shq(PGP_KEY)} ${shq(staged)}; then rm -f ${shq(staged)}; echo ${shq(`berth: ${keyUrl} did not return a PGP public key`)} >&2; exit 1; fi`,
+    shellCommand(['chmod', '0644', staged]),
+    shellCommand(['mv', '-f', staged, DOCKER_KEYRING]),
+  ].join('\n');
+}
+
+/** Docker's repository: curl to fetch its key, the key, then the source that names it. */
+function officialRepositoryActions(ctx: PhaseContext, facts: Facts): Action[] {
+  const actions: Action[] = [];
+  const missing = PREREQUISITES.filter((p) => !facts.packages[p]);
+  if (missing.length > 0) actions.push({ kind: 'packages', install: missing });
+  const sources = sourcesFile(ctx);
+  const sourcesChanged = fileActions(facts, [sources]);
+  // A changed source may be a different mirror with a different key.
+  if (facts.probes.dockerKey.code !== 0 || sourcesChanged.length > 0) {
+    const keyUrl = `${dockerRepositoryUrl(ctx.answers.docker, ctx.info.osId)}/gpg`;
+    actions.push({ kind: 'run', title: `fetch Docker's apt key from ${keyUrl}`, script: fetchKeyScript(keyUrl), effects: [{ probe: 'dockerKey', code: 0, out: '' }] });
+  }
+  return [...actions, ...sourcesChanged];
+}
+
+function dockerService(ctx: PhaseContext, facts: Facts, install: { packages: string[]; unitPackage: string }): PackagedService {
+  return { marker: DOCKER_MARKER, files: [daemonJson(ctx, facts)], packages: install.packages, unit: DOCKER_UNIT, unitPackage: install.unitPackage };
+}
+
+export const dockerPhase: Phase = {
+  name: 'docker',
+  title: 'Docker',
+  appliesTo: everyHost,
+  query(ctx): FactsQuery {
+    const install = dockerPackages(ctx);
+    const official = ctx.answers.docker.source === 'official';
+    return {
+      files: [DAEMON_JSON, markerPath(DOCKER_MARKER), ...caFiles(ctx).map((f) => f.path), ...(official ? [DOCKER_SOURCES] : [])],
+      packages: [...(official ? PREREQUISITES : []), ...('problem' in install ? [] : install.packages)],
+      units: [DOCKER_UNIT],
+      probes: official ? { dockerKey: `grep -q -- ${shq(PGP_KEY)} ${DOCKER_KEYRING}` } : undefined,
+    };
+  },
+  plan(ctx, facts) {
+    const install = dockerPackages(ctx);
+    if ('problem' in install) throw install.problem;
+    return [
+      ...(ctx.answers.docker.source === 'official' ? officialRepositoryActions(ctx, facts) : []),
+      ...fileActions(facts, caFiles(ctx)),
+      ...packagedService(facts, dockerService(ctx, facts, install)),
+    ];
+  },
+};

@@ -1,0 +1,77 @@
+import type { Answers } from '../answers/schema';
+import { managedHeader } from '../phases/common';
+
+/**
+ * Docker's files: daemon.json merged into whatever the host already has, the
+ * apt source of Docker's repository (or a mirror of it), and the CA
+ * certificates of registries. Pure.
+ */
+
+export const DAEMON_JSON = '/etc/docker/daemon.json';
+export const DOCKER_KEYRING = '/etc/apt/keyrings/docker.asc';
+export const DOCKER_SOURCES = '/etc/apt/sources.list.d/docker.sources';
+export const DOCKER_DOWNLOAD_BASE = 'https://download.docker.com/linux';
+
+/** The packages Docker's documentation installs from its repository. */
+export const OFFICIAL_PACKAGES = ['docker-ce', 'docker-ce-cli', 'containerd.io', 'docker-buildx-plugin', 'docker-compose-plugin'];
+
+/** The daemon settings berth owns; every other key of daemon.json is the admin's and stays. */
+export function berthDaemonSettings(docker: Answers['docker'], dns: readonly string[]): Record<string, unknown> {
+  return {
+    'registry-mirrors': docker.registryMirrors,
+    'log-driver': 'json-file',
+    'log-opts': { 'max-size': docker.log.maxSize, 'max-file': String(docker.log.maxFile) },
+    'live-restore': true,
+    'userland-proxy': false,
+    'no-new-privileges': true,
+    ...(docker.dataRoot ? { 'data-root': docker.dataRoot } : {}),
+    ...(dns.length > 0 ? { dns: [...dns] } : {}),
+  };
+}
+
+export class DaemonJsonError extends Error {}
+
+/**
+ * The host's daemon.json with berth's settings laid over it: keys berth
+ * does not own keep their values and places, berth's keys win, new ones go
+ * last. Throws DaemonJsonError when the existing file is not a JSON object
+ * (Docker would not start with it either).
+ */
+export function mergeDaemonJson(existing: string | null, settings: Record<string, unknown>): string {
+  let current: Record<string, unknown> = {};
+  if (existing !== null && existing.trim() !== '') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(existing);
+    } catch (err) {
+      throw new DaemonJsonError(`is not valid JSON (${(err as Error).message})`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new DaemonJsonError('does not hold a JSON object');
+    current = parsed as Record<string, unknown>;
+  }
+  return `${JSON.stringify({ ...current, ...settings }, null, 2)}\n`;
+}
+
+/** Where Docker's repository for this OS is: Docker's site or the mirror from the answers. */
+export function dockerRepositoryUrl(docker: Answers['docker'], osId: string): string {
+  return `${(docker.aptMirror ?? DOCKER_DOWNLOAD_BASE).replace(/\/+$/, '')}/${osId}`;
+}
+
+/** The deb822 source of Docker's repository, as Docker documents it, signed by its key only. */
+export function renderDockerSources(repositoryUrl: string, codename: string, arch: string): string {
+  return [
+    managedHeader("Docker's apt repository (docker.source and docker.aptMirror in the answers file)").trimEnd(),
+    'Types: deb',
+    `URIs: ${repositoryUrl}`,
+    `Suites: ${codename}`,
+    'Components: stable',
+    `Architectures: ${arch}`,
+    `Signed-By: ${DOCKER_KEYRING}`,
+    '',
+  ].join('\n');
+}
+
+/** Docker reads certs.d/<registry>/ at every connection to that registry: no restart needed. */
+export function trustedCaPath(registry: string): string {
+  return `/etc/docker/certs.d/${registry}/ca.crt`;
+}

@@ -1,0 +1,273 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Action, Facts, FileFact } from '../../src/engine/plan';
+import { dnsPhase, resolveCheckScript, resolverFlavour } from '../../src/phases/dns';
+import { dnsForwarderPhase } from '../../src/phases/dns-forwarder';
+import { markerPath } from '../../src/phases/common';
+import {
+  containerDnsServers,
+  DHCLIENT_HOOK,
+  DHCPCD_ENTER_HOOK,
+  DNSMASQ_CONF,
+  DNSMASQ_DROP_IN,
+  hostDnsServers,
+  namesToVerify,
+  renderDhclientHook,
+  renderDhcpcdEnterHook,
+  renderDnsmasqConf,
+  renderNetworkdDropIn,
+  renderResolvConf,
+  renderResolvedDropIn,
+  RESOLV_CONF,
+  RESOLVED_DROP_IN,
+} from '../../src/render/dns';
+import { testAnswers } from '../support/answers';
+import { assertConverges, factsFor, phaseContext } from '../support/phase-check';
+
+const HEADER = '# Managed by berth: the DNS mirror (dns in the answers file). Changes here are overwritten by the next `berth install`.';
+const file = (content: string, mode = 0o644): FileFact => ({ content, mode, owner: 'root', group: 'root' });
+const ok = (out = '') => ({ code: 0, out });
+const failed = { code: 1, out: '' };
+const kinds = (actions: Action[]) => actions.map((a) => (a.kind === 'file' || a.kind === 'remove' ? `${a.kind} ${a.path}` : a.kind === 'service' ? `${a.op} ${a.unit}` : a.kind === 'packages' ? `install ${a.install.join(' ')}` : a.kind === 'run' ? `run: ${a.title}` : a.kind));
+const written = (actions: Action[], path: string) => {
+  const action = actions.find((a) => a.kind === 'file' && a.path === path);
+  assert.ok(action && action.kind === 'file', `no write of ${path}`);
+  return action.content;
+};
+
+/** vm1 app+lb+db, vm2 registry+dns (forwarder), as in the original layout. */
+const forwarder = () => testAnswers({ docker: { registryMirrors: ['https://hubmirror.berth.test', 'https://10.9.9.9:5000'] } });
+const direct = () => testAnswers({ dns: { mode: 'direct', upstreams: ['shecan', '9.9.9.9'] } });
+
+/** A fresh host as the e2e VMs are: a plain /etc/resolv.conf, no DHCP client, no systemd-resolved. */
+const plainHost: Partial<Facts> = { files: { [RESOLV_CONF]: file('nameserver 10.213.57.54\n') } };
+
+function resolvedHost(networks: string[]): Partial<Facts> {
+  return {
+    files: { [RESOLV_CONF]: file('nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n') },
+    units: { 'systemd-resolved.service': { active: 'active', enabled: 'enabled' }, 'systemd-networkd.service': { active: 'active', enabled: 'enabled' } },
+    probes: { resolvConfLink: ok('../run/systemd/resolve/stub-resolv.conf\n'), networks: ok(networks.map((n) => `${n} -`).join('\n')) },
+  };
+}
+
+describe('DNS: who resolves through what', () => {
+  it('sends hosts to the forwarders, the dns host to itself first, containers always to cluster addresses', () => {
+    const answers = testAnswers({
+      hosts: [
+        { name: 'vm1', address: '10.0.0.11', roles: ['app', 'lb', 'db'] },
+        { name: 'vm2', address: '203.0.113.12', privateAddress: '10.0.0.12', roles: ['registry', 'dns'] },
+        { name: 'vm3', address: '10.0.0.13', roles: ['dns'] },
+      ],
+    });
+    const cluster = phaseContext(answers, 'vm1').cluster;
+    const host = (name: string) => cluster.find((h) => h.name === name)!;
+    assert.deepEqual(hostDnsServers(answers, cluster, host('vm1')), ['10.0.0.12', '10.0.0.13']);
+    assert.deepEqual(hostDnsServers(answers, cluster, host('vm2')), ['127.0.0.1', '10.0.0.13']);
+    assert.deepEqual(containerDnsServers(answers, cluster), ['10.0.0.12', '10.0.0.13']);
+  });
+
+  it('uses the expanded upstreams in direct mode and nothing when off', () => {
+    const answers = direct();
+    const ctx = phaseContext(answers, 'vm1');
+    assert.deepEqual(hostDnsServers(answers, ctx.cluster, ctx.host), ['178.22.122.100', '185.51.200.2', '9.9.9.9']);
+    assert.deepEqual(containerDnsServers(answers, ctx.cluster), ['178.22.122.100', '185.51.200.2', '9.9.9.9']);
+    const off = testAnswers({ dns: { mode: 'off' } });
+    assert.deepEqual(containerDnsServers(off, ctx.cluster), []);
+    assert.equal(dnsPhase.appliesTo(ctx.host, off), false);
+    assert.equal(dnsForwarderPhase.appliesTo(phaseContext(off, 'vm2').host, off), false);
+  });
+
+  it('verifies the registry mirrors and the Docker apt mirror by name, or the Debian archive', () => {
+    assert.deepEqual(namesToVerify(forwarder()), ['hubmirror.berth.test']);
+    assert.deepEqual(namesToVerify(testAnswers({ docker: { source: 'official', aptMirror: 'https://docker-apt.example/linux', registryMirrors: ['https://m.example', 'https://m.example:5000'] } })), ['m.example', 'docker-apt.example']);
+    assert.deepEqual(namesToVerify(testAnswers({ docker: { source: 'distro', aptMirror: 'https://docker-apt.example/linux' } })), ['deb.debian.org']);
+  });
+});
+
+describe('DNS forwarder phase (dnsmasq on the dns host)', () => {
+  it('renders the forwarder configuration', () => {
+    assert.equal(
+      renderDnsmasqConf(['127.0.0.1', '10.0.0.12'], ['178.22.122.100', '185.51.200.2']),
+      [
+        HEADER,
+        "# The cluster's DNS forwarder: answers on the addresses below, forwards to the upstreams.",
+        'listen-address=127.0.0.1,10.0.0.12',
+        'bind-dynamic',
+        'no-resolv',
+        'no-hosts',
+        'strict-order',
+        'domain-needed',
+        'bogus-priv',
+        'cache-size=1000',
+        'server=178.22.122.100',
+        'server=185.51.200.2',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('runs on the dns host only, in forwarder mode only', () => {
+    const answers = forwarder();
+    assert.equal(dnsForwarderPhase.appliesTo(phaseContext(answers, 'vm2').host, answers), true);
+    assert.equal(dnsForwarderPhase.appliesTo(phaseContext(answers, 'vm1').host, answers), false);
+    const d = direct();
+    assert.equal(dnsForwarderPhase.appliesTo(phaseContext(d, 'vm2').host, d), false);
+  });
+
+  it('on a fresh host writes the configuration before installing dnsmasq, so it starts right the first time', () => {
+    const ctx = phaseContext(forwarder(), 'vm2');
+    const actions = assertConverges(dnsForwarderPhase, ctx, factsFor(dnsForwarderPhase, ctx));
+    assert.deepEqual(kinds(actions), [`file ${DNSMASQ_CONF}`, `file ${DNSMASQ_DROP_IN}`, 'install dnsmasq', `file ${markerPath('dns-forwarder')}`, 'enable-now dnsmasq.service']);
+    assert.match(written(actions, DNSMASQ_CONF), /^listen-address=127\.0\.0\.1,10\.0\.0\.12$/m);
+    assert.match(written(actions, DNSMASQ_CONF), /^server=178\.22\.122\.100\nserver=185\.51\.200\.2\n$/m);
+    assert.equal(written(actions, DNSMASQ_DROP_IN), `${HEADER}\n# berth configures the resolver of this host: no resolvconf registration by dnsmasq.\n[Service]\nExecStartPost=\nExecStop=\n`);
+  });
+
+  it('restarts an installed dnsmasq only when its configuration changed, after a daemon-reload for the drop-in', () => {
+    const ctx = phaseContext(forwarder(), 'vm2');
+    const fresh = factsFor(dnsForwarderPhase, ctx);
+    const done = dnsForwarderPhase.plan(ctx, fresh);
+    const running = { packages: { dnsmasq: '2.91-1' }, units: { 'dnsmasq.service': { active: 'active', enabled: 'enabled' } } };
+    const converged = { ...running, files: Object.fromEntries(done.flatMap((a) => (a.kind === 'file' ? [[a.path, file(a.content, a.mode)]] : []))) };
+    assert.deepEqual(dnsForwarderPhase.plan(ctx, factsFor(dnsForwarderPhase, ctx, converged)), []);
+
+    // Another upstream: rewrite and restart.
+    const moved = phaseContext(testAnswers({ dns: { mode: 'forwarder', upstreams: ['electro'] } }), 'vm2');
+    const actions = assertConverges(dnsForwarderPhase, moved, factsFor(dnsForwarderPhase, moved, converged));
+    assert.deepEqual(kinds(actions), [`file ${DNSMASQ_CONF}`, 'daemon-reload dnsmasq.service', 'restart dnsmasq.service', `file ${markerPath('dns-forwarder')}`]);
+
+    // Stopped by someone: started again, nothing rewritten.
+    const stopped = { ...converged, units: { 'dnsmasq.service': { active: 'inactive', enabled: 'enabled' } } };
+    assert.deepEqual(kinds(assertConverges(dnsForwarderPhase, ctx, factsFor(dnsForwarderPhase, ctx, stopped))), ['enable-now dnsmasq.service']);
+  });
+});
+
+describe('DNS phase: the resolver of each host', () => {
+  it('tells the flavours apart from the facts', () => {
+    const ctx = phaseContext(forwarder(), 'vm1');
+    const facts = (known: Partial<Facts>) => factsFor(dnsPhase, ctx, known);
+    assert.deepEqual(resolverFlavour(facts(plainHost)), { kind: 'resolv.conf', symlink: null, dhclient: false, dhcpcd: false });
+    assert.deepEqual(resolverFlavour(facts({ probes: { dhcpClients: ok('dhclient\ndhcpcd') } })), { kind: 'resolv.conf', symlink: null, dhclient: true, dhcpcd: true });
+    assert.deepEqual(resolverFlavour(facts(resolvedHost(['10-netplan-eth0.network']))), { kind: 'resolved', networks: { '10-netplan-eth0.network': null } });
+    // A stub link whose resolved is not running is only a dangling link: replaced by a plain file.
+    const dangling = resolvedHost([]);
+    assert.deepEqual(resolverFlavour(facts({ ...dangling, units: {} })), { kind: 'resolv.conf', symlink: '../run/systemd/resolve/stub-resolv.conf', dhclient: false, dhcpcd: false });
+    assert.deepEqual(resolverFlavour(facts({ probes: { resolvConfLink: ok('/run/resolvconf/resolv.conf') } })).kind, 'resolv.conf');
+  });
+
+  it('plain resolv.conf: points vm1 at the forwarder, then checks the mirror resolves', () => {
+    const ctx = phaseContext(forwarder(), 'vm1');
+    const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, plainHost));
+    assert.deepEqual(kinds(actions), [`file ${RESOLV_CONF}`, 'run: check that hubmirror.berth.test resolves through 10.0.0.12']);
+    assert.equal(written(actions, RESOLV_CONF), `${HEADER}\nnameserver 10.0.0.12\n`);
+  });
+
+  it('plain resolv.conf: the dns host asks its own forwarder on 127.0.0.1', () => {
+    const ctx = phaseContext(forwarder(), 'vm2');
+    const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, plainHost));
+    assert.equal(written(actions, RESOLV_CONF), `${HEADER}\nnameserver 127.0.0.1\n`);
+  });
+
+  it('direct mode: at most three upstreams in resolv.conf (all glibc reads)', () => {
+    const answers = testAnswers({ dns: { mode: 'direct', upstreams: ['shecan', 'electro'] } });
+    assert.equal(renderResolvConf(hostDnsServers(answers, phaseContext(answers, 'vm1').cluster, phaseContext(answers, 'vm1').host)), `${HEADER}\nnameserver 178.22.122.100\nnameserver 185.51.200.2\nnameserver 78.157.42.100\n`);
+  });
+
+  it('ifupdown + dhclient (Debian 12): plain resolv.conf and an enter hook that keeps dhclient off it', () => {
+    const ctx = phaseContext(forwarder(), 'vm1', { osVersion: '12', osCodename: 'bookworm' });
+    const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, { ...plainHost, probes: { dhcpClients: ok('dhclient') } }));
+    assert.deepEqual(kinds(actions).slice(0, 2), [`file ${RESOLV_CONF}`, `file ${DHCLIENT_HOOK}`]);
+    assert.equal(written(actions, DHCLIENT_HOOK), `${HEADER}\n# dhclient must not rewrite /etc/resolv.conf on a lease or renewal: berth manages it.\nmake_resolv_conf() {\n  :\n}\n`);
+  });
+
+  it('ifupdown + dhcpcd (Debian 13): the enter hook skips the resolv.conf hook, keeping the admin\'s own lines', () => {
+    const ctx = phaseContext(forwarder(), 'vm1');
+    const own = '# my hook\nexport FOO=1\n';
+    const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, { files: { ...plainHost.files, [DHCPCD_ENTER_HOOK]: file(own) }, probes: { dhcpClients: ok('dhcpcd') } }));
+    const hook = written(actions, DHCPCD_ENTER_HOOK);
+    assert.equal(
+      hook,
+      `# my hook\nexport FOO=1\n# BEGIN berth\n${HEADER}\n# dhcpcd must not rewrite /etc/resolv.conf on a lease or renewal: berth manages it.\nskip_hooks="\${skip_hooks:+$skip_hooks }resolv.conf"\n# END berth\n`,
+    );
+    // Rendering over its own output changes nothing: the block is replaced, not added again.
+    assert.equal(renderDhcpcdEnterHook(hook), hook);
+    assert.equal(renderDhcpcdEnterHook(null), hook.slice(own.length));
+  });
+
+  it('the hooks do what they claim when a shell sources them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-dns-'));
+    writeFileSync(join(dir, 'dhclient'), renderDhclientHook());
+    writeFileSync(join(dir, 'dhcpcd'), renderDhcpcdEnterHook(null));
+    // dhclient-script's own make_resolv_conf is defined before the hooks are sourced; the hook's replaces it.
+    const dhclient = execFileSync('sh', ['-c', `make_resolv_conf() { echo rewritten; }; . ${dir}/dhclient; make_resolv_conf; echo done`]).toString();
+    assert.equal(dhclient, 'done\n');
+    const dhcpcd = execFileSync('sh', ['-c', `skip_hooks="lookup-hostname"; . ${dir}/dhcpcd; echo "$skip_hooks"`]).toString();
+    assert.equal(dhcpcd, 'lookup-hostname resolv.conf\n');
+    assert.equal(execFileSync('sh', ['-c', `unset skip_hooks; . ${dir}/dhcpcd; echo "$skip_hooks"`]).toString(), 'resolv.conf\n');
+  });
+
+  it('replaces a resolvconf symlink by a plain file, even when the target already says the same', () => {
+    const ctx = phaseContext(forwarder(), 'vm1');
+    const same = renderResolvConf(['10.0.0.12']);
+    const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, { files: { [RESOLV_CONF]: file(same) }, probes: { resolvConfLink: ok('/run/resolvconf/resolv.conf'), resolves: ok() } }));
+    assert.deepEqual(kinds(actions), [`run: replace the symlink ${RESOLV_CONF} (→ /run/resolvconf/resolv.conf) by a plain file`, `file ${RESOLV_CONF}`, 'run: check that hubmirror.berth.test resolves through 10.0.0.12']);
+  });
+
+  it('systemd-resolved (Ubuntu, netplan): a resolved drop-in, networkd drop-ins for each .network file, then a check', () => {
+    const ctx = phaseContext(forwarder(), 'vm1', { osId: 'ubuntu', osVersion: '24.04', osCodename: 'noble' });
+    const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, resolvedHost(['10-netplan-enp1s0.network', '10-netplan-enp7s0.network'])));
+    assert.deepEqual(kinds(actions), [
+      `file ${RESOLVED_DROP_IN}`,
+      'restart systemd-resolved.service',
+      `file ${markerPath('dns-resolved')}`,
+      'run: keep DHCP from setting DNS servers (drop-ins for 10-netplan-enp1s0.network, 10-netplan-enp7s0.network)',
+      'run: check that hubmirror.berth.test resolves through 10.0.0.12',
+    ]);
+    assert.equal(written(actions, RESOLVED_DROP_IN), `${HEADER}\n[Resolve]\nDNS=10.0.0.12\nDomains=~.\n`);
+    const dropIns = actions[3];
+    assert.ok(dropIns.kind === 'run');
+    assert.match(dropIns.script, /^install -d -m 0755 \/etc\/systemd\/network\/10-netplan-enp1s0\.network\.d$/m);
+    assert.match(dropIns.script, /> \/etc\/systemd\/network\/10-netplan-enp7s0\.network\.d\/90-berth-dns\.conf$/m);
+    assert.match(dropIns.script, /\nnetworkctl reload$/);
+    assert.equal(renderNetworkdDropIn(), `${HEADER}\n[DHCPv4]\nUseDNS=false\n\n[DHCPv6]\nUseDNS=false\n\n[IPv6AcceptRA]\nUseDNS=false\n`);
+  });
+
+  it('systemd-resolved in direct mode lists every upstream (resolved has no limit of three)', () => {
+    const answers = testAnswers({ dns: { mode: 'direct', upstreams: ['shecan', 'electro'] } });
+    const ctx = phaseContext(answers, 'vm2', { osId: 'ubuntu', osVersion: '22.04', osCodename: 'jammy' });
+    const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, resolvedHost([])));
+    assert.equal(written(actions, RESOLVED_DROP_IN), renderResolvedDropIn(['178.22.122.100', '185.51.200.2', '78.157.42.100', '78.157.42.101']));
+    assert.match(written(actions, RESOLVED_DROP_IN), /^DNS=178\.22\.122\.100 185\.51\.200\.2 78\.157\.42\.100 78\.157\.42\.101$/m);
+  });
+
+  it('plans nothing on a converged host that resolves, and only the check when it no longer does', () => {
+    const ctx = phaseContext(forwarder(), 'vm1');
+    const converged = { files: { [RESOLV_CONF]: file(renderResolvConf(['10.0.0.12'])) }, probes: { resolves: ok() } };
+    assert.deepEqual(dnsPhase.plan(ctx, factsFor(dnsPhase, ctx, converged)), []);
+    const broken = factsFor(dnsPhase, ctx, { ...converged, probes: { resolves: failed } });
+    assert.deepEqual(kinds(assertConverges(dnsPhase, ctx, broken)), ['run: check that hubmirror.berth.test resolves through 10.0.0.12']);
+  });
+
+  describe('the resolve check, run by bash with a stand-in getent', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-getent-'));
+    // Resolves the names listed in $KNOWN; a real getent would ask the resolver.
+    writeFileSync(join(dir, 'getent'), '#!/bin/sh\ncase " $KNOWN " in *" $2 "*) echo "10.0.0.1 STREAM $2"; exit 0;; esac\nexit 2\n');
+    chmodSync(join(dir, 'getent'), 0o755);
+    const run = (script: string, known: string) => spawnSync('bash', ['-c', script], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, KNOWN: known }, encoding: 'utf8' });
+
+    it('passes when every name resolves, and prints nothing', () => {
+      const result = run(resolveCheckScript(['hubmirror.berth.test', 'deb.debian.org'], ['10.0.0.12'], 1), 'hubmirror.berth.test deb.debian.org');
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stdout + result.stderr, '');
+    });
+
+    it('fails on the first name that does not resolve, naming it and the servers', () => {
+      const result = run(resolveCheckScript(['deb.debian.org', 'hubmirror.berth.test'], ['10.0.0.12', '10.0.0.13'], 2), 'deb.debian.org');
+      assert.equal(result.status, 1);
+      assert.equal(result.stderr, 'berth: hubmirror.berth.test does not resolve through the DNS servers 10.0.0.12, 10.0.0.13\n');
+    });
+  });
+});

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,6 +148,15 @@ describe('SSH transport against a real sshd', function () {
       assert.equal((await host.exec('echo back')).stdout, 'back\n');
       assert.equal(host.hostKey.fingerprint, sshd.hostKeyFingerprint);
     });
+
+    it('reconnects transparently when the connection dropped between commands', async () => {
+      const host = await connect(target(), asRoot());
+      const before = (await host.exec(SESSION_SSHD_PID)).stdout;
+      process.kill(Number(before), 'SIGKILL');
+      const after = await host.exec(SESSION_SSHD_PID);
+      assert.equal(after.code, 0);
+      assert.notEqual(after.stdout, before, 'a new session');
+    });
   });
 
   describe('authentication', () => {
@@ -204,7 +213,9 @@ describe('SSH transport against a real sshd', function () {
       const other = await generateKey(dir, 'other-host-key');
       const wrong = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${other.path}.pub`], { encoding: 'utf8' }).split(' ')[1];
       const logBefore = sshd.log().length;
-      const error = await rejectsWith(connect(target({ hostKey: wrong }), asRoot()), 'hostkey');
+      const marker = join(dir, 'marker-never-created');
+      const error = await rejectsWith(connect(target({ hostKey: wrong }), asRoot()).then((host) => host.exec(`touch ${marker}`)), 'hostkey');
+      assert.ok(!existsSync(marker));
       assert.ok(error.message.includes(`expected ${wrong}`), error.message);
       assert.ok(error.message.includes(`offered ${sshd.hostKeyFingerprint}`), error.message);
       assert.match(error.message, /^vm1 \(127\.0\.0\.1 port \d+\)/);

@@ -182,7 +182,10 @@ export class SshConnection implements HostConnection {
     try {
       channel = await openExec(client, command);
     } catch (error) {
-      if (this.session?.client === client) throw new SshError('other', `${this.label}: cannot start a command: ${(error as Error).message}`);
+      const message = (error as Error).message;
+      if (this.session?.client === client) throw new SshError('other', `${this.label}: cannot start a command: ${message}`);
+      // ssh2's words once the exec request went out: the command may have started.
+      if (message === 'Unable to exec') throw new SshError('lost', `${this.label}: the connection was lost as a command started; it may or may not have run`);
       // The connection dropped before the command was sent: connect again and send it.
       client = await this.client();
       channel = await openExec(client, command);
@@ -228,7 +231,11 @@ export class SshConnection implements HostConnection {
         exitCode = code ?? 128 + (constants.signals[`SIG${signal}` as keyof typeof constants.signals] ?? 0);
       });
       channel.on('error', () => undefined); // writes after the command exited; the exit status tells
-      channel.on('close', () => finish());
+      channel.on('close', () => {
+        stdout += out.end();
+        stderr += err.end();
+        finish();
+      });
       writeInput(channel);
     });
   }
@@ -256,7 +263,7 @@ export class SshConnection implements HostConnection {
     }
     const check = await this.run(SUDO_PASSWORD_CHECK, (stdin) => stdin.end(sudoPasswordLine(password.reveal())), options);
     if (check.code !== 0) {
-      throw new SshError('sudo', `${this.label}: sudo refused the password for ${this.user}: ${lastLines(check.stderr, 3) || `sudo exited ${check.code}`}`, 'Check ssh.sudoPassword.');
+      throw new SshError('sudo', `${this.label}: sudo refused ${this.user}: ${lastLines(check.stderr, 3) || `sudo exited ${check.code}`}`, 'Check ssh.sudoPassword and that the user may use sudo.');
     }
     return { privilege: 'sudo-password', password };
   }

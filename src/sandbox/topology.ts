@@ -134,6 +134,7 @@ async function startMirrors(spec: TopologySpec, log: Log): Promise<Required<Pick
   const plan = addressPlan(spec);
   const network = topologyNames(spec).network;
   const options = { network, prefix: spec.prefix, stateDir: spec.stateDir };
+  log('hubmirror, aptrepo: starting (a first start pushes the stand-in images into the mirror, 1–3 minutes)');
   const [hubMirror, aptRepo] = await Promise.all([
     startHubMirror({ ...options, ip: plan.service('hubmirror') }),
     startAptRepo({ ...options, ip: plan.service('aptrepo') }),

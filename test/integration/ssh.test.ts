@@ -199,7 +199,7 @@ describe('SSH transport against a real sshd', function () {
           connect(target(), { user: PASSWORD_USER, privateKeyPath: stranger.path, agentSocket: agent.socket, password: new Secret('not-the-password', 'test'), knownHostsPath: null }),
           'auth',
         );
-        assert.match(error.message, /vm1 \(127\.0\.0\.1 port \d+\): authentication as berthtest-pw failed/);
+        assert.match(error.message, new RegExp(`vm1 \\(127\\.0\\.0\\.1 port \\d+\\): authentication as ${PASSWORD_USER} failed`));
         assert.match(error.message, new RegExp(`tried publickey \\(key file ${stranger.path}\\), publickey \\(ssh-agent at ${agent.socket}\\), password`));
         assert.doesNotMatch(error.message, /not-the-password/);
       } finally {
@@ -290,9 +290,9 @@ describe('SSH transport against a real sshd', function () {
       assert.equal((await prompted.exec('id -u')).stdout, '0\n');
       assert.deepEqual(asked, [`vm1 ${PASSWORD_USER}`]);
       const none = await connect(target(), settings);
-      await rejectsWith(none.exec('id -u'), 'sudo', /vm1 .*sudo needs berthtest-pw's password and none was given/);
+      await rejectsWith(none.exec('id -u'), 'sudo', new RegExp(`vm1 .*sudo needs ${PASSWORD_USER}'s password and none was given`));
       const wrong = await connect(target(), { ...settings, sudoPassword: new Secret('wrong-sudo-password', 'test') });
-      const error = await rejectsWith(wrong.exec('id -u'), 'sudo', /sudo refused berthtest-pw: .*incorrect password/s);
+      const error = await rejectsWith(wrong.exec('id -u'), 'sudo', new RegExp(`sudo refused ${PASSWORD_USER}: .*incorrect password`, 's'));
       assert.doesNotMatch(error.message, /wrong-sudo-password/);
     });
   });

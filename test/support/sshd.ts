@@ -14,14 +14,19 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** Users the tests log in as: one whose sudo needs no password, one whose sudo needs theirs. */
-export const NOPASSWD_USER = 'berthtest-nopw';
-export const PASSWORD_USER = 'berthtest-pw';
-const SUDOERS_FILE = '/etc/sudoers.d/berthtest';
+/**
+ * Users the tests log in as: one whose sudo needs no password, one whose sudo
+ * needs theirs. Named after this process, so that test runs on one machine at
+ * the same time leave each other's users alone.
+ */
+export const NOPASSWD_USER = `berthtest-nopw-${process.pid}`;
+export const PASSWORD_USER = `berthtest-pw-${process.pid}`;
+const SUDOERS_FILE = `/etc/sudoers.d/berthtest-${process.pid}`;
+const TEST_USER = /^berthtest-(?:nopw|pw)-(\d+)$/;
 
 export interface TestUsers {
-  /** Login (and sudo) password of each test user, and of root's password login in the test sshd. */
-  password: Record<typeof NOPASSWD_USER | typeof PASSWORD_USER, string>;
+  /** Login (and sudo) password of each test user. */
+  password: Record<string, string>;
 }
 
 async function userExists(name: string): Promise<boolean> {
@@ -40,10 +45,35 @@ async function setPassword(name: string, password: string): Promise<void> {
   if (code !== 0) throw new Error(`chpasswd for ${name} exited ${code}`);
 }
 
-/** Creates the test users (idempotent: an existing one gets a fresh password) and their sudoers rules. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function removeUser(name: string, sudoersFile: string): Promise<void> {
+  rmSync(sudoersFile, { force: true });
+  if (!(await userExists(name))) return;
+  await run('pkill', ['-KILL', '-u', name]).catch(() => undefined);
+  await run('userdel', ['--remove', name]).catch(() => undefined);
+}
+
+/** Removes test users (and their sudoers files) left by test runs that died before cleaning up. */
+async function removeStaleTestUsers(): Promise<void> {
+  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const match = TEST_USER.exec(line.split(':')[0]);
+    if (match && !processAlive(Number(match[1]))) await removeUser(match[0], `/etc/sudoers.d/berthtest-${match[1]}`);
+  }
+}
+
+/** Creates this run's test users (idempotent: an existing one gets a fresh password) and their sudoers rules. */
 export async function ensureTestUsers(): Promise<TestUsers> {
-  const password = { [NOPASSWD_USER]: '', [PASSWORD_USER]: '' } as TestUsers['password'];
-  for (const name of [NOPASSWD_USER, PASSWORD_USER] as const) {
+  await removeStaleTestUsers();
+  const password: Record<string, string> = {};
+  for (const name of [NOPASSWD_USER, PASSWORD_USER]) {
     if (!(await userExists(name))) await run('useradd', ['--create-home', '--shell', '/bin/bash', name]);
     password[name] = `Pw-${randomBytes(12).toString('base64url')}`;
     await setPassword(name, password[name]);
@@ -54,12 +84,7 @@ export async function ensureTestUsers(): Promise<TestUsers> {
 }
 
 export async function removeTestUsers(): Promise<void> {
-  rmSync(SUDOERS_FILE, { force: true });
-  for (const name of [NOPASSWD_USER, PASSWORD_USER]) {
-    if (!(await userExists(name))) continue;
-    await run('pkill', ['-KILL', '-u', name]).catch(() => undefined);
-    await run('userdel', ['--remove', name]).catch(() => undefined);
-  }
+  for (const name of [NOPASSWD_USER, PASSWORD_USER]) await removeUser(name, SUDOERS_FILE);
 }
 
 export interface KeyPair {

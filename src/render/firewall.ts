@@ -1,0 +1,441 @@
+import { isIP } from 'node:net';
+import type { Answers } from '../answers/schema';
+import { cidrContains, cidrFamily, normaliseCidr } from '../answers/net';
+import type { ClusterHost } from '../engine/phase';
+import { managedHeader } from '../phases/common';
+
+/**
+ * The firewall's files: iptables rules for berth's own chains (IPv4 and
+ * IPv6), the loader script that puts them in place next to Docker's chains,
+ * and the unit that runs it at boot before Docker. Also the scripts that save
+ * and restore the previous state around a change, and the sentence saying what
+ * would lock the user out. Pure: answers and cluster in, text out.
+ */
+
+export const FIREWALL_DIR = '/etc/berth/firewall';
+export const RULES_V4 = `${FIREWALL_DIR}/rules.v4`;
+export const RULES_V6 = `${FIREWALL_DIR}/rules.v6`;
+export const FIREWALL_SCRIPT = '/usr/local/sbin/berth-firewall';
+export const FIREWALL_UNIT = 'berth-firewall.service';
+export const FIREWALL_UNIT_PATH = `/etc/systemd/system/${FIREWALL_UNIT}`;
+export const ROLLBACK_DIR = '/var/lib/berth/firewall/rollback';
+
+export const CHAINS = { input: 'BERTH-INPUT', dockerUser: 'BERTH-DOCKER-USER', output: 'BERTH-OUTPUT' } as const;
+
+/** Ports Docker's published containers and host services may both use, so rules cover INPUT and DOCKER-USER. */
+export const GALERA_PORTS = { tcp: [3306, 4444, 4567, 4568], udp: [4567] } as const;
+export const DNS_PORT = 53;
+export const WEB_PORTS = [80, 443];
+const NTP_PORT = 123;
+
+/** Interfaces of Docker's bridges: docker0 (and docker_gwbridge), user-defined networks br-<id>. */
+const DOCKER_BRIDGES = ['docker+', 'br-+'];
+
+type Family = 4 | 6;
+type Protocol = 'tcp' | 'udp';
+
+/** Traffic berth lets in: to these ports, from these sources (or anywhere), optionally also to published containers. */
+export interface Allowance {
+  /** Why, in a few words: the rule's comment. */
+  why: string;
+  protocol: Protocol;
+  ports: number[];
+  /** CIDR blocks of either family, or anywhere. */
+  from: 'anywhere' | string[];
+  /** Input interfaces also allowed, whatever the source (INPUT only). */
+  interfaces?: string[];
+  /** Also let it reach containers that publish the port (DOCKER-USER); SSH is the host's own. */
+  published: boolean;
+}
+
+export interface FirewallPolicy {
+  allowances: Allowance[];
+  /** Outgoing traffic allowed in strict egress, besides loopback, replies and the cluster; null when egress is open. */
+  egress: { tcpPorts: number[]; udpPorts: number[]; to: string[] } | null;
+}
+
+/** What the rules depend on: the answers, the cluster, this host, and the port this connection came in on. */
+export interface FirewallInput {
+  answers: Answers;
+  host: ClusterHost;
+  cluster: readonly ClusterHost[];
+  currentSshPort: number;
+}
+
+const uniqueSorted = (ports: readonly number[]) => [...new Set(ports)].sort((a, b) => a - b);
+
+const sources = (cidrs: readonly string[]): string[] => [...new Set(cidrs.map(normaliseCidr))];
+
+function peers(cluster: readonly ClusterHost[], host: ClusterHost, role?: ClusterHost['roles'][number]): string[] {
+  return cluster.filter((h) => h.name !== host.name && (!role || h.roles.includes(role))).map((h) => h.clusterAddress);
+}
+
+/** Ports of URLs the Docker daemon or apt fetch from, when not the default 80/443. */
+function mirrorPorts(answers: Answers): number[] {
+  const urls = [...answers.docker.registryMirrors, ...(answers.docker.aptMirror ? [answers.docker.aptMirror] : [])];
+  return urls.map((u) => Number(new URL(u).port)).filter((p) => p > 0 && !WEB_PORTS.includes(p));
+}
+
+/** Who may reach what on this host, from the answers and the host's roles. Addresses of the other hosts are their cluster addresses. */
+export function firewallPolicy(input: FirewallInput): FirewallPolicy {
+  const { answers, host, cluster } = input;
+  const admin = answers.firewall.adminCidrs;
+  const roles = host.roles;
+  const allowances: Allowance[] = [
+    {
+      why: 'SSH from firewall.adminCidrs',
+      protocol: 'tcp',
+      ports: uniqueSorted([input.currentSshPort, answers.sshHardening.port]),
+      from: sources(admin),
+      published: false,
+    },
+  ];
+  if (roles.includes('lb')) allowances.push({ why: 'web (lb)', protocol: 'tcp', ports: WEB_PORTS, from: 'anywhere', published: true });
+  if (roles.includes('registry')) {
+    allowances.push({
+      why: 'registry from the cluster and firewall.adminCidrs',
+      protocol: 'tcp',
+      ports: [answers.registry.port],
+      from: sources([...peers(cluster, host), ...admin]),
+      published: true,
+    });
+  }
+  if (roles.includes('dns') && answers.dns.mode === 'forwarder') {
+    for (const protocol of ['udp', 'tcp'] as const) {
+      allowances.push({
+        why: 'DNS forwarder for the cluster and containers',
+        protocol,
+        ports: [DNS_PORT],
+        from: sources(peers(cluster, host)),
+        interfaces: DOCKER_BRIDGES,
+        published: true,
+      });
+    }
+  }
+  const dbPeers = peers(cluster, host, 'db');
+  if (roles.includes('db') && dbPeers.length > 0) {
+    for (const protocol of ['tcp', 'udp'] as const) {
+      allowances.push({ why: 'MariaDB Galera between db hosts', protocol, ports: [...GALERA_PORTS[protocol]], from: sources(dbPeers), published: true });
+    }
+  }
+  for (const open of answers.firewall.openPorts) {
+    const spec = typeof open === 'number' ? { port: open, protocol: 'tcp' as const, from: undefined } : open;
+    allowances.push({
+      why: 'firewall.openPorts',
+      protocol: spec.protocol,
+      ports: [spec.port],
+      from: spec.from ? sources(spec.from) : 'anywhere',
+      published: true,
+    });
+  }
+  const egress =
+    answers.firewall.egress === 'strict'
+      ? { tcpPorts: uniqueSorted([DNS_PORT, ...WEB_PORTS, ...mirrorPorts(answers)]), udpPorts: [DNS_PORT, NTP_PORT], to: peers(cluster, host) }
+      : null;
+  return { allowances, egress };
+}
+
+// ---------------------------------------------------------------------------
+// iptables-restore text
+
+/** ICMPv6 IPv6 cannot work without: errors, echo, router and neighbour discovery, multicast listener discovery. */
+const ICMPV6_NEEDED = [
+  'destination-unreachable',
+  'packet-too-big',
+  'time-exceeded',
+  'parameter-problem',
+  'echo-request',
+  'router-solicitation',
+  'router-advertisement',
+  'neighbour-solicitation',
+  'neighbour-advertisement',
+];
+/** MLD (listener query, report, done, v2 report), coming in from link-local addresses only: snooping switches stop forwarding neighbour discovery without it. */
+const ICMPV6_MLD = ['130', '131', '132', '143'];
+
+const comment = (why: string) => `-m comment --comment "${why}"`;
+
+function portMatch(protocol: Protocol, ports: readonly number[]): string {
+  return ports.length === 1 ? `-p ${protocol} -m ${protocol} --dport ${ports[0]}` : `-p ${protocol} -m multiport --dports ${ports.join(',')}`;
+}
+
+function icmpRules(family: Family, chain: string, incoming: boolean): string[] {
+  if (family === 4) return [`-A ${chain} -p icmp -m icmp --icmp-type 8 -j ACCEPT`];
+  return [
+    ...ICMPV6_NEEDED.map((type) => `-A ${chain} -p ipv6-icmp -m icmp6 --icmpv6-type ${type} -j ACCEPT`),
+    ...ICMPV6_MLD.map((type) => `-A ${chain} ${incoming ? '-s fe80::/10 ' : ''}-p ipv6-icmp -m icmp6 --icmpv6-type ${type} -j ACCEPT`),
+  ];
+}
+
+/** The source flags of one family: [''] for anywhere (or a /0 among them), [] when the allowance has no source of this family. */
+function sourceFlags(allowance: Allowance, family: Family): string[] {
+  if (allowance.from === 'anywhere') return [''];
+  const own = allowance.from.filter((cidr) => cidrFamily(cidr) === family);
+  return own.some((cidr) => cidr.endsWith('/0')) ? [''] : own.map((cidr) => `-s ${cidr} `);
+}
+
+function inputRules(policy: FirewallPolicy, family: Family): string[] {
+  const chain = CHAINS.input;
+  const rules = [
+    `-A ${chain} -i lo -j ACCEPT`,
+    // Neighbour discovery is untracked; it goes first so that no state rule can get in its way.
+    ...(family === 6 ? icmpRules(6, chain, true) : []),
+    `-A ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+    `-A ${chain} -m conntrack --ctstate INVALID -j DROP`,
+    ...(family === 4 ? icmpRules(4, chain, true) : []),
+  ];
+  for (const a of policy.allowances) {
+    const match = `${portMatch(a.protocol, a.ports)} ${comment(a.why)} -j ACCEPT`;
+    for (const source of sourceFlags(a, family)) rules.push(`-A ${chain} ${source}${match}`);
+    for (const iface of a.interfaces ?? []) rules.push(`-A ${chain} -i ${iface} ${match}`);
+  }
+  rules.push(`-A ${chain} -j DROP`);
+  return rules;
+}
+
+/**
+ * Published container ports arrive through FORWARD after Docker's DNAT, so
+ * INPUT never sees them: DOCKER-USER lets through replies, the containers'
+ * own traffic and connections to allowed ports (by the port the client
+ * asked for, before DNAT), and drops the rest from outside.
+ */
+function dockerUserRules(policy: FirewallPolicy, family: Family): string[] {
+  const chain = CHAINS.dockerUser;
+  const rules = [
+    `-A ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
+    ...DOCKER_BRIDGES.map((iface) => `-A ${chain} -i ${iface} -j RETURN`),
+  ];
+  for (const a of policy.allowances.filter((x) => x.published)) {
+    for (const source of sourceFlags(a, family)) {
+      for (const port of a.ports) {
+        rules.push(`-A ${chain} ${source}-p ${a.protocol} -m conntrack --ctstate DNAT --ctorigdstport ${port} ${comment(a.why)} -j RETURN`);
+      }
+    }
+  }
+  rules.push(`-A ${chain} -j DROP`);
+  return rules;
+}
+
+function outputRules(egress: NonNullable<FirewallPolicy['egress']>, family: Family): string[] {
+  const chain = CHAINS.output;
+  return [
+    `-A ${chain} -o lo -j ACCEPT`,
+    ...(family === 6 ? icmpRules(6, chain, false) : []),
+    `-A ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+    `-A ${chain} ${portMatch('udp', egress.udpPorts)} ${comment('DNS and NTP')} -j ACCEPT`,
+    `-A ${chain} ${portMatch('tcp', egress.tcpPorts)} ${comment('DNS, HTTP(S) and mirrors')} -j ACCEPT`,
+    ...(family === 4 ? icmpRules(4, chain, false) : []),
+    ...egress.to.filter((ip) => isIP(ip) === family).map((ip) => `-A ${chain} -d ${normaliseCidr(ip)} ${comment('cluster host')} -j ACCEPT`),
+    // The host talks to its own containers (their replies are tracked already).
+    ...DOCKER_BRIDGES.map((iface) => `-A ${chain} -o ${iface} -j ACCEPT`),
+    `-A ${chain} -j DROP`,
+  ];
+}
+
+/** One family's rules, for iptables-restore --noflush: policies of INPUT and OUTPUT, berth's chains replaced whole. */
+export function renderRules(policy: FirewallPolicy, family: Family, hostName: string): string {
+  const strict = policy.egress !== null;
+  return [
+    managedHeader(`the IPv${family} firewall of ${hostName}`).trimEnd(),
+    `# Loaded by ${FIREWALL_UNIT} (${FIREWALL_SCRIPT}) with ip${family === 6 ? '6' : ''}tables-restore --noflush:`,
+    '# the chains declared here are replaced whole, every other chain (Docker\'s) is left as it is.',
+    '*filter',
+    ':INPUT DROP [0:0]',
+    `:OUTPUT ${strict ? 'DROP' : 'ACCEPT'} [0:0]`,
+    `:${CHAINS.input} - [0:0]`,
+    `:${CHAINS.dockerUser} - [0:0]`,
+    ...(strict ? [`:${CHAINS.output} - [0:0]`] : []),
+    ...inputRules(policy, family),
+    ...dockerUserRules(policy, family),
+    ...(policy.egress ? outputRules(policy.egress, family) : []),
+    'COMMIT',
+    '',
+  ].join('\n');
+}
+
+export function renderFirewallUnit(): string {
+  return `${managedHeader('the firewall')}[Unit]
+Description=berth firewall (iptables rules in ${FIREWALL_DIR})
+# Before any interface is up and before Docker adds its own chains, like netfilter-persistent.
+DefaultDependencies=no
+Wants=network-pre.target systemd-modules-load.service local-fs.target
+After=systemd-modules-load.service local-fs.target
+Before=network-pre.target docker.service shutdown.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${FIREWALL_SCRIPT} start
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+/**
+ * The loader. It reads the chains to jump to from the rules files, so it is
+ * the same on every host. Chains and jumps are made before the rules are
+ * loaded: an empty chain lets everything fall through to what was there
+ * before, then iptables-restore fills the chains and sets the policies in one
+ * transaction.
+ */
+export function renderFirewallScript(): string {
+  return `#!/bin/bash
+${managedHeader('the firewall')}#
+# ${FIREWALL_SCRIPT} start: load ${FIREWALL_DIR}/rules.v4 and rules.v6 into berth's own
+# chains and make sure each jump to them exists exactly once. Docker's chains are never flushed.
+# ${FIREWALL_SCRIPT} check: exit 0 when the live rules are the ones in those files.
+set -euo pipefail
+
+# BERTH_FIREWALL_DIR points it at other files: berth's tests run it in a network namespace of their own.
+RULES_DIR=\${BERTH_FIREWALL_DIR:-${FIREWALL_DIR}}
+# Where each of berth's chains is jumped to from.
+JUMPS="INPUT:${CHAINS.input} DOCKER-USER:${CHAINS.dockerUser} OUTPUT:${CHAINS.output}"
+
+declared() { grep -q "^:$2 " "$1"; }
+has_chain() { "$1" -w -S "$2" >/dev/null 2>&1; }
+jumps() { { "$1" -w -S "$2" 2>/dev/null || true; } | grep -cxF -- "-A $2 -j $3" || true; }
+
+ensure_chain() { has_chain "$1" "$2" || "$1" -w -N "$2"; }
+
+# One jump, inserted first when missing.
+ensure_jump() {
+  local n
+  n=$(jumps "$1" "$2" "$3")
+  while [ "$n" -gt 1 ]; do "$1" -w -D "$2" -j "$3"; n=$((n - 1)); done
+  [ "$n" -eq 1 ] || "$1" -w -I "$2" 1 -j "$3"
+}
+
+remove_chain() {
+  while [ "$(jumps "$1" "$2" "$3")" -gt 0 ]; do "$1" -w -D "$2" -j "$3"; done
+  if has_chain "$1" "$3"; then "$1" -w -F "$3" && "$1" -w -X "$3"; fi
+}
+
+load() {
+  local tool=$1 rules=$2 pair
+  # Docker makes DOCKER-USER and puts the jump to it first in FORWARD when it starts; until then berth does.
+  ensure_chain "$tool" DOCKER-USER
+  ensure_jump "$tool" FORWARD DOCKER-USER
+  for pair in $JUMPS; do
+    if declared "$rules" "\${pair#*:}"; then
+      ensure_chain "$tool" "\${pair#*:}"
+      ensure_jump "$tool" "\${pair%%:*}" "\${pair#*:}"
+    fi
+  done
+  "$tool-restore" -w --noflush "$rules"
+  for pair in $JUMPS; do
+    declared "$rules" "\${pair#*:}" || remove_chain "$tool" "\${pair%%:*}" "\${pair#*:}"
+  done
+}
+
+# Prints what differs between the live rules and the file; fails when anything does.
+check() {
+  local tool=$1 rules=$2 pair from chain live want policy ok=0
+  for pair in $JUMPS; do
+    from=\${pair%%:*} chain=\${pair#*:}
+    if declared "$rules" "$chain"; then
+      live=$({ "$tool" -w -S "$chain" 2>/dev/null || true; } | grep -c '^-A ' || true)
+      want=$(grep -c "^-A $chain " "$rules" || true)
+      [ "$live" -eq "$want" ] || { echo "$tool: $chain has $live rules, $rules has $want"; ok=1; }
+      [ "$(jumps "$tool" "$from" "$chain")" -eq 1 ] || { echo "$tool: $from does not jump to $chain exactly once"; ok=1; }
+    elif has_chain "$tool" "$chain"; then
+      echo "$tool: $chain exists but $rules does not declare it"; ok=1
+    fi
+  done
+  for policy in $(sed -n 's/^:\\(INPUT\\|OUTPUT\\) \\([A-Z]*\\) .*/\\1:\\2/p' "$rules"); do
+    "$tool" -w -S "\${policy%%:*}" 2>/dev/null | grep -qxF -- "-P \${policy%%:*} \${policy#*:}" || { echo "$tool: the policy of \${policy%%:*} is not \${policy#*:}"; ok=1; }
+  done
+  return "$ok"
+}
+
+# A kernel without IPv6 has nothing for ip6tables to work on.
+families() {
+  echo "iptables $RULES_DIR/rules.v4"
+  if [ -e /proc/net/if_inet6 ]; then echo "ip6tables $RULES_DIR/rules.v6"; fi
+}
+
+case "\${1:-start}" in
+  start)
+    while read -r tool rules; do load "$tool" "$rules"; done < <(families)
+    ;;
+  check)
+    status=0
+    while read -r tool rules; do check "$tool" "$rules" || status=1; done < <(families)
+    exit "$status"
+    ;;
+  *)
+    echo "usage: $0 [start|check]" >&2
+    exit 2
+    ;;
+esac
+`;
+}
+
+// ---------------------------------------------------------------------------
+// Saving and restoring the previous state around a change
+
+/** Everything a change writes, relative to /, for the rollback archive. */
+export const FIREWALL_FILES = [RULES_V4, RULES_V6, FIREWALL_SCRIPT, FIREWALL_UNIT_PATH];
+
+/**
+ * Saves the live filter tables, the files and whether the unit is enabled.
+ * A family without a filter table yet is saved as an empty, accepting one,
+ * so that restoring it undoes the new rules too.
+ */
+export function firewallBackupScript(savedFiles: readonly string[]): string {
+  const relative = savedFiles.map((p) => p.replace(/^\//, ''));
+  return [
+    'set -euo pipefail',
+    `install -d -m 0700 ${ROLLBACK_DIR}`,
+    `cd ${ROLLBACK_DIR}`,
+    'for family in 4 6; do',
+    '  tool=iptables; [ "$family" = 4 ] || tool=ip6tables',
+    '  "$tool-save" -t filter > "rules.v$family" 2>/dev/null || true',
+    `  grep -q '^\\*filter' "rules.v$family" || printf '*filter\\n:INPUT ACCEPT [0:0]\\n:FORWARD ACCEPT [0:0]\\n:OUTPUT ACCEPT [0:0]\\nCOMMIT\\n' > "rules.v$family"`,
+    'done',
+    `systemctl is-enabled ${FIREWALL_UNIT} > unit-enabled 2>/dev/null || true`,
+    `tar -C / --ignore-failed-read -cf files.tar ${relative.join(' ')} 2>/dev/null`,
+  ].join('\n');
+}
+
+/**
+ * Restores what the backup saved: files first (so that a reboot brings back
+ * the old rules, not the new ones), then the live filter tables. It has no
+ * "$" at all: systemd-run hands it to the revert unit, and systemd expands
+ * ${...} in a unit's command line.
+ */
+export function firewallRevertScript(savedFiles: readonly string[]): string {
+  return [
+    `cd ${ROLLBACK_DIR} || exit 1`,
+    `systemctl disable ${FIREWALL_UNIT} 2>/dev/null`,
+    `rm -f ${savedFiles.join(' ')}`,
+    'tar -C / -xpf files.tar',
+    'systemctl daemon-reload',
+    `if grep -qx enabled unit-enabled; then systemctl enable ${FIREWALL_UNIT}; fi`,
+    'iptables-restore -w < rules.v4',
+    'if [ -e /proc/net/if_inet6 ]; then ip6tables-restore -w < rules.v6; fi',
+  ].join('\n');
+}
+
+/** An IPv4-mapped IPv6 address (::ffff:192.0.2.1) is the IPv4 address to iptables. */
+function plainAddress(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped ? mapped[1] : address;
+}
+
+/**
+ * What would lock the user out if the new connection after the change fails:
+ * SSH closed to the address berth connects from when the admin CIDRs leave it
+ * out, or else a generic sentence (something outside berth's rules).
+ */
+export function lockoutRisk(answers: Answers, client: { address: string; sshPort: number }): string {
+  const address = plainAddress(client.address);
+  const cidrs = answers.firewall.adminCidrs;
+  const port = `SSH (port ${client.sshPort})`;
+  if (!isIP(address)) return `${port} might be closed to the address berth connects from, which the host did not report`;
+  if (!cidrs.some((cidr) => cidrContains(cidr, address))) {
+    return `${port} would be closed to ${address}, the address berth connects from, which is outside firewall.adminCidrs [${cidrs.join(', ')}]`;
+  }
+  return `the new rules allow ${port} from ${address}, the address berth connects from, yet a new connection failed: look for another firewall on the way or on the host`;
+}

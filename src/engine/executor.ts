@@ -66,12 +66,9 @@ async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'g
   }
   let proof: HostConnection | undefined;
   try {
-    proof = await deps.connectFresh(action.proofPort);
-    const check = await proof.exec('true');
-    if (check.code !== 0) throw new Error(`a command over the new connection failed (exit ${check.code})`);
+    proof = await proveLogin(deps, action.proofPort);
   } catch (err) {
     deps.log.write(conn.name, `new connection after "${action.title}" failed: ${(err as Error).message}; waiting for the automatic revert`);
-    await proof?.close().catch(() => undefined);
     const wait = Math.max(0, deps.revertAfterSeconds * 1000 - (Date.now() - started)) + 5000;
     await deps.sleep(wait);
     let reverted = false;
@@ -95,6 +92,31 @@ async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'g
   }
   await proof.close();
   await run(deps, `${action.title}: confirm`, cancelRevertScript(phase));
+}
+
+const PROOF_ATTEMPTS = 3;
+const PROOF_PAUSE_MS = 3000;
+
+/**
+ * A brand-new connection that runs a command. A service that was just
+ * reloaded may drop a connection it accepted at that very moment, so a
+ * failure is retried a few times; a real lockout fails every time.
+ */
+async function proveLogin(deps: ExecutorDeps, port: number | undefined): Promise<HostConnection> {
+  for (let attempt = 1; ; attempt++) {
+    let conn: HostConnection | undefined;
+    try {
+      conn = await deps.connectFresh(port);
+      const check = await conn.exec('true');
+      if (check.code !== 0) throw new Error(`a command over the new connection failed (exit ${check.code})`);
+      return conn;
+    } catch (err) {
+      await conn?.close().catch(() => undefined);
+      if (attempt >= PROOF_ATTEMPTS) throw err;
+      deps.log.write(deps.conn.name, `new connection attempt ${attempt} failed: ${(err as Error).message}; trying again`);
+      await deps.sleep(PROOF_PAUSE_MS);
+    }
+  }
 }
 
 /** Run a plan's actions in order on one host. Consecutive file writes go up in one upload. */

@@ -9,7 +9,7 @@ import type { HostAgent } from './agent';
 import { appendToJournal, judgeLock, type Journal, type LockOwner } from './hoststate';
 import type { RunLog } from './log';
 import { HostProblem, type ClusterHost, type HostInfo, type LocalFacts, type Phase, type PhaseContext } from './phase';
-import { describeAction, type Action, type FileFact } from './plan';
+import { describeAction, type Action, type FactsQuery, type FileFact } from './plan';
 import { SshError, type HostConnection } from './transport';
 import { HostStateError } from './agent';
 
@@ -80,6 +80,16 @@ export function clusterAddressOf(host: HostAnswers, info: HostInfo): string {
   if (host.privateAddress) return host.privateAddress;
   if (isIP(host.address)) return host.address;
   return info.addresses[0] ?? host.address;
+}
+
+function describeQuery(query: FactsQuery): string {
+  const parts = [
+    query.files?.length ? `files ${query.files.join(', ')}` : '',
+    query.packages?.length ? `packages ${query.packages.join(', ')}` : '',
+    query.units?.length ? `units ${query.units.join(', ')}` : '',
+    query.probes ? `probes ${Object.keys(query.probes).join(', ')}` : '',
+  ].filter(Boolean);
+  return parts.length ? parts.join('; ') : 'no facts';
 }
 
 function errorText(err: unknown): { error: string; hint?: string } {
@@ -191,6 +201,7 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
             const query = phase.query(ctx);
             const facts = await s.agent.facts(query);
             const actions = phase.plan(ctx, facts);
+            log.write(host.name, `${phase.name}: read ${describeQuery(query)}; ${actions.length === 0 ? 'up to date' : `plan: ${actions.map(describeAction).join('; ')}`}`);
             const files = Object.fromEntries(actions.flatMap((a) => (a.kind === 'file' || a.kind === 'remove' ? [[a.path, facts.files[a.path] ?? null]] : [])));
             if (mode === 'plan') {
               plans.push({ phase: phase.name, host: host.name, actions, files });

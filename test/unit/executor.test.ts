@@ -106,13 +106,29 @@ describe('executor', () => {
     assert.equal(proofs, 1);
   });
 
+  it('guarded change: a proof that fails once and then works is a success', async () => {
+    const { conn, calls } = recordingConnection();
+    let attempts = 0;
+    await executeActions(
+      deps(conn, {
+        connectFresh: async () => {
+          if (++attempts === 1) throw new Error('connection reset');
+          return recordingConnection().conn;
+        },
+      }),
+      [guarded],
+    );
+    assert.equal(attempts, 2);
+    assert.equal(calls[calls.length - 1].script, cancelRevertScript('firewall'));
+  });
+
   it('guarded change: when no new login works, waits for the revert and explains the lockout', async () => {
     const { conn, calls } = recordingConnection();
     let attempts = 0;
     const d = deps(conn, {
       connectFresh: async () => {
         attempts++;
-        if (attempts === 1) throw new Error('connection timed out');
+        if (attempts <= 3) throw new Error('connection timed out');
         return recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {})).conn;
       },
     });
@@ -122,8 +138,9 @@ describe('executor', () => {
       assert.match(err.hint!, /restored automatically/);
       return true;
     });
-    assert.equal(d.slept.length, 1);
-    assert.ok(d.slept[0] > 60000 && d.slept[0] <= 65000, `waited ${d.slept[0]} ms`);
+    assert.equal(attempts, 4, 'three proofs, then the check after the revert');
+    assert.deepEqual(d.slept.slice(0, 2), [3000, 3000], 'pauses between proofs');
+    assert.ok(d.slept[2] > 50000 && d.slept[2] <= 65000, `waited ${d.slept[2]} ms for the revert`);
     assert.ok(!calls.some((c) => c.script === cancelRevertScript('firewall')), 'the revert is not cancelled');
   });
 });

@@ -1,0 +1,75 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { e2eTopology, type E2eTopology, type ExecResult } from './harness';
+
+/**
+ * The platform as `berth install` leaves it, shared by the e2e specs: the
+ * topology comes up, both VMs are made pristine, and the built CLI installs
+ * once. Specs then assert what is true on the hosts; the ones that disturb
+ * them (reboots, interrupted runs, lockout drills) put things back.
+ */
+
+export const INSTALL_TIMEOUT_MS = 30 * 60_000;
+export const WORK_DIR = join(__dirname, '.work', 'runs');
+const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+export interface BerthRun extends ExecResult {
+  /** stdout and stderr together, in order. */
+  output: string;
+}
+
+export interface RunBerthOptions {
+  /** Called with each chunk of output as it comes; e.g. to kill the run at a given moment. */
+  onOutput?: (text: string, child: { kill(signal: NodeJS.Signals): void }) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Runs the built CLI from a work directory of its own (its logs land in WORK_DIR/berth-logs). */
+export function runBerth(args: string[], options: RunBerthOptions = {}): Promise<BerthRun> {
+  mkdirSync(WORK_DIR, { recursive: true });
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: WORK_DIR, env: { ...process.env, NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk;
+      output += chunk;
+      options.onOutput?.(chunk.toString(), child);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk;
+      output += chunk;
+      options.onOutput?.(chunk.toString(), child);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, output }));
+  });
+}
+
+export interface InstalledPlatform {
+  topo: E2eTopology;
+  answersFile: string;
+  /** The first install's result. */
+  firstRun: BerthRun;
+  /** `berth <command> --answers <the answers file> --yes --output plain …`. */
+  berth(command: string, extra?: string[], options?: RunBerthOptions): Promise<BerthRun>;
+}
+
+let installed: Promise<InstalledPlatform> | undefined;
+
+export function installedPlatform(): Promise<InstalledPlatform> {
+  installed ??= (async () => {
+    const topo = await e2eTopology();
+    await Promise.all(Object.keys(topo.vms).map((vm) => topo.recreate(vm)));
+    const answersFile = topo.writeAnswers();
+    const berth = (command: string, extra: string[] = [], options?: RunBerthOptions) =>
+      runBerth([command, '--answers', answersFile, '--yes', '--output', 'plain', ...extra], options);
+    const firstRun = await berth('install');
+    if (firstRun.code !== 0) throw new Error(`the first berth install failed (exit ${firstRun.code}):\n${firstRun.output}`);
+    return { topo, answersFile, firstRun, berth };
+  })();
+  installed.catch(() => (installed = undefined));
+  return installed;
+}

@@ -5,12 +5,14 @@ import { emptyFacts, simulate, type Action, type Facts } from '../../src/engine/
 import { clusterFromAnswers } from '../../src/phases';
 import { testHostInfo } from './memory-host';
 
+export const TEST_LOCAL = { adminKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVzZXJrZXlmb3J0ZXN0c29ubHkxMjM0NTY3ODkw me@laptop'] };
+
 /** The context a phase sees for one host of the answers. */
 export function phaseContext(answers: Answers, hostName: string, info: Partial<HostInfo> = {}): PhaseContext {
   const cluster: ClusterHost[] = clusterFromAnswers(answers);
   const host = cluster.find((h) => h.name === hostName);
   assert.ok(host, `no host ${hostName}`);
-  return { answers, host, cluster, info: testHostInfo({ hostname: hostName, addresses: [host.clusterAddress], ...info }) };
+  return { answers, host, cluster, info: testHostInfo({ hostname: hostName, addresses: [host.clusterAddress], ...info }), local: TEST_LOCAL };
 }
 
 /** Facts for a phase's query, filled from a partial model (absent by default). */

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BASE_RECIPE, baseImageTag } from '../../src/sandbox/base-image';
+import { hubRepository } from '../../src/sandbox/mirror';
+import { sourcesHash } from '../../src/sandbox/standins';
+
+describe('image caching keys', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'berth-sources-'));
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM x\n');
+    writeFileSync(join(dir, 'sub', 'entrypoint.sh'), 'echo hi\n');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('hashes the build sources: same files, same hash', async () => {
+    const first = await sourcesHash(dir, 'base:1');
+    assert.match(first, /^[0-9a-f]{16}$/);
+    assert.equal(await sourcesHash(dir, 'base:1'), first);
+  });
+
+  it('changes the hash with the base image, a file content, its executable bit, or a new file', async () => {
+    const first = await sourcesHash(dir, 'base:1');
+    const seen = new Set([first]);
+    const changed = async (what: string) => {
+      const hash = await sourcesHash(dir, what === 'base' ? 'base:2' : 'base:1');
+      assert.ok(!seen.has(hash), `${what} changes the hash`);
+      seen.add(hash);
+    };
+    await changed('base');
+    chmodSync(join(dir, 'sub', 'entrypoint.sh'), 0o755);
+    await changed('mode');
+    writeFileSync(join(dir, 'sub', 'entrypoint.sh'), 'echo hello\n');
+    await changed('content');
+    writeFileSync(join(dir, 'extra.conf'), '');
+    await changed('new file');
+  });
+
+  it('names the base image after its suite and a hash of its recipe', () => {
+    assert.match(baseImageTag(), /^berth-base:trixie-[0-9a-f]{12}$/);
+    assert.equal(baseImageTag(), baseImageTag(BASE_RECIPE));
+    assert.notEqual(baseImageTag({ ...BASE_RECIPE, variant: 'buildd' } as unknown as typeof BASE_RECIPE), baseImageTag());
+  });
+
+  it('maps official image names to the repositories a Docker Hub mirror serves', () => {
+    assert.deepEqual(hubRepository('nginx:1.26'), { repository: 'library/nginx', reference: '1.26' });
+    assert.deepEqual(hubRepository('python:3.13-slim'), { repository: 'library/python', reference: '3.13-slim' });
+    assert.throws(() => hubRepository('nginx'), /not an official image name/);
+    assert.throws(() => hubRepository('someone/app:1'), /not an official image name/);
+  });
+});

@@ -4,11 +4,9 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ensureBaseImage } from './base-image';
-import { ensureContainer } from './containers';
 import { docker } from './docker';
 import { hostCommand } from './host-command';
-import type { ServiceOptions } from './mirror';
-import { topologyNames } from './plan';
+import { ensureServiceContainer, type ServiceOptions } from './mirror';
 import { ensureStandin } from './standins';
 
 /**
@@ -334,18 +332,12 @@ async function buildDeb(root: string, control: (root: string) => Promise<string>
 /** Starts (or reuses) the repository's web server, nginx from the stand-in, on the topology's network. */
 export async function startAptRepo(options: ServiceOptions): Promise<AptRepo> {
   const [{ www, inputs }, nginx] = await Promise.all([ensureAptRepository(options.stateDir), ensureStandin('nginx:1.26')]);
-  const container = topologyNames(options).container('aptrepo');
-  await ensureContainer({
-    topology: options.prefix,
-    role: 'aptrepo',
-    name: container,
-    image: nginx.id,
-    network: options.network,
-    ip: options.ip,
-    // A rebuilt tree is a new directory: the container must mount it anew.
-    options: ['--hostname', 'docker-apt', '--restart', 'unless-stopped', '--label', `berth.repo=${inputs}`, '--volume', `${www}:/usr/share/nginx/html:ro`],
-    command: [],
-  });
+  // A rebuilt tree is a new directory: the label makes a new container mount it.
+  const container = await ensureServiceContainer(options, 'aptrepo', nginx.id, [
+    '--hostname', 'docker-apt',
+    '--label', `berth.repo=${inputs}`,
+    '--volume', `${www}:/usr/share/nginx/html:ro`,
+  ]);
   await waitForFile(container, '/linux/debian/dists/trixie/InRelease');
   return { hostname: DOCKER_APT_HOSTNAME, ip: options.ip, url: `http://${DOCKER_APT_HOSTNAME}/linux` };
 }

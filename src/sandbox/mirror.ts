@@ -113,6 +113,25 @@ async function signedBy(cert: string, caCert: string): Promise<boolean> {
   }
 }
 
+/**
+ * Runs a service of the topology from `image` (its default command), or
+ * reuses the one running with the same configuration; restarts with Docker.
+ */
+export async function ensureServiceContainer(options: ServiceOptions, role: 'hubmirror' | 'aptrepo', image: string, runOptions: string[]): Promise<string> {
+  const name = topologyNames(options).container(role);
+  await ensureContainer({
+    topology: options.prefix,
+    role,
+    name,
+    image,
+    network: options.network,
+    ip: options.ip,
+    options: ['--restart', 'unless-stopped', ...runOptions],
+    command: [],
+  });
+  return name;
+}
+
 /** Starts (or reuses) the mirror and makes it serve the current stand-ins. */
 export async function startHubMirror(options: ServiceOptions): Promise<HubMirror> {
   const [tls, registry, images] = await Promise.all([
@@ -123,29 +142,18 @@ export async function startHubMirror(options: ServiceOptions): Promise<HubMirror
   const storage = join(options.stateDir, 'hubmirror', 'registry');
   await mkdir(storage, { recursive: true });
   const certFingerprint = createHash('sha256').update(await readFile(join(tls.serverDir, 'server.crt'))).digest('hex').slice(0, 16);
-  const container = topologyNames(options).container('hubmirror');
-  await ensureContainer({
-    topology: options.prefix,
-    role: 'hubmirror',
-    name: container,
-    image: registry.id,
-    network: options.network,
-    ip: options.ip,
-    options: [
-      '--hostname', 'hubmirror',
-      '--restart', 'unless-stopped',
-      // A certificate change must replace the container: the registry reads it once.
-      '--label', `berth.tls=${certFingerprint}`,
-      // Loopback only: how this machine's Docker Engine pushes the stand-ins in.
-      '--publish', '127.0.0.1::443',
-      '--volume', `${tls.serverDir}:/certs:ro`,
-      '--volume', `${storage}:/var/lib/registry`,
-      '--env', 'REGISTRY_HTTP_ADDR=0.0.0.0:443',
-      '--env', 'REGISTRY_HTTP_TLS_CERTIFICATE=/certs/server.crt',
-      '--env', 'REGISTRY_HTTP_TLS_KEY=/certs/server.key',
-    ],
-    command: [],
-  });
+  const container = await ensureServiceContainer(options, 'hubmirror', registry.id, [
+    '--hostname', 'hubmirror',
+    // A certificate change must replace the container: the registry reads it once.
+    '--label', `berth.tls=${certFingerprint}`,
+    // Loopback only: how this machine's Docker Engine pushes the stand-ins in.
+    '--publish', '127.0.0.1::443',
+    '--volume', `${tls.serverDir}:/certs:ro`,
+    '--volume', `${storage}:/var/lib/registry`,
+    '--env', 'REGISTRY_HTTP_ADDR=0.0.0.0:443',
+    '--env', 'REGISTRY_HTTP_TLS_CERTIFICATE=/certs/server.crt',
+    '--env', 'REGISTRY_HTTP_TLS_KEY=/certs/server.key',
+  ]);
   const port = await publishedPort(container, '443/tcp');
   const client = registryClient(port, await readFile(tls.caCertPath));
   await waitForRegistry(client);

@@ -9,8 +9,8 @@
  * Needs root, openssh-server and openssh-client (test/host-setup.sh).
  */
 import { execFile } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connectHost } from '../src/ssh';
@@ -53,12 +53,15 @@ async function main(): Promise<void> {
     const remoteScp = join(dir, 'scp.bin');
     const remoteBerth = join(dir, 'berth.bin');
 
-    const seconds = { scp: [] as number[], berth: [] as number[] };
+    const seconds = { scp: [] as number[], berth: [] as number[], raw: [] as number[] };
+    const load = loadavg()[0];
     for (let round = 0; round < rounds; round++) {
       rmSync(remoteScp, { force: true });
       seconds.scp.push(await timed(() => run('scp', [...scpArgs, `root@127.0.0.1:${remoteScp}`])));
       rmSync(remoteBerth, { force: true });
       seconds.berth.push(await timed(() => host.uploadLarge({ localPath: file, remotePath: remoteBerth, mode: 0o644 })));
+      // The transport alone, for reference: no staging, checksum or rename.
+      seconds.raw.push(await timed(() => host.exec('cat > /dev/null', { stdin: createReadStream(file, { highWaterMark: 1 << 20 }), timeoutMs: 0 })));
     }
     await host.close();
 
@@ -67,8 +70,10 @@ async function main(): Promise<void> {
       `${name.padEnd(26)} ${rate(median(values)).toFixed(0).padStart(5)} MB/s  (rounds: ${values.map((s) => `${rate(s).toFixed(0)}`).join(', ')} MB/s)`;
     console.log(`upload of ${megabytes} MB to a local sshd, median of ${rounds} rounds`);
     console.log(`date ${new Date().toISOString()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${sshVersion.trim()}`);
+    console.log(`load average (1 min) before ${load.toFixed(1)}, after ${loadavg()[0].toFixed(1)}: other work on this machine slows both sides alike`);
     console.log(line('OpenSSH scp', seconds.scp));
     console.log(line('berth uploadLarge (ssh2)', seconds.berth));
+    console.log(line('ssh2 stream, no checksum', seconds.raw));
     console.log(`ratio berth/scp: ${(median(seconds.scp) / median(seconds.berth)).toFixed(2)} (target ≥ 0.80)`);
   } finally {
     await sshd.stop();

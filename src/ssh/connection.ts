@@ -66,7 +66,7 @@ export class SshConnection implements HostConnection {
   private closed = false;
   /** Set by the first connection; every reconnection must see the same keys. */
   private knownHostKey!: HostKeyInfo;
-  private jumpHostKey?: HostKeyInfo;
+  private knownJumpHostKey?: HostKeyInfo;
 
   private constructor(
     private readonly target: SshTarget,
@@ -84,6 +84,11 @@ export class SshConnection implements HostConnection {
   /** The host's key and what vouched for it; `accepted` means the caller should pin it (hosts[].hostKey). */
   get hostKey(): HostKeyInfo {
     return this.knownHostKey;
+  }
+
+  /** The jump host's key, when there is one, likewise. */
+  get jumpHostKey(): HostKeyInfo | undefined {
+    return this.knownJumpHostKey;
   }
 
   static async open(target: SshTarget, settings: SshSettings): Promise<SshConnection> {
@@ -115,12 +120,12 @@ export class SshConnection implements HostConnection {
         address,
         port,
         user,
-        pinned: this.jumpHostKey?.fingerprint ?? hostKey,
+        pinned: this.knownJumpHostKey?.fingerprint ?? hostKey,
         known: knownKeys(knownHostsPath, address, port),
         credentials: this.credentials,
         settings,
       });
-      this.jumpHostKey ??= jumpSession.hostKey;
+      this.knownJumpHostKey ??= jumpSession.hostKey;
       jump = jumpSession.client;
       jump.on('error', () => undefined); // its loss shows as the target's loss
       try {

@@ -428,6 +428,8 @@ describe('SSH transport against a real sshd', function () {
       );
       assert.equal((await host.exec('id -u')).stdout, '0\n');
       assert.deepEqual(questions, [`jump host for vm2 ${sshd.hostKeyFingerprint}`]);
+      assert.deepEqual(host.jumpHostKey, { fingerprint: sshd.hostKeyFingerprint, source: 'accepted' });
+      assert.deepEqual(host.hostKey, { fingerprint: behind.hostKeyFingerprint, source: 'pinned' });
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.match(sshd.log().slice(jumpLog), /Accepted publickey for root/);
     });

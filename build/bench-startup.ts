@@ -67,6 +67,16 @@ function cpuModel(): string {
   return line ? line.split(':')[1].trim() : 'unknown';
 }
 
+/** The share of the last minute in which some task waited for a CPU (Linux PSI), if the kernel reports it. */
+function cpuPressure(): string {
+  try {
+    const some = readFileSync('/proc/pressure/cpu', 'utf8').match(/^some avg10=\S+ avg60=(\S+)/m);
+    return some ? `; CPU pressure ${some[1]} % (tasks waiting for a CPU, last minute)` : '';
+  } catch {
+    return '';
+  }
+}
+
 function report(commands: readonly Command[], runs: number, binarySize: number, nodeSize: number, load: string): string {
   const [binary, reference] = commands;
   const row = (c: Command) =>
@@ -107,12 +117,12 @@ async function main(): Promise<void> {
     { label: 'berth --version', argv: [binary, '--version'], wallSeconds: [], cpuTicks: 0 },
     { label: 'node dist/cli/main.js --version', argv: [BUILD_NODE, join(ROOT, 'dist', 'cli', 'main.js'), '--version'], wallSeconds: [], cpuTicks: 0 },
   ];
-  const load = loadavg()
+  const load = `${loadavg()
     .map((l) => l.toFixed(2))
-    .join(' / ');
+    .join(' / ')} (1 / 5 / 15 min) at the start${cpuPressure()}`;
   for (let i = 0; i < WARM_UP_RUNS; i++) for (const command of commands) runOnce(command, false);
   for (let i = 0; i < runs; i++) for (const command of commands) runOnce(command, true);
-  const text = report(commands, runs, statSync(binary).size, statSync(baseNodePath('x64')).size, `${load} (1 / 5 / 15 min) at the start`);
+  const text = report(commands, runs, statSync(binary).size, statSync(baseNodePath('x64')).size, load);
   process.stdout.write(`${text}\n`);
   if (values.write) writeIntoBenchmarks(text);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need on a fresh machine of this kind
 # (Debian 12, root): Docker Engine, debootstrap, OpenSSH server and client,
-# util-linux's `script`, sudo (the SSH transport's tests). Idempotent: does nothing when all is there.
+# util-linux's `script`, sudo (the SSH transport's tests), openssl and gpg (the e2e mirrors). Idempotent: does nothing when all is there.
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
@@ -10,6 +10,10 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v script >/dev/null || need+=(bsdutils)
 command -v sudo >/dev/null || need+=(sudo)
+# The e2e topology's image mirror (test CA, src/sandbox/mirror.ts) and Docker apt stand-in (signed, src/sandbox/aptrepo.ts).
+command -v openssl >/dev/null || need+=(openssl)
+command -v gpg >/dev/null || need+=(gpg)
+command -v gpgconf >/dev/null || need+=(gpgconf)
 # The e2e image world (src/sandbox/mirror.ts, aptrepo.ts): the mirror's test CA,
 # the apt stand-in's signing key and packages.
 command -v openssl >/dev/null || need+=(openssl)

@@ -126,7 +126,7 @@ export async function upTopology(spec: TopologySpec, log: Log = () => {}): Promi
 }
 
 async function ensureStandinsLogged(log: Log): Promise<void> {
-  log('stand-in images: checking (the first run builds them, a few minutes)');
+  log('stand-in images: building any that are missing or out of date (all of them: a few minutes)');
   await ensureStandins();
 }
 
@@ -134,7 +134,7 @@ async function startMirrors(spec: TopologySpec, log: Log): Promise<Required<Pick
   const plan = addressPlan(spec);
   const network = topologyNames(spec).network;
   const options = { network, prefix: spec.prefix, stateDir: spec.stateDir };
-  log('hubmirror, aptrepo: starting (a first start pushes the stand-in images into the mirror, 1–3 minutes)');
+  log('hubmirror, aptrepo: starting (pushing the stand-ins the mirror lacks: 1–3 minutes on a first start)');
   const [hubMirror, aptRepo] = await Promise.all([
     startHubMirror({ ...options, ip: plan.service('hubmirror') }),
     startAptRepo({ ...options, ip: plan.service('aptrepo') }),

@@ -11,8 +11,9 @@ import { ALLOWED_NAMES, analyseTraffic, describeFlow, hostNameservers, startCapt
 /**
  * Self-tests of the e2e harness: the test hosts behave like fresh VMs, the
  * mirror and the smart DNS work as berth will use them, and the harness's
- * traffic stays on this machine except for the Debian archive. Specs that
- * change a VM recreate it afterwards, so later specs get pristine hosts.
+ * traffic stays on this machine except for the Debian archive. Named to run
+ * first. The VMs are recreated before (a kept topology may hold an install)
+ * and after whatever changes them, so later specs get pristine hosts.
  */
 describe('e2e harness', function () {
   let topo: E2eTopology;
@@ -21,6 +22,7 @@ describe('e2e harness', function () {
   before(async function () {
     this.timeout(TOPOLOGY_TIMEOUT_MS);
     topo = await e2eTopology();
+    await Promise.all(Object.keys(topo.vms).map((vm) => topo.recreate(vm)));
     // Started before anything below talks to the hosts: the last spec judges all of it.
     capture = await startCapture(topo);
   });

@@ -133,7 +133,8 @@ export const LARGE_UPLOAD_CHECKSUM = 99;
 
 /**
  * The script that receives a large file: exactly `size` bytes from stdin
- * into a staged file beside the target (head -c never reads past its count),
+ * into a staged file beside the target (dd with count_bytes never reads past
+ * its count; in 1 MiB blocks it makes a tenth of the system calls of head -c),
  * then one line with the SHA-256 the sender computed, which must match the
  * staged file's (openssl when present: several times faster than
  * sha256sum), then mode, owner and an atomic rename.
@@ -144,7 +145,7 @@ export function largeUploadScript(upload: Pick<LargeUpload, 'remotePath' | 'mode
   return [
     ...cleanupTrap([staged]),
     shellCommand(['mkdir', '-p', '--', posix.dirname(target)]),
-    `(umask 077 && exec head -c ${size} > ${shq(staged)})`,
+    `(umask 077 && exec dd bs=1M iflag=fullblock,count_bytes count=${size} status=none of=${shq(staged)})`,
     `received=$(stat -c %s -- ${shq(staged)})`,
     `if [ "$received" != ${size} ]; then echo "berth: received $received of ${size} bytes" >&2; exit ${LARGE_UPLOAD_SHORT}; fi`,
     `IFS= read -r expected || true`,

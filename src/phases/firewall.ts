@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { revertUnitName } from '../engine/commands';
 import { everyHost, HostProblem, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action } from '../engine/plan';
 import {
@@ -25,8 +26,19 @@ import { configuredService, configuredServiceFiles, markerPath, type WantedFile 
  */
 
 const MARKER = 'firewall';
-/** Exit 0 when the unit is enabled and has loaded the rules the files hold (see `berth-firewall check`). */
+/**
+ * Exit 0 when the unit is enabled and has loaded the rules the files hold
+ * (see `berth-firewall check`), and no change waits for its automatic revert:
+ * a run killed before confirming leaves one, and it would undo the rules a
+ * minute later if this run found nothing to do.
+ */
 const LIVE_PROBE = 'live';
+const LIVE_SCRIPT = [
+  `if systemctl is-active --quiet ${revertUnitName('firewall')}.timer; then echo 'an unconfirmed change waits for its automatic revert'; exit 1; fi`,
+  `systemctl is-enabled --quiet ${FIREWALL_UNIT} || { echo '${FIREWALL_UNIT} is not enabled'; exit 1; }`,
+  `systemctl is-active --quiet ${FIREWALL_UNIT} || { echo '${FIREWALL_UNIT} is not active'; exit 1; }`,
+  `${FIREWALL_SCRIPT} check`,
+].join('\n');
 
 function wanted(ctx: PhaseContext): WantedFile[] {
   const unresolved = ctx.cluster.find((h) => !isIP(h.clusterAddress));
@@ -66,14 +78,12 @@ export const firewallPhase: Phase = {
   query: (ctx) => ({
     files: configuredServiceFiles(MARKER, wanted(ctx)),
     packages: ['iptables'],
-    probes: {
-      [LIVE_PROBE]: `systemctl is-enabled --quiet ${FIREWALL_UNIT} && systemctl is-active --quiet ${FIREWALL_UNIT} && ${FIREWALL_SCRIPT} check`,
-    },
+    probes: { [LIVE_PROBE]: LIVE_SCRIPT },
   }),
   plan(ctx, facts) {
     const actions: Action[] = facts.packages.iptables ? [] : [{ kind: 'packages', install: ['iptables'] }];
     let change = configuredService(facts, MARKER, wanted(ctx), LOAD);
-    // The files are right but the live rules are not (a failed boot, a flush by hand): load them again.
+    // The files are right but the live rules are not (a failed boot, a flush by hand, an unconfirmed change): load them again, under the guard.
     if (change.length === 0 && facts.probes[LIVE_PROBE].code !== 0) change = [...LOAD];
     if (change.length === 0) return actions;
     actions.push({

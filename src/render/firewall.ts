@@ -330,21 +330,23 @@ load() {
 }
 
 # Prints what differs between the live rules and the file; fails when anything does.
+# One iptables-save per family: each iptables call reads the whole ruleset.
 check() {
-  local tool=$1 rules=$2 pair from chain live want policy ok=0
+  local tool=$1 rules=$2 live pair from chain have want policy ok=0
+  live=$("$tool-save" -t filter 2>/dev/null || true)
   for pair in $JUMPS; do
     from=\${pair%%:*} chain=\${pair#*:}
     if declared "$rules" "$chain"; then
-      live=$({ "$tool" -w -S "$chain" 2>/dev/null || true; } | grep -c '^-A ' || true)
+      have=$(grep -c "^-A $chain " <<<"$live" || true)
       want=$(grep -c "^-A $chain " "$rules" || true)
-      [ "$live" -eq "$want" ] || { echo "$tool: $chain has $live rules, $rules has $want"; ok=1; }
-      [ "$(jumps "$tool" "$from" "$chain")" -eq 1 ] || { echo "$tool: $from does not jump to $chain exactly once"; ok=1; }
-    elif has_chain "$tool" "$chain"; then
+      [ "$have" -eq "$want" ] || { echo "$tool: $chain has $have rules, $rules has $want"; ok=1; }
+      [ "$(grep -cxF -- "-A $from -j $chain" <<<"$live" || true)" -eq 1 ] || { echo "$tool: $from does not jump to $chain exactly once"; ok=1; }
+    elif grep -q "^:$chain " <<<"$live"; then
       echo "$tool: $chain exists but $rules does not declare it"; ok=1
     fi
   done
   for policy in $(sed -n 's/^:\\(INPUT\\|OUTPUT\\) \\([A-Z]*\\) .*/\\1:\\2/p' "$rules"); do
-    "$tool" -w -S "\${policy%%:*}" 2>/dev/null | grep -qxF -- "-P \${policy%%:*} \${policy#*:}" || { echo "$tool: the policy of \${policy%%:*} is not \${policy#*:}"; ok=1; }
+    grep -q "^:\${policy%%:*} \${policy#*:} " <<<"$live" || { echo "$tool: the policy of \${policy%%:*} is not \${policy#*:}"; ok=1; }
   done
   return "$ok"
 }

@@ -115,21 +115,23 @@ load() {
 }
 
 # Prints what differs between the live rules and the file; fails when anything does.
+# One iptables-save per family: each iptables call reads the whole ruleset.
 check() {
-  local tool=$1 rules=$2 pair from chain live want policy ok=0
+  local tool=$1 rules=$2 live pair from chain have want policy ok=0
+  live=$("$tool-save" -t filter 2>/dev/null || true)
   for pair in $JUMPS; do
     from=\${pair%%:*} chain=\${pair#*:}
     if declared "$rules" "$chain"; then
-      live=$({ "$tool" -w -S "$chain" 2>/dev/null || true; } | grep -c '^-A ' || true)
+      have=$(grep -c "^-A $chain " <<<"$live" || true)
       want=$(grep -c "^-A $chain " "$rules" || true)
-      [ "$live" -eq "$want" ] || { echo "$tool: $chain has $live rules, $rules has $want"; ok=1; }
-      [ "$(jumps "$tool" "$from" "$chain")" -eq 1 ] || { echo "$tool: $from does not jump to $chain exactly once"; ok=1; }
-    elif has_chain "$tool" "$chain"; then
+      [ "$have" -eq "$want" ] || { echo "$tool: $chain has $have rules, $rules has $want"; ok=1; }
+      [ "$(grep -cxF -- "-A $from -j $chain" <<<"$live" || true)" -eq 1 ] || { echo "$tool: $from does not jump to $chain exactly once"; ok=1; }
+    elif grep -q "^:$chain " <<<"$live"; then
       echo "$tool: $chain exists but $rules does not declare it"; ok=1
     fi
   done
   for policy in $(sed -n 's/^:\\(INPUT\\|OUTPUT\\) \\([A-Z]*\\) .*/\\1:\\2/p' "$rules"); do
-    "$tool" -w -S "\${policy%%:*}" 2>/dev/null | grep -qxF -- "-P \${policy%%:*} \${policy#*:}" || { echo "$tool: the policy of \${policy%%:*} is not \${policy#*:}"; ok=1; }
+    grep -q "^:\${policy%%:*} \${policy#*:} " <<<"$live" || { echo "$tool: the policy of \${policy%%:*} is not \${policy#*:}"; ok=1; }
   done
   return "$ok"
 }
@@ -573,6 +575,21 @@ describe('firewall phase', () => {
     assert.equal(load.script, 'systemctl restart berth-firewall.service\n/usr/local/sbin/berth-firewall check');
   });
 
+  it('reads the files, the package and whether the live rules are the loaded, confirmed ones', () => {
+    assert.deepEqual(firewallPhase.query(ctx), {
+      files: [RULES_V4, RULES_V6, FIREWALL_SCRIPT, FIREWALL_UNIT_PATH, markerPath('firewall')],
+      packages: ['iptables'],
+      probes: {
+        live: [
+          "if systemctl is-active --quiet berth-revert-firewall.timer; then echo 'an unconfirmed change waits for its automatic revert'; exit 1; fi",
+          "systemctl is-enabled --quiet berth-firewall.service || { echo 'berth-firewall.service is not enabled'; exit 1; }",
+          "systemctl is-active --quiet berth-firewall.service || { echo 'berth-firewall.service is not active'; exit 1; }",
+          '/usr/local/sbin/berth-firewall check',
+        ].join('\n'),
+      },
+    });
+  });
+
   it('does nothing on a converged host', () => {
     const converged = simulate(fresh(), firewallPhase.plan(ctx, fresh()));
     assert.deepEqual(firewallPhase.plan(ctx, converged), []);
@@ -584,17 +601,22 @@ describe('firewall phase', () => {
     return simulate(fresh(), firewallPhase.plan(ctx, fresh()));
   }
 
-  it('reloads without rewriting when the live rules are gone (a failed boot, a flush by hand)', () => {
-    const facts = convergedFacts();
-    facts.probes.live = { code: 1, out: 'iptables: BERTH-INPUT has 0 rules, /etc/berth/firewall/rules.v4 has 7\n' };
-    const plan = assertConverges(firewallPhase, ctx, facts);
-    assert.deepEqual(describeKinds(plan), [
-      'guarded: apply the firewall rules',
-      '  daemon-reload berth-firewall.service',
-      '  enable berth-firewall.service',
-      '  run: load the firewall rules (restart berth-firewall.service)',
-    ]);
-  });
+  for (const [why, out] of [
+    ['the live rules are gone (a failed boot, a flush by hand)', 'iptables: BERTH-INPUT has 0 rules, /etc/berth/firewall/rules.v4 has 7\n'],
+    ['a killed run left its change unconfirmed, the revert pending', 'an unconfirmed change waits for its automatic revert\n'],
+  ]) {
+    it(`reloads under the guard, without rewriting, when ${why}`, () => {
+      const facts = convergedFacts();
+      facts.probes.live = { code: 1, out };
+      const plan = assertConverges(firewallPhase, ctx, facts);
+      assert.deepEqual(describeKinds(plan), [
+        'guarded: apply the firewall rules',
+        '  daemon-reload berth-firewall.service',
+        '  enable berth-firewall.service',
+        '  run: load the firewall rules (restart berth-firewall.service)',
+      ]);
+    });
+  }
 
   it('loads the rules when a run stopped after writing them but before loading them', () => {
     const facts = convergedFacts();

@@ -36,6 +36,8 @@ export interface TopologyVm {
   container: string;
   /** SHA256 fingerprint of its SSH host key; changes when the VM is recreated. */
   hostKey: string;
+  /** The host key itself, "ssh-ed25519 AAAA…". */
+  hostPublicKey: string;
 }
 
 export interface Topology {
@@ -116,12 +118,15 @@ export async function upTopology(spec: TopologySpec, log: Log = () => {}): Promi
     vmImage,
   };
   for (const name of vmNames(spec.vms)) {
-    topology.vms[name] = { name, ip: plan.vm(vmIndex(name)), sshPort: 22, container: names.container(name), hostKey: '' };
+    topology.vms[name] = { name, ip: plan.vm(vmIndex(name)), sshPort: 22, container: names.container(name), hostKey: '', hostPublicKey: '' };
   }
   await Promise.all(
-    Object.values(topology.vms).map(async (vm) => report(vm.name, vm.ip, await startVm(vmSpec(topology, vm.name)))),
+    Object.values(topology.vms).map(async (vm) => {
+      report(vm.name, vm.ip, await startVm(vmSpec(topology, vm.name)));
+      await readHostKey(vm);
+    }),
   );
-  await refreshHostKeys(topology);
+  writeKnownHosts(topology);
   return topology;
 }
 
@@ -162,14 +167,15 @@ export function vmSpec(topology: Topology, name: string): VmSpec {
   };
 }
 
-/** Reads each VM's host key into `vms` and the topology's known_hosts file. */
-async function refreshHostKeys(topology: Topology): Promise<void> {
-  const lines: string[] = [];
-  for (const vm of Object.values(topology.vms)) {
-    const key = await hostPublicKey(vm.container);
-    vm.hostKey = fingerprint(Buffer.from(key.blob, 'base64'));
-    lines.push(`${vm.ip} ${key.type} ${key.blob}`);
-  }
+async function readHostKey(vm: TopologyVm): Promise<void> {
+  const key = await hostPublicKey(vm.container);
+  vm.hostPublicKey = `${key.type} ${key.blob}`;
+  vm.hostKey = fingerprint(Buffer.from(key.blob, 'base64'));
+}
+
+/** The topology's known_hosts file, from the keys read so far (written at once: VMs may be recreated side by side). */
+function writeKnownHosts(topology: Topology): void {
+  const lines = Object.values(topology.vms).map((vm) => `${vm.ip} ${vm.hostPublicKey}`);
   writeFileSync(topology.knownHostsPath, `${lines.join('\n')}\n`, { mode: 0o644 });
 }
 
@@ -181,7 +187,8 @@ export async function rebootTopologyVm(topology: Topology, name: string): Promis
 /** Replaces the VM by a fresh one (new disk, new host keys) and updates known_hosts. */
 export async function recreateTopologyVm(topology: Topology, name: string): Promise<void> {
   await recreateVm(vmSpec(topology, name));
-  await refreshHostKeys(topology);
+  await readHostKey(topology.vms[name]);
+  writeKnownHosts(topology);
 }
 
 /** The files `upTopology` keeps in the state directory for the running topology. */

@@ -35,7 +35,19 @@ export const TOPOLOGY_TIMEOUT_MS = 25 * 60_000;
 /** A reboot or a recreated VM. */
 export const VM_TIMEOUT_MS = 3 * 60_000;
 
-export const E2E_STATE_DIR = join(__dirname, '.work', 'topology');
+/**
+ * BERTH_E2E_INSTANCE=1…9 gives a run a topology of its own (prefix
+ * berth-e2e<N>-, subnet 10.213.<80+N>.0/24, its own state directory), for
+ * two e2e runs side by side on one machine. Unset: the standard e2e topology.
+ */
+function e2eNetwork(): { prefix: string; net24: string; stateDir: string } {
+  const instance = process.env.BERTH_E2E_INSTANCE;
+  if (!instance) return { ...E2E_NETWORK, stateDir: join(__dirname, '.work', 'topology') };
+  if (!/^[1-9]$/.test(instance)) throw new Error(`BERTH_E2E_INSTANCE must be a digit from 1 to 9, not "${instance}"`);
+  return { prefix: `berth-e2e${instance}-`, net24: `10.213.${80 + Number(instance)}`, stateDir: join(__dirname, '.work', `topology-${instance}`) };
+}
+
+export const E2E_STATE_DIR = e2eNetwork().stateDir;
 
 export interface SshOptions {
   user?: string;
@@ -69,7 +81,7 @@ export interface E2eTopology extends Topology {
 }
 
 export function e2eSpec(vms: number): TopologySpec {
-  return { ...E2E_NETWORK, vms, mirrors: true, stateDir: E2E_STATE_DIR };
+  return { ...e2eNetwork(), vms, mirrors: true };
 }
 
 let current: { vms: number; topology: Promise<E2eTopology> } | undefined;

@@ -30,6 +30,8 @@ const PREREQUISITES = ['curl', 'ca-certificates'];
 const PGP_KEY = '-----BEGIN PGP PUBLIC KEY BLOCK-----';
 const DOCKER_UNIT = 'docker.service';
 const DOCKER_MARKER = 'docker';
+/** Engine and Compose v2 answer: the install is complete, whatever the packaging split. */
+const WORKS_CHECK = "docker version --format '{{.Server.Version}}' && docker compose version --short";
 
 /** What to install for docker.source on this host, or why it cannot be done. */
 export type DockerPackages = { packages: string[]; unitPackage: string } | { problem: HostProblem };
@@ -46,7 +48,7 @@ export function dockerPackages(ctx: PhaseContext): DockerPackages {
       ),
     };
   }
-  if (osId === 'ubuntu') return { packages: ['docker.io', 'docker-compose-v2'], unitPackage: 'docker.io' };
+  if (osId === 'ubuntu') return { packages: ['docker.io', 'docker-buildx', 'docker-compose-v2'], unitPackage: 'docker.io' };
   if (osId === 'debian' && osVersion === '12') {
     return {
       problem: new HostProblem(
@@ -55,8 +57,8 @@ export function dockerPackages(ctx: PhaseContext): DockerPackages {
       ),
     };
   }
-  // Debian 13's docker-compose is Compose 2.x and installs the `docker compose` plugin.
-  return { packages: ['docker.io', 'docker-compose'], unitPackage: 'docker.io' };
+  // Debian 13 packages the CLI apart from the engine; its docker-compose is Compose 2.x, the `docker compose` plugin.
+  return { packages: ['docker.io', 'docker-cli', 'docker-buildx', 'docker-compose'], unitPackage: 'docker.io' };
 }
 
 function daemonJson(ctx: PhaseContext, facts: Facts): WantedFile {
@@ -119,16 +121,25 @@ export const dockerPhase: Phase = {
       files: [DAEMON_JSON, markerPath(DOCKER_MARKER), ...caFiles(ctx).map((f) => f.path), ...(official ? [DOCKER_SOURCES] : [])],
       packages: [...(official ? PREREQUISITES : []), ...('problem' in install ? [] : install.packages)],
       units: [DOCKER_UNIT],
-      probes: official ? { dockerKey: `grep -q -- ${shq(PGP_KEY)} ${DOCKER_KEYRING}` } : undefined,
+      probes: { works: WORKS_CHECK, ...(official ? { dockerKey: `grep -q -- ${shq(PGP_KEY)} ${DOCKER_KEYRING}` } : {}) },
     };
   },
   plan(ctx, facts) {
     const install = dockerPackages(ctx);
     if ('problem' in install) throw install.problem;
-    return [
+    const actions = [
       ...(ctx.answers.docker.source === 'official' ? officialRepositoryActions(ctx, facts) : []),
       ...fileActions(facts, caFiles(ctx)),
       ...packagedService(facts, dockerService(ctx, facts, install)),
     ];
+    if (actions.length > 0 || facts.probes.works.code !== 0) {
+      actions.push({
+        kind: 'run',
+        title: 'check that docker and docker compose work',
+        script: `for try in $(seq 10); do docker version >/dev/null 2>&1 && break; sleep 1; done\n${WORKS_CHECK}`,
+        effects: [{ probe: 'works', code: 0, out: '' }],
+      });
+    }
+    return actions;
   },
 };

@@ -19,6 +19,8 @@ const written = (actions: Action[], path: string) => {
   return action.content;
 };
 const DOCKER_MARKER = markerPath('docker');
+const CHECK = 'run: check that docker and docker compose work';
+const works = { code: 0, out: '26.1.5\n2.26.1' };
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ==\n-----END CERTIFICATE-----\n';
 
 /** Answers with a registry mirror whose CA comes from a PEM file, read by the real loader. */
@@ -100,24 +102,25 @@ describe('Docker: daemon.json', () => {
 });
 
 describe('Docker: packages per source and OS', () => {
-  it('distro on Debian 13: docker.io and docker-compose (Compose 2.x); daemon.json and the CA first', () => {
+  it('distro on Debian 13: docker.io, its separate CLI, buildx and docker-compose (Compose 2.x); daemon.json and the CA first; a check at the end', () => {
     const ctx = phaseContext(mirrorAnswers({ source: 'distro' }), 'vm1');
     const actions = assertConverges(dockerPhase, ctx, factsFor(dockerPhase, ctx));
     assert.deepEqual(kinds(actions), [
       `file ${trustedCaPath('hubmirror.berth.test')}`,
       `file ${DAEMON_JSON}`,
-      'install docker.io docker-compose',
+      'install docker.io docker-cli docker-buildx docker-compose',
       `file ${DOCKER_MARKER}`,
       'enable-now docker.service',
+      CHECK,
     ]);
     assert.equal(written(actions, '/etc/docker/certs.d/hubmirror.berth.test/ca.crt'), PEM);
   });
 
-  it('distro on Ubuntu 22.04 and 24.04: docker.io and docker-compose-v2', () => {
+  it('distro on Ubuntu 22.04 and 24.04: docker.io, buildx and docker-compose-v2', () => {
     for (const [osVersion, osCodename] of [['22.04', 'jammy'], ['24.04', 'noble']]) {
       const ctx = phaseContext(testAnswers({ docker: { source: 'distro' } }), 'vm1', { osId: 'ubuntu', osVersion, osCodename });
       const actions = assertConverges(dockerPhase, ctx, factsFor(dockerPhase, ctx));
-      assert.ok(kinds(actions).includes('install docker.io docker-compose-v2'), kinds(actions).join('\n'));
+      assert.ok(kinds(actions).includes('install docker.io docker-buildx docker-compose-v2'), kinds(actions).join('\n'));
     }
   });
 
@@ -149,6 +152,7 @@ describe('Docker: packages per source and OS', () => {
       'install docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin',
       `file ${DOCKER_MARKER}`,
       'enable-now docker.service',
+      CHECK,
     ]);
     assert.equal(
       written(actions, DOCKER_SOURCES),
@@ -201,8 +205,9 @@ describe('Docker: packages per source and OS', () => {
 describe('Docker: restarts only when its configuration changed', () => {
   const ctx = () => phaseContext(mirrorAnswers({ source: 'distro' }), 'vm2');
   const running = (files: Record<string, FileFact>): Partial<Facts> => ({
-    packages: { 'docker.io': '26.1.5+dfsg1-9', 'docker-compose': '2.26.1-4' },
+    packages: { 'docker.io': '26.1.5+dfsg1-9', 'docker-cli': '26.1.5+dfsg1-9', 'docker-buildx': '0.13.1', 'docker-compose': '2.26.1-4' },
     units: { 'docker.service': { active: 'active', enabled: 'enabled' } },
+    probes: { works },
     files,
   });
   const convergedFiles = () => {
@@ -217,24 +222,29 @@ describe('Docker: restarts only when its configuration changed', () => {
   it('rewrites daemon.json and restarts an installed Docker when a setting changed', () => {
     const files = convergedFiles();
     files[DAEMON_JSON] = file(FRESH_DAEMON_JSON.replace('"live-restore": true', '"live-restore": false'));
-    assert.deepEqual(kinds(assertConverges(dockerPhase, ctx(), factsFor(dockerPhase, ctx(), running(files)))), [`file ${DAEMON_JSON}`, 'restart docker.service', `file ${DOCKER_MARKER}`]);
+    assert.deepEqual(kinds(assertConverges(dockerPhase, ctx(), factsFor(dockerPhase, ctx(), running(files)))), [`file ${DAEMON_JSON}`, 'restart docker.service', `file ${DOCKER_MARKER}`, CHECK]);
   });
 
   it('restarts when a run stopped between writing daemon.json and restarting Docker', () => {
     const files = convergedFiles();
     delete files[DOCKER_MARKER];
-    assert.deepEqual(kinds(assertConverges(dockerPhase, ctx(), factsFor(dockerPhase, ctx(), running(files)))), ['restart docker.service', `file ${DOCKER_MARKER}`]);
+    assert.deepEqual(kinds(assertConverges(dockerPhase, ctx(), factsFor(dockerPhase, ctx(), running(files)))), ['restart docker.service', `file ${DOCKER_MARKER}`, CHECK]);
   });
 
   it('a new CA certificate is written without a restart (Docker reads certs.d at each connection)', () => {
     const files = convergedFiles();
     delete files[trustedCaPath('hubmirror.berth.test')];
-    assert.deepEqual(kinds(assertConverges(dockerPhase, ctx(), factsFor(dockerPhase, ctx(), running(files)))), [`file ${trustedCaPath('hubmirror.berth.test')}`]);
+    assert.deepEqual(kinds(assertConverges(dockerPhase, ctx(), factsFor(dockerPhase, ctx(), running(files)))), [`file ${trustedCaPath('hubmirror.berth.test')}`, CHECK]);
   });
 
   it('installs a missing Compose without restarting Docker, and starts a stopped Docker', () => {
     const facts = running(convergedFiles());
-    const partial = { ...facts, packages: { 'docker.io': '26.1.5+dfsg1-9' }, units: { 'docker.service': { active: 'failed', enabled: 'enabled' } } };
-    assert.deepEqual(kinds(assertConverges(dockerPhase, ctx(), factsFor(dockerPhase, ctx(), partial))), ['install docker-compose', 'enable-now docker.service']);
+    const partial = { ...facts, packages: { 'docker.io': '26.1.5+dfsg1-9', 'docker-cli': '26.1.5+dfsg1-9' }, units: { 'docker.service': { active: 'failed', enabled: 'enabled' } } };
+    assert.deepEqual(kinds(assertConverges(dockerPhase, ctx(), factsFor(dockerPhase, ctx(), partial))), ['install docker-buildx docker-compose', 'enable-now docker.service', CHECK]);
+  });
+
+  it('checks again, and only checks, when docker or docker compose stopped working', () => {
+    const broken = { ...running(convergedFiles()), probes: { works: { code: 127, out: 'bash: docker: command not found' } } };
+    assert.deepEqual(kinds(assertConverges(dockerPhase, ctx(), factsFor(dockerPhase, ctx(), broken))), [CHECK]);
   });
 });

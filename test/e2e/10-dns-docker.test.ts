@@ -1,0 +1,224 @@
+import assert from 'node:assert/strict';
+import { dirname } from 'node:path';
+import { loadAnswersFile } from '../../src/answers/load';
+import { localFacts } from '../../src/cli/commands/hosts';
+import type { RunEvent } from '../../src/engine/events';
+import { memoryLog } from '../../src/engine/log';
+import { runPhases, type RunResult } from '../../src/engine/run';
+import { dnsPhase } from '../../src/phases/dns';
+import { dockerPhase } from '../../src/phases/docker';
+import { preflightPhase } from '../../src/phases/preflight';
+import { writeAnswersFile } from '../../src/sandbox/answers';
+import { ensureStandin } from '../../src/sandbox/standins';
+import { answersFor, execIn, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
+import { sshConnector } from '../../src/ssh/connector';
+import { e2eSpec, VM_TIMEOUT_MS, type E2eTopology } from './harness';
+import { installedPlatform, INSTALL_TIMEOUT_MS, type InstalledPlatform } from './installed';
+
+/**
+ * The DNS mirror and Docker as `berth install` leaves them: vm2 forwards DNS
+ * to the smart DNS, vm1 resolves the mirror's name only through vm2, Docker
+ * pulls official image names through the TLS mirror with the settings from
+ * daemon.json, all of it still in force after a reboot. And the `official`
+ * Docker source, through the stand-in of Docker's apt repository, on a fresh
+ * VM whose resolver is systemd-resolved.
+ */
+
+const MIRROR = 'hubmirror.berth.test';
+
+async function sh(topo: E2eTopology, vm: string, script: string): Promise<string> {
+  const result = await topo.exec(vm, `set -e\n${script}`);
+  assert.equal(result.code, 0, `on ${vm}:\n${script}\n→ exit ${result.code}\n${result.stdout}${result.stderr}`);
+  return result.stdout;
+}
+
+/** Whether `name` resolves on the VM, and to what (getent: the host's resolver as any program sees it). */
+async function resolves(topo: E2eTopology, vm: string, name: string): Promise<string | null> {
+  const result = await topo.exec(vm, `timeout 20 getent ahosts ${name} | awk 'NR==1{print $1}'; exit \${PIPESTATUS[0]}`);
+  return result.code === 0 ? result.stdout.trim() : null;
+}
+
+describe('DNS mirror and Docker (e2e)', function () {
+  this.timeout(INSTALL_TIMEOUT_MS);
+  let platform: InstalledPlatform;
+  let topo: E2eTopology;
+
+  before(async function () {
+    platform = await installedPlatform();
+    topo = platform.topo;
+  });
+
+  it('vm2 runs the forwarder on its own addresses only; each host resolves through it', async function () {
+    const vm2 = topo.vms.vm2.ip;
+    const nameservers = async (vm: string) => (await sh(topo, vm, "sed -n 's/^nameserver //p' /etc/resolv.conf")).trim().split('\n');
+    assert.deepEqual(await nameservers('vm1'), [vm2]);
+    assert.deepEqual(await nameservers('vm2'), ['127.0.0.1']);
+    const sockets = (await sh(topo, 'vm2', "ss -Hlnu 'sport = :53' | awk '{print $4}'")).trim().split('\n');
+    assert.deepEqual(sockets.sort(), [`${vm2}:53`, '127.0.0.1:53'].sort());
+    // The resolver the VMs started with (the "ISP's") does not know the mirror: these answers come from the smart DNS, through vm2.
+    assert.equal(await resolves(topo, 'vm1', MIRROR), topo.hubMirror!.ip);
+    assert.equal(await resolves(topo, 'vm2', MIRROR), topo.hubMirror!.ip);
+  });
+
+  it('vm1 resolves the mirror only through the forwarder: stop it and resolution fails, start it and it works', async function () {
+    try {
+      await sh(topo, 'vm2', 'systemctl stop dnsmasq');
+      assert.equal(await resolves(topo, 'vm1', MIRROR), null, 'vm1 still resolves the mirror with the forwarder stopped');
+      assert.equal(await resolves(topo, 'vm1', 'deb.debian.org'), null, 'vm1 still resolves names with the forwarder stopped: it has another resolver');
+    } finally {
+      await sh(topo, 'vm2', 'systemctl start dnsmasq');
+    }
+    assert.equal(await resolves(topo, 'vm1', MIRROR), topo.hubMirror!.ip);
+  });
+
+  it('Docker pulls an official image name through the mirror, and containers resolve through the forwarder', async function () {
+    const standin = await ensureStandin('nginx:1.26');
+    for (const vm of ['vm1', 'vm2']) {
+      const id = await sh(topo, vm, "docker pull -q nginx:1.26 >/dev/null && docker image inspect --format '{{.Id}}' nginx:1.26");
+      assert.equal(id.trim(), standin.id, `${vm} pulled nginx:1.26 from somewhere other than the mirror`);
+      // A container's 127.0.0.1 is its own: even on vm2 containers ask the forwarder at vm2's cluster address.
+      const inContainer = await sh(topo, vm, `docker run --rm nginx:1.26 sh -c 'grep ^nameserver /etc/resolv.conf; getent ahosts ${MIRROR} | head -n1'`);
+      assert.match(inContainer, new RegExp(`^nameserver ${topo.vms.vm2.ip.replace(/\./g, '\\.')}\\n${topo.hubMirror!.ip.replace(/\./g, '\\.')} `));
+    }
+  });
+
+  it('docker info shows the mirror and berth\'s daemon settings; published ports need no userland proxy', async function () {
+    const info = JSON.parse(await sh(topo, 'vm1', "docker info --format '{{json .}}'")) as {
+      RegistryConfig: { Mirrors: string[] };
+      LiveRestoreEnabled: boolean;
+      LoggingDriver: string;
+      SecurityOptions: string[];
+    };
+    assert.deepEqual(info.RegistryConfig.Mirrors, [`https://${MIRROR}/`]);
+    assert.equal(info.LiveRestoreEnabled, true);
+    assert.equal(info.LoggingDriver, 'json-file');
+    assert.ok(info.SecurityOptions.includes('name=no-new-privileges'), info.SecurityOptions.join(', '));
+    const daemon = JSON.parse(await sh(topo, 'vm1', 'cat /etc/docker/daemon.json')) as Record<string, unknown>;
+    assert.deepEqual(daemon['log-opts'], { 'max-size': '10m', 'max-file': '3' });
+    assert.equal(daemon['userland-proxy'], false);
+    const proxies = await sh(
+      topo,
+      'vm1',
+      'docker run -d --name berth-e2e-proxycheck -p 127.0.0.1:18080:80 nginx:1.26 >/dev/null\n' +
+        'trap "docker rm -f berth-e2e-proxycheck >/dev/null" EXIT\n' +
+        'for i in $(seq 20); do curl -fsS -o /dev/null http://127.0.0.1:18080/ && break; sleep 0.5; done\n' +
+        'curl -fsS -o /dev/null http://127.0.0.1:18080/\n' +
+        'pgrep -c docker-proxy || true',
+    );
+    assert.equal(proxies.trim(), '0', 'a published port started docker-proxy');
+  });
+
+  it('Compose v2 works on every host', async function () {
+    for (const vm of ['vm1', 'vm2']) {
+      const version = await sh(topo, vm, 'docker compose version --short');
+      assert.match(version, /^v?2\.\d+/);
+      const config = await sh(topo, vm, "printf 'services:\\n  web:\\n    image: nginx:1.26\\n' | docker compose -p berth-e2e-check -f - config --images");
+      assert.equal(config.trim(), 'nginx:1.26');
+    }
+  });
+
+  it('after a reboot of both VMs the DNS and Docker settings are still in force', async function () {
+    this.timeout(VM_TIMEOUT_MS * 2);
+    await Promise.all(['vm1', 'vm2'].map((vm) => topo.reboot(vm)));
+    assert.equal((await sh(topo, 'vm2', 'systemctl is-active dnsmasq')).trim(), 'active');
+    assert.match(await sh(topo, 'vm1', 'cat /etc/resolv.conf'), new RegExp(`^nameserver ${topo.vms.vm2.ip.replace(/\./g, '\\.')}$`, 'm'));
+    assert.equal(await resolves(topo, 'vm1', MIRROR), topo.hubMirror!.ip);
+    for (const vm of ['vm1', 'vm2']) {
+      const info = (await sh(topo, vm, "docker info --format '{{json .RegistryConfig.Mirrors}} {{.LiveRestoreEnabled}} {{.LoggingDriver}}'")).trim();
+      assert.equal(info, `["https://${MIRROR}/"] true json-file`, `${vm} after the reboot`);
+    }
+  });
+
+  describe('source: official on a fresh systemd-resolved VM (vm3, outside the installed platform)', function () {
+    let topology: Topology;
+    let answersFile: string;
+
+    /** preflight, dns and docker only, over SSH as berth runs them: what this spec is about, without the other phases. */
+    async function installDnsAndDocker(): Promise<RunResult & { log: string }> {
+      const loaded = loadAnswersFile(answersFile);
+      const log = memoryLog();
+      const events: RunEvent[] = [];
+      const result = await runPhases({
+        answers: loaded.answers,
+        phases: [preflightPhase, dnsPhase, dockerPhase],
+        connector: sshConnector(loaded.answers, dirname(answersFile), { env: process.env, onNewHostKey: async () => true }),
+        mode: 'apply',
+        local: localFacts(loaded),
+        reporter: { handle: (e) => events.push(e), close: async () => undefined },
+        log,
+        owner: { owner: 'e2e', machine: 'e2e', pid: process.pid },
+      });
+      return { ...result, log: log.lines.join('\n') };
+    }
+
+    before(async function () {
+      // Its own topology object: vm3 joins the same network, and the platform's two-host answers stay as they are.
+      topology = await upTopology(e2eSpec(3));
+      await recreateTopologyVm(topology, 'vm3');
+      const vm3 = topology.vms.vm3;
+      // What an Ubuntu or Debian cloud image has: resolved owning /etc/resolv.conf, networkd .network files (netplan's name).
+      const prepared = await execIn(
+        vm3.container,
+        'set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq systemd-resolved >/dev/null\n' +
+          "mkdir -p /etc/systemd/network; printf '[Match]\\nName=ens9\\n\\n[Network]\\nDHCP=yes\\n' > /etc/systemd/network/10-netplan-ens9.network\n" +
+          'readlink /etc/resolv.conf',
+      );
+      assert.equal(prepared.code, 0, prepared.stdout + prepared.stderr);
+      assert.equal(prepared.stdout.trim(), '../run/systemd/resolve/stub-resolv.conf');
+      answersFile = `${topology.spec.stateDir}/answers/official.yaml`;
+      writeAnswersFile(
+        answersFile,
+        answersFor(topology, {
+          hosts: [{ name: 'vm3', address: vm3.ip, hostKey: vm3.hostKey, roles: ['registry', 'app', 'lb', 'db'] }],
+          dns: { mode: 'direct', upstreams: [topology.smartdnsIp] },
+          docker: { source: 'official', aptMirror: topology.aptRepo!.url },
+        }),
+        'vm3 alone: Docker from the stand-in of its apt repository, DNS straight to the smart DNS.',
+      );
+    });
+
+    it("installs Docker's packages from the mirror with its key, resolving through systemd-resolved; a second run changes nothing", async function () {
+      const first = await installDnsAndDocker();
+      assert.ok(first.ok, first.log);
+      const vm3 = topology.vms.vm3.container;
+      const check = await execIn(
+        vm3,
+        [
+          'set -e',
+          'readlink /etc/resolv.conf',
+          "resolvectl dns | sed -n 's/^Global: //p'",
+          `getent ahosts ${MIRROR} | awk 'NR==1{print $1}'`,
+          'grep -c UseDNS=false /etc/systemd/network/10-netplan-ens9.network.d/90-berth-dns.conf',
+          "for p in docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin; do dpkg-query -W -f '${Package} ${db:Status-Status}\\n' $p; done",
+          "sed -n 's/^URIs: //p' /etc/apt/sources.list.d/docker.sources",
+          "docker pull -q nginx:1.26 >/dev/null && docker image inspect --format '{{.Id}}' nginx:1.26",
+          'docker compose version --short',
+        ].join('\n'),
+      );
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      const standin = await ensureStandin('nginx:1.26');
+      assert.deepEqual(check.stdout.trim().split('\n').slice(0, 11), [
+        '../run/systemd/resolve/stub-resolv.conf',
+        topology.smartdnsIp,
+        topology.hubMirror!.ip,
+        '3',
+        'docker-ce installed',
+        'docker-ce-cli installed',
+        'containerd.io installed',
+        'docker-buildx-plugin installed',
+        'docker-compose-plugin installed',
+        `${topology.aptRepo!.url}/debian`,
+        standin.id,
+      ]);
+      assert.match(check.stdout.trim().split('\n')[11], /^v?2\./);
+
+      const second = await installDnsAndDocker();
+      assert.ok(second.ok, second.log);
+      assert.deepEqual(
+        second.summary.map((row) => `${row.phase} ${row.changed}`),
+        ['preflight 0', 'dns 0', 'docker 0'],
+        second.log,
+      );
+    });
+  });
+});

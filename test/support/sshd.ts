@@ -117,7 +117,12 @@ export async function freePort(): Promise<number> {
 }
 
 export interface SshdOptions {
-  /** Extra sshd_config lines. */
+  /**
+   * sshd_config lines that add to or override the defaults, e.g.
+   * `SetEnv SHLVL=1`: bash then skips ~/.bashrc, which Debian's bash sources
+   * for every SSH command and which on some machines is slow (root's here
+   * runs pyenv, ~300 ms per command); a real VM's is not.
+   */
   config?: string[];
 }
 
@@ -147,6 +152,8 @@ export class TestSshd {
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'berth-test-host', '-f', hostKey]);
     const port = await freePort();
     const config = [
+      // sshd keeps the first value it reads for a keyword: these come first so that they win.
+      ...(options.config ?? []),
       `Port ${port}`,
       'ListenAddress 127.0.0.1',
       `HostKey ${hostKey}`,
@@ -163,7 +170,6 @@ export class TestSshd {
       'MaxStartups 50',
       'LogLevel VERBOSE',
       'Subsystem sftp /usr/lib/openssh/sftp-server',
-      ...(options.config ?? []),
     ];
     const configPath = join(dir, 'sshd_config');
     writeFileSync(configPath, `${config.join('\n')}\n`, { mode: 0o600 });

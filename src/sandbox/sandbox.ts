@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { RunFailedError } from '../errors';
@@ -94,7 +94,10 @@ export async function sandboxUp(options: SandboxUpOptions): Promise<SandboxUp> {
 
 export async function sandboxDown(dir: string): Promise<string[]> {
   await requireDocker();
-  return downTopology({ prefix: SANDBOX_NETWORK.prefix, stateDir: resolve(dir) }, [SANDBOX_ANSWERS_FILE, ...SERVICE_STATE]);
+  const removed = await downTopology({ prefix: SANDBOX_NETWORK.prefix, stateDir: resolve(dir) }, [SANDBOX_ANSWERS_FILE, ...SERVICE_STATE]);
+  // The directory goes too when nothing of the user's is left in it.
+  if (existsSync(dir) && readdirSync(dir).length === 0) rmdirSync(dir);
+  return removed;
 }
 
 export async function sandboxStatus() {

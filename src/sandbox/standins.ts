@@ -93,6 +93,8 @@ async function buildUnlessCurrent(tag: StandinTag): Promise<StandinImage> {
     }
     throw error;
   }
-  const built = await docker(['image', 'inspect', '--format', '{{ .Id }}', tag]);
-  return { tag, sources, id: built.stdout.trim() };
+  const built = (await docker(['image', 'inspect', '--format', '{{ .Id }}', tag])).stdout.trim();
+  // The image it replaces is untagged now: drop it, unless a container still uses it.
+  if (current.code === 0 && id && id !== built) await docker(['rmi', id], { allowFailure: true });
+  return { tag, sources, id: built };
 }

@@ -9,7 +9,7 @@
  * Needs root, openssh-server and openssh-client (test/host-setup.sh).
  */
 import { execFile } from 'node:child_process';
-import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,10 +19,23 @@ import { generateKey, TestSshd } from '../test/support/sshd';
 const run = promisify(execFile);
 const megabytes = Number(process.env.BENCH_UPLOAD_MB ?? 500);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const CLOCK_TICKS = 100; // USER_HZ on Linux
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
+interface Sample {
+  seconds: number;
+  localCpu: number;
+  hostCpu: number;
+}
+
+/** The middle sample by `key`. */
+function median(samples: Sample[], key: (sample: Sample) => number): Sample {
+  return [...samples].sort((a, b) => key(a) - key(b))[Math.floor(samples.length / 2)];
+}
+
+/** CPU seconds of a process's finished, reaped children (cutime + cstime in /proc). */
+function childrenCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
 }
 
 async function timed(action: () => Promise<unknown>): Promise<number> {
@@ -31,14 +44,14 @@ async function timed(action: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-async function main(): Promise<void> {
+export async function benchUpload(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-bench-upload-'));
-  const sshd = await TestSshd.start();
+  // SHLVL=1 makes bash skip ~/.bashrc, which some machines' root has slow (pyenv); both sides are spared alike.
+  const sshd = await TestSshd.start({ config: ['SetEnv SHLVL=1'] });
   try {
     const key = await generateKey(dir, 'bench-key');
     sshd.authorize('root', key.publicKey);
     const file = join(dir, 'payload.bin');
-    const bytes = megabytes * 1_000_000;
     const fd = openSync(file, 'w');
     const block = Buffer.alloc(1_000_000);
     for (let i = 0; i < megabytes; i++) {
@@ -47,41 +60,68 @@ async function main(): Promise<void> {
     }
     closeSync(fd);
 
-    const host = await connectHost({ name: 'bench', address: '127.0.0.1', port: sshd.port, hostKey: sshd.hostKeyFingerprint }, { user: 'root', privateKeyPath: key.path, knownHostsPath: null });
+    const target = { name: 'bench', address: '127.0.0.1', port: sshd.port, hostKey: sshd.hostKeyFingerprint };
+    const settings = { user: 'root', privateKeyPath: key.path, knownHostsPath: null };
     const scpArgs = ['-q', '-i', key.path, '-P', String(sshd.port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', file];
     const { stderr: sshVersion } = await run('ssh', ['-V']);
-    const remoteScp = join(dir, 'scp.bin');
-    const remoteBerth = join(dir, 'berth.bin');
-
-    const seconds = { scp: [] as number[], berth: [] as number[], raw: [] as number[] };
+    const remote = join(dir, 'received.bin');
     const load = loadavg()[0];
-    for (let round = 0; round < rounds; round++) {
-      rmSync(remoteScp, { force: true });
-      seconds.scp.push(await timed(() => run('scp', [...scpArgs, `root@127.0.0.1:${remoteScp}`])));
-      rmSync(remoteBerth, { force: true });
-      seconds.berth.push(await timed(() => host.uploadLarge({ localPath: file, remotePath: remoteBerth, mode: 0o644 })));
-      // The transport alone, for reference: no staging, checksum or rename.
-      seconds.raw.push(await timed(() => host.exec('cat > /dev/null', { stdin: createReadStream(file, { highWaterMark: 1 << 20 }), timeoutMs: 0 })));
-    }
-    await host.close();
 
-    const rate = (s: number) => bytes / 1e6 / s;
-    const line = (name: string, values: number[]) =>
-      `${name.padEnd(26)} ${rate(median(values)).toFixed(0).padStart(5)} MB/s  (rounds: ${values.map((s) => `${rate(s).toFixed(0)}`).join(', ')} MB/s)`;
-    console.log(`upload of ${megabytes} MB to a local sshd, median of ${rounds} rounds`);
+    /** One upload: wall time, and CPU time here and on the host side (sshd and what it ran), once the connection is gone. */
+    const measure = async (upload: () => Promise<unknown>, localCpu: () => number): Promise<Sample> => {
+      rmSync(remote, { force: true });
+      const [local0, host0] = [localCpu(), childrenCpuSeconds(sshd.pid)];
+      const seconds = await timed(upload);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // sshd reaps the finished connection
+      return { seconds, localCpu: localCpu() - local0, hostCpu: childrenCpuSeconds(sshd.pid) - host0 };
+    };
+    const processCpu = () => {
+      const { user, system } = process.cpuUsage(); // every thread, the hashing worker too
+      return (user + system) / 1e6;
+    };
+    const samples: Record<string, Sample[]> = { 'OpenSSH scp': [], 'berth uploadLarge (ssh2)': [], 'ssh2 stream, no checksum': [] };
+    for (let round = 0; round < rounds; round++) {
+      // scp and the ssh it starts are this process's children.
+      samples['OpenSSH scp'].push(await measure(() => run('scp', [...scpArgs, `root@127.0.0.1:${remote}`]), () => childrenCpuSeconds(process.pid)));
+      samples['berth uploadLarge (ssh2)'].push(
+        await measure(async () => {
+          const host = await connectHost(target, settings);
+          await host.uploadLarge({ localPath: file, remotePath: remote, mode: 0o644 });
+          await host.close();
+        }, processCpu),
+      );
+      // The transport alone, for reference: no staging, checksum or rename.
+      samples['ssh2 stream, no checksum'].push(
+        await measure(async () => {
+          const host = await connectHost(target, settings);
+          await host.exec('cat > /dev/null', { stdin: createReadStream(file, { highWaterMark: 1 << 20 }), timeoutMs: 0 });
+          await host.close();
+        }, processCpu),
+      );
+    }
+
+    const rate = (sample: Sample) => megabytes / sample.seconds;
+    const msPerMegabyte = (cpuSeconds: number) => ((cpuSeconds * 1000) / megabytes).toFixed(1);
+    console.log(`upload of ${megabytes} MB to a local sshd, ${rounds} rounds each (connect included), median`);
     console.log(`date ${new Date().toISOString()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${sshVersion.trim()}`);
     console.log(`load average (1 min) before ${load.toFixed(1)}, after ${loadavg()[0].toFixed(1)}: other work on this machine slows both sides alike`);
-    console.log(line('OpenSSH scp', seconds.scp));
-    console.log(line('berth uploadLarge (ssh2)', seconds.berth));
-    console.log(line('ssh2 stream, no checksum', seconds.raw));
-    console.log(`ratio berth/scp: ${(median(seconds.scp) / median(seconds.berth)).toFixed(2)} (target ≥ 0.80)`);
+    console.log(`${''.padEnd(26)}  MB/s  CPU ms/MB here + host side  (MB/s of each round)`);
+    for (const [name, runs] of Object.entries(samples)) {
+      const middle = median(runs, rate);
+      const cpu = `${msPerMegabyte(middle.localCpu)} + ${msPerMegabyte(middle.hostCpu)}`;
+      console.log(`${name.padEnd(26)} ${rate(middle).toFixed(0).padStart(5)}  ${cpu.padEnd(25)}  (${runs.map((r) => rate(r).toFixed(0)).join(', ')})`);
+    }
+    const ratio = rate(median(samples['berth uploadLarge (ssh2)'], rate)) / rate(median(samples['OpenSSH scp'], rate));
+    console.log(`ratio berth/scp: ${ratio.toFixed(2)} (target ≥ 0.80)`);
   } finally {
     await sshd.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  benchUpload().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}

@@ -188,6 +188,11 @@ export class TestSshd {
     throw new Error(`sshd did not start listening:\n${this.output}`);
   }
 
+  /** The listening sshd's process id (its finished connections' CPU time adds up in its children's times). */
+  get pid(): number {
+    return this.process.pid!;
+  }
+
   /** Everything sshd logged so far. */
   log(): string {
     return this.output;

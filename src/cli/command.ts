@@ -32,3 +32,9 @@ export interface Command {
   details?: string;
   run(ctx: CommandContext): Promise<void>;
 }
+
+/** Options of every command that works on the hosts. */
+export const HOST_OPTIONS: Record<string, OptionSpec> = {
+  output: { type: 'string', valueName: 'auto|plain|json', description: 'Progress display: a live task list on a terminal (auto), plain lines, or JSON lines on stdout.' },
+  'log-file': { type: 'string', valueName: 'FILE', description: 'Where to write the full log (default ./berth-logs/berth-TIME.log).' },
+};

@@ -64,6 +64,8 @@ interface Session {
   lock?: LockOwner;
 }
 
+const HEARTBEAT_MS = 60_000;
+
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function defaultPidAlive(pid: number): boolean {
@@ -224,7 +226,8 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
               s.agent = next;
               log.write(host.name, `now connected as ${reconnectUser}`);
             }
-            if (s.lock) {
+            // A heartbeat a minute is plenty to tell a live run from a dead one, and saves a round trip per phase.
+            if (s.lock && Date.now() - Date.parse(s.lock.heartbeat) > HEARTBEAT_MS) {
               s.lock = { ...s.lock, heartbeat: new Date().toISOString() };
               await s.agent.refreshLock(s.lock);
             }

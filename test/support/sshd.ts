@@ -173,7 +173,12 @@ export class TestSshd {
     ];
     const configPath = join(dir, 'sshd_config');
     writeFileSync(configPath, `${config.join('\n')}\n`, { mode: 0o600 });
-    const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const sshdArgs = ['/usr/sbin/sshd', '-D', '-e', '-f', configPath];
+    if (options.privateBerthState) mkdirSync('/var/lib/berth', { recursive: true, mode: 0o700 });
+    const [program, ...args] = options.privateBerthState
+      ? ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs -o mode=0700 berth-state /var/lib/berth && exec "$@"', 'sshd', ...sshdArgs]
+      : sshdArgs;
+    const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     const sshd = new TestSshd(dir, port, `${hostKey}.pub`, await fingerprintOf(`${hostKey}.pub`), child);
     await sshd.waitForListening();
     return sshd;

@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { answersJsonSchema } from '../../answers/json-schema';
-import { loadAnswersFile } from '../../answers/load';
-import { missingSecrets } from '../../answers/missing';
-import { formatPath } from '../../answers/problems';
 import { assetPath } from '../../assets';
 import type { Command } from '../command';
+
+// Commands require their heavy modules (zod, yaml, ssh2 …) only when they run, so that --version and --help
+// stay fast. require(), not import(): this is CommonJS, and pkg bundles what require() names.
 
 export const answersValidateCommand: Command = {
   words: ['answers', 'validate'],
@@ -15,6 +14,9 @@ export const answersValidateCommand: Command = {
   details: 'Nothing is contacted over the network. Exit code 2 when the file has problems.',
   async run({ positionals, print }) {
     const file = positionals[0];
+    const { loadAnswersFile } = require('../../answers/load') as typeof import('../../answers/load');
+    const { missingSecrets } = require('../../answers/missing') as typeof import('../../answers/missing');
+    const { formatPath } = require('../../answers/problems') as typeof import('../../answers/problems');
     const { answers } = loadAnswersFile(file);
     const layout = answers.hosts.map((h) => `${h.name} (${h.address}): ${(h.roles ?? []).join(', ')}`);
     print.info(`${print.color.green('✔')} ${file} is valid.`);
@@ -32,6 +34,7 @@ export const answersSchemaCommand: Command = {
   options: {},
   details: 'Save it beside your answers file for editor autocompletion:\n  berth answers schema > berth.schema.json',
   async run({ print }) {
+    const { answersJsonSchema } = require('../../answers/json-schema') as typeof import('../../answers/json-schema');
     print.out(JSON.stringify(answersJsonSchema(), null, 2));
   },
 };

@@ -1,10 +1,5 @@
-import { loadAnswersFile } from '../../answers/load';
-import { clusterAddressOf } from '../../engine/run';
 import { RunFailedError } from '../../errors';
-import { clusterFromAnswers } from '../../phases';
-import { diagnose, preflightPhase } from '../../phases/preflight';
 import type { Command } from '../command';
-import { connectorFor, localFacts, pinAcceptedKeys } from './hosts';
 
 const MARK = { ok: '✔', warn: '!', fail: '✘' } as const;
 
@@ -18,6 +13,11 @@ export const doctorCommand: Command = {
   },
   details: 'Runs the preflight checks alone; changes nothing. Exit code 1 when a host cannot be installed as the answers stand.',
   async run(ctx) {
+    const { loadAnswersFile } = require('../../answers/load') as typeof import('../../answers/load');
+    const { clusterAddressOf } = require('../../engine/run') as typeof import('../../engine/run');
+    const { clusterFromAnswers } = require('../../phases') as typeof import('../../phases');
+    const { diagnose, preflightPhase } = require('../../phases/preflight') as typeof import('../../phases/preflight');
+    const { connectorFor, localFacts, pinAcceptedKeys } = require('./hosts') as typeof import('./hosts');
     const loaded = loadAnswersFile((ctx.values.answers as string | undefined) ?? 'berth.yaml');
     const { answers } = loaded;
     const connector = connectorFor(ctx, loaded);

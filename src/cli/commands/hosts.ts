@@ -15,13 +15,7 @@ import { PHASES } from '../../phases';
 import { sshConnector, type SshConnector } from '../../ssh/connector';
 import type { InteractiveChoices } from '../../ssh/settings';
 import { askRunSecret, confirmHostKey } from '../../wizard';
-import type { CommandContext, OptionSpec } from '../command';
-
-/** Options of every command that works on the hosts. */
-export const HOST_OPTIONS: Record<string, OptionSpec> = {
-  output: { type: 'string', valueName: 'auto|plain|json', description: 'Progress display: a live task list on a terminal (auto), plain lines, or JSON lines on stdout.' },
-  'log-file': { type: 'string', valueName: 'FILE', description: 'Where to write the full log (default ./berth-logs/berth-TIME.log).' },
-};
+import type { CommandContext } from '../command';
 
 /** Prompts for what a run may need while connecting, or answers decided by --yes. */
 export function interactiveChoices(ctx: CommandContext): InteractiveChoices {

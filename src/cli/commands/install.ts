@@ -1,18 +1,14 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseDocument, type Document } from 'yaml';
-import { answersJsonSchema } from '../../answers/json-schema';
-import { parseAnswers, readAnswersText, type LoadedAnswers } from '../../answers/load';
-import { missingSecrets } from '../../answers/missing';
-import { formatPath } from '../../answers/problems';
-import { writePrivateFile } from '../../answers/save';
+import type { Document } from 'yaml';
+import type { LoadedAnswers } from '../../answers/load';
 import { BadInputError } from '../../errors';
-import { askMissingSecrets, askSavePath, wizardTemplate, runWizard, WizardCancelled } from '../../wizard';
-import type { Command, CommandContext } from '../command';
-import { HOST_OPTIONS, runOnHosts } from './hosts';
+import { HOST_OPTIONS, type Command, type CommandContext } from '../command';
 
 /** Write the answers (0600) and, for editors, the JSON Schema the file's first line points at. */
-function saveAnswers(path: string, doc: Document): void {
+async function saveAnswers(path: string, doc: Document): Promise<void> {
+  const { writePrivateFile } = require('../../answers/save') as typeof import('../../answers/save');
+  const { answersJsonSchema } = require('../../answers/json-schema') as typeof import('../../answers/json-schema');
   writePrivateFile(path, doc.toString({ lineWidth: 0 }));
   const schemaPath = join(dirname(path), 'berth.schema.json');
   if (!existsSync(schemaPath)) writeFileSync(schemaPath, `${JSON.stringify(answersJsonSchema(), null, 2)}\n`);
@@ -26,6 +22,11 @@ const NON_INTERACTIVE_HINT =
  * a terminal (or refused with --yes), or from the wizard.
  */
 export async function gatherAnswers(ctx: CommandContext): Promise<LoadedAnswers> {
+  const { parseDocument } = require('yaml') as typeof import('yaml');
+  const { parseAnswers, readAnswersText } = require('../../answers/load') as typeof import('../../answers/load');
+  const { missingSecrets } = require('../../answers/missing') as typeof import('../../answers/missing');
+  const { formatPath } = require('../../answers/problems') as typeof import('../../answers/problems');
+  const { askMissingSecrets, askSavePath, wizardTemplate, runWizard, WizardCancelled } = require('../../wizard') as typeof import('../../wizard');
   const file = ctx.values.answers as string | undefined;
   const saveTo = ctx.values['save-answers'] as string | undefined;
   const yes = Boolean(ctx.values.yes);
@@ -37,7 +38,7 @@ export async function gatherAnswers(ctx: CommandContext): Promise<LoadedAnswers>
       if (!interactive) throw new BadInputError('no answers file given', [], yes ? 'With --yes, give --answers FILE.' : NON_INTERACTIVE_HINT);
       const doc = await runWizard(wizardTemplate(), io);
       const path = saveTo ?? (await askSavePath(io, 'berth.yaml'));
-      saveAnswers(path, doc);
+      await saveAnswers(path, doc);
       ctx.print.info(`Saved the answers to ${path} (mode 0600). Next time: berth install --answers ${path}`);
       return parseAnswers(doc.toString(), path);
     }
@@ -45,7 +46,7 @@ export async function gatherAnswers(ctx: CommandContext): Promise<LoadedAnswers>
     const loaded = parseAnswers(readAnswersText(file), file);
     const missing = missingSecrets(loaded.answers);
     if (missing.length === 0) {
-      if (saveTo) saveAnswers(saveTo, loaded.document);
+      if (saveTo) await saveAnswers(saveTo, loaded.document);
       return loaded;
     }
     if (!interactive) {
@@ -58,7 +59,7 @@ export async function gatherAnswers(ctx: CommandContext): Promise<LoadedAnswers>
     const doc = parseDocument(loaded.document.toString());
     await askMissingSecrets(doc, io);
     const path = saveTo ?? file;
-    saveAnswers(path, doc);
+    await saveAnswers(path, doc);
     ctx.print.info(`Saved the answers to ${path} (mode 0600).`);
     return parseAnswers(doc.toString(), path);
   } catch (err) {
@@ -82,6 +83,7 @@ export const installCommand: Command = {
   details: 'Run it again at any time: a converged install changes nothing, an interrupted one continues.',
   async run(ctx) {
     const loaded = await gatherAnswers(ctx);
+    const { runOnHosts } = require('./hosts') as typeof import('./hosts');
     await runOnHosts(ctx, loaded, ctx.values['dry-run'] ? 'plan' : 'apply');
   },
 };

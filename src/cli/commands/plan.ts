@@ -1,6 +1,4 @@
-import { loadAnswersFile } from '../../answers/load';
-import type { Command } from '../command';
-import { HOST_OPTIONS, runOnHosts } from './hosts';
+import { HOST_OPTIONS, type Command } from '../command';
 
 export const planCommand: Command = {
   words: ['plan'],
@@ -13,6 +11,8 @@ export const planCommand: Command = {
   },
   details: 'Reads facts from every host and prints the actions each phase would take, "up to date" where none. Takes no lock and writes nothing on any host.',
   async run(ctx) {
+    const { loadAnswersFile } = require('../../answers/load') as typeof import('../../answers/load');
+    const { runOnHosts } = require('./hosts') as typeof import('./hosts');
     const file = ctx.values.answers as string | undefined;
     const loaded = loadAnswersFile(file ?? 'berth.yaml');
     await runOnHosts(ctx, loaded, 'plan');

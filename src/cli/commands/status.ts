@@ -1,6 +1,4 @@
-import { loadAnswersFile } from '../../answers/load';
 import type { Command } from '../command';
-import { connectorFor, pinAcceptedKeys } from './hosts';
 
 export const statusCommand: Command = {
   words: ['status'],
@@ -11,6 +9,8 @@ export const statusCommand: Command = {
     yes: { type: 'boolean', short: 'y', description: 'Trust new host keys without asking.' },
   },
   async run(ctx) {
+    const { loadAnswersFile } = require('../../answers/load') as typeof import('../../answers/load');
+    const { connectorFor, pinAcceptedKeys } = require('./hosts') as typeof import('./hosts');
     const loaded = loadAnswersFile((ctx.values.answers as string | undefined) ?? 'berth.yaml');
     const connector = connectorFor(ctx, loaded);
     try {

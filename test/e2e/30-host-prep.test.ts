@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { INSTALL_TIMEOUT_MS, installedPlatform, WORK_DIR, type InstalledPlatform } from './installed';
+
+/**
+ * What the admin-user and SSH-hardening phases promise, and what the engine
+ * promises around them (converged reruns, a true dry run, the lock, the
+ * journal, secret-free logs), checked on the test VMs after one install.
+ */
+describe('e2e: admin user, SSH hardening and the engine on real hosts', function () {
+  this.timeout(INSTALL_TIMEOUT_MS);
+  let p: InstalledPlatform;
+
+  before(async () => {
+    p = await installedPlatform();
+  });
+
+  it('the first install changed every host and ended well', () => {
+    assert.equal(p.firstRun.code, 0, p.firstRun.output);
+    assert.match(p.firstRun.output, /Done: \d+ changed\./);
+  });
+
+  it('root cannot log in by key any more; the admin user can, and has passwordless sudo', async () => {
+    const root = await p.topo.ssh('vm1', 'true');
+    assert.notEqual(root.code, 0, 'root logged in');
+    assert.match(root.stderr, /Permission denied/);
+    const admin = await p.topo.ssh('vm1', 'sudo -n id -u', { user: 'berth' });
+    assert.equal(admin.code, 0, admin.stderr);
+    assert.equal(admin.stdout.trim(), '0');
+  });
+
+  it('password logins are refused', async () => {
+    const r = await p.topo.ssh('vm2', 'true', { user: 'berth', config: ['PreferredAuthentications=password,keyboard-interactive', 'PubkeyAuthentication=no', 'NumberOfPasswordPrompts=0'] });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Permission denied \(publickey\)/, 'the server offers public keys only');
+  });
+
+  it('sshd runs with the intended settings, and root has no usable password', async () => {
+    for (const vm of ['vm1', 'vm2']) {
+      const r = await p.topo.exec(vm, "sshd -T | grep -E '^(port|permitrootlogin|passwordauthentication|kbdinteractiveauthentication|maxauthtries) '; passwd -S root | cut -d' ' -f2");
+      assert.equal(r.stdout, 'port 22\npermitrootlogin no\nmaxauthtries 4\npasswordauthentication no\nkbdinteractiveauthentication no\nL\n', vm);
+    }
+  });
+
+  it('a second install changes nothing', async () => {
+    const again = await p.berth('install');
+    assert.equal(again.code, 0, again.output);
+    assert.match(again.output, /Done: 0 changed\./);
+    assert.doesNotMatch(again.output, /\bchanged\s+[1-9]/);
+  });
+
+  it('berth plan changes nothing on the hosts and says every host is up to date', async () => {
+    const snapshot = "stat -c '%n %Y %s' /var/lib/berth/state.json /etc/ssh/sshd_config.d/00-berth.conf /etc/docker/daemon.json; systemctl show -p ActiveEnterTimestamp docker.service ssh.service; ls /var/lib/berth";
+    const before = await Promise.all(['vm1', 'vm2'].map((vm) => p.topo.exec(vm, snapshot)));
+    const plan = await p.berth('plan');
+    assert.equal(plan.code, 0, plan.output);
+    assert.match(plan.output, /Plan: every host is up to date \(0 to change\)\./);
+    assert.match(plan.output, /vm1 · ssh: up to date/);
+    const after = await Promise.all(['vm1', 'vm2'].map((vm) => p.topo.exec(vm, snapshot)));
+    assert.deepEqual(after.map((r) => r.stdout), before.map((r) => r.stdout));
+  });
+
+  it('berth plan shows a diff of a file that drifted, and still changes nothing', async () => {
+    await p.topo.exec('vm1', "sed -i 's/^MaxAuthTries 4$/MaxAuthTries 9/' /etc/ssh/sshd_config.d/00-berth.conf");
+    try {
+      const plan = await p.berth('plan');
+      assert.match(plan.output, /vm1 · ssh:\n\s+~ apply the sshd settings/);
+      assert.match(plan.output, /-MaxAuthTries 9\n\s+\+MaxAuthTries 4/);
+      const still = await p.topo.exec('vm1', 'grep MaxAuthTries /etc/ssh/sshd_config.d/00-berth.conf');
+      assert.equal(still.stdout.trim(), 'MaxAuthTries 9');
+    } finally {
+      const fixed = await p.berth('install');
+      assert.match(fixed.output, /vm1\s+ssh\s+changed\s+1/);
+    }
+  });
+
+  it('keeps a root-only journal of what each phase applied', async () => {
+    const r = await p.topo.exec('vm2', "stat -c '%a %U' /var/lib/berth /var/lib/berth/state.json; cat /var/lib/berth/state.json");
+    const [dirMode, fileMode, ...json] = r.stdout.split('\n');
+    assert.equal(dirMode, '700 root');
+    assert.equal(fileMode, '600 root');
+    const journal = JSON.parse(json.join('\n')) as { entries: { phase: string }[] };
+    for (const phase of ['admin', 'dns-forwarder', 'dns', 'docker', 'firewall', 'ssh']) assert.ok(journal.entries.some((e) => e.phase === phase), phase);
+    const status = await p.berth('status');
+    assert.equal(status.code, 0, status.output);
+    assert.match(status.stdout, /vm2 \(10\.213\.57\.12\), as berth\n(.*\n)*\s+docker\s+last changed /);
+  });
+
+  it('refuses to run while another install holds a host, and --force-unlock takes over a dead one', async () => {
+    const owner = JSON.stringify({ owner: 'someone@elsewhere', machine: 'elsewhere', pid: 4242, runId: 'held-by-test', started: new Date().toISOString(), heartbeat: new Date().toISOString() });
+    await p.topo.exec('vm1', `mkdir -m 700 /var/lib/berth/lock && printf '%s' '${owner}' > /var/lib/berth/lock/owner.json`);
+    const refused = await p.berth('install');
+    assert.equal(refused.code, 1);
+    assert.match(refused.output, /vm1 is locked by another berth run: someone@elsewhere \(pid 4242\)/);
+    assert.match(refused.output, /vm2\s+docker\s+skipped/, 'no phase ran on the other host either');
+    const forced = await p.berth('install', ['--force-unlock']);
+    assert.equal(forced.code, 0, forced.output);
+    const lock = await p.topo.exec('vm1', 'ls /var/lib/berth');
+    assert.doesNotMatch(lock.stdout, /^lock$/m, 'the lock is released at the end');
+  });
+
+  it('berth doctor diagnoses both hosts and finds nothing blocking', async () => {
+    const doctor = await p.berth('doctor');
+    assert.equal(doctor.code, 0, doctor.output);
+    assert.match(doctor.stdout, /vm1 .*\n(.*\n)*\s+✔ system\s+Debian GNU\/Linux 13/);
+    assert.match(doctor.stdout, /registry mirror https:\/\/hubmirror\.berth\.test\s+https:\/\/hubmirror\.berth\.test\/v2\/: HTTP 401|registry mirror https:\/\/hubmirror\.berth\.test\s+https:\/\/hubmirror\.berth\.test\/v2\/: HTTP 200/);
+  });
+
+  it('writes logs only the user can read, without any secret in them', () => {
+    const dir = join(WORK_DIR, 'berth-logs');
+    const secrets = Object.values(JSON.parse(readFileSync(join(p.topo.spec.stateDir, 'secrets.json'), 'utf8')) as Record<string, string>);
+    const logs = readdirSync(dir);
+    assert.ok(logs.length > 0);
+    for (const name of logs) {
+      const file = join(dir, name);
+      assert.equal(statSync(file).mode & 0o777, 0o600, name);
+      const text = readFileSync(file, 'utf8');
+      for (const s of secrets) assert.ok(!text.includes(s), `${name} holds a secret`);
+    }
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+  });
+});

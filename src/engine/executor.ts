@@ -67,7 +67,10 @@ async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'g
   let proof: HostConnection | undefined;
   try {
     proof = await proveLogin(deps, action.proofPort);
+    // Retried logins can outlast the revert: one that got through only after it ran proves nothing about the change.
+    if ((await proof.exec(revertStateScript(phase))).stdout.trim() === 'done') throw new Error('it only got through after the automatic revert had run');
   } catch (err) {
+    await proof?.close().catch(() => undefined);
     deps.log.write(conn.name, `new connection after "${action.title}" failed: ${(err as Error).message}; waiting for the automatic revert`);
     const wait = Math.max(0, deps.revertAfterSeconds * 1000 - (Date.now() - started)) + 5000;
     await deps.sleep(wait);

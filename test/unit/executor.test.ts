@@ -122,6 +122,18 @@ describe('executor', () => {
     assert.equal(calls[calls.length - 1].script, cancelRevertScript('firewall'));
   });
 
+  it('guarded change: a login that only gets through after the revert ran is no proof', async () => {
+    const { conn, calls } = recordingConnection();
+    const afterRevert = () => recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {})).conn;
+    await assert.rejects(executeActions(deps(conn, { connectFresh: async () => afterRevert() }), [guarded]), (err: unknown) => {
+      assert.ok(err instanceof ActionFailedError);
+      assert.match(err.message, /\(it only got through after the automatic revert had run\), so it would have locked you out: SSH \(port 22\)/);
+      assert.match(err.hint!, /restored automatically/);
+      return true;
+    });
+    assert.ok(!calls.some((c) => c.script === cancelRevertScript('firewall')), 'nothing is confirmed');
+  });
+
   it('guarded change: when no new login works, waits for the revert and explains the lockout', async () => {
     const { conn, calls } = recordingConnection();
     let attempts = 0;

@@ -70,11 +70,10 @@ export async function upTopology(spec: TopologySpec, log: Log = () => {}): Promi
   const names = topologyNames(spec);
   mkdirSync(spec.stateDir, { recursive: true, mode: 0o700 });
 
-  const [vmImage, toolsImage] = await Promise.all([
-    ensureVmImage(log),
-    ensureToolsImage(log),
-    spec.mirrors ? ensureStandinsLogged(log) : undefined,
-  ]);
+  // The stand-ins take longest to build: started first, awaited only by the mirrors.
+  const standins = spec.mirrors ? ensureStandinsLogged(log) : Promise.resolve();
+  standins.catch(() => undefined); // reported where it is awaited
+  const [vmImage, toolsImage] = await Promise.all([ensureVmImage(log), ensureToolsImage(log)]);
   if ((await ensureNetwork(spec.prefix, names.network, names.bridge, plan.subnet, plan.gateway)) === 'created') {
     log(`network ${names.network} ${plan.subnet} created`);
   }
@@ -88,17 +87,6 @@ export async function upTopology(spec: TopologySpec, log: Log = () => {}): Promi
     ip: plan.service(role),
   });
   const report = (what: string, ip: string, outcome: ContainerOutcome) => log(`${what.padEnd(10)} ${ip.padEnd(14)} ${outcome}`);
-  const ensureService = async (role: 'resolver' | 'outsider') => {
-    report(role, plan.service(role), await ensureContainer(role === 'resolver' ? resolverSpec(service(role)) : outsiderSpec(service(role))));
-  };
-
-  const [mirrors] = await Promise.all([
-    spec.mirrors ? startMirrors(spec, log) : undefined,
-    ensureService('resolver'),
-    ensureService('outsider'),
-  ]);
-  const records = mirrors ? [mirrors.hubMirror, mirrors.aptRepo].map((m) => ({ hostname: m.hostname, ip: m.ip })) : [];
-  report('smartdns', plan.service('smartdns'), await ensureContainer(smartDnsSpec(service('smartdns'), records)));
 
   const topology: Topology = {
     spec,
@@ -110,7 +98,6 @@ export async function upTopology(spec: TopologySpec, log: Log = () => {}): Promi
     outsider: { container: names.container('outsider'), ip: plan.service('outsider') },
     resolverIp: plan.service('resolver'),
     smartdnsIp: plan.service('smartdns'),
-    ...mirrors,
     sshKeyPath: key.privateKeyPath,
     publicKey: key.publicKey,
     knownHostsPath: join(spec.stateDir, KNOWN_HOSTS_FILE),
@@ -120,12 +107,25 @@ export async function upTopology(spec: TopologySpec, log: Log = () => {}): Promi
   for (const name of vmNames(spec.vms)) {
     topology.vms[name] = { name, ip: plan.vm(vmIndex(name)), sshPort: 22, container: names.container(name), hostKey: '', hostPublicKey: '' };
   }
-  await Promise.all(
-    Object.values(topology.vms).map(async (vm) => {
-      report(vm.name, vm.ip, await startVm(vmSpec(topology, vm.name)));
-      await readHostKey(vm);
-    }),
-  );
+
+  // The smart DNS needs the mirrors' names; nothing else waits for anything.
+  const smartDns = async () => {
+    await standins;
+    const mirrors = spec.mirrors ? await startMirrors(spec, log) : undefined;
+    Object.assign(topology, mirrors);
+    const records = mirrors ? [mirrors.hubMirror, mirrors.aptRepo].map((m) => ({ hostname: m.hostname, ip: m.ip })) : [];
+    report('smartdns', plan.service('smartdns'), await ensureContainer(smartDnsSpec(service('smartdns'), records)));
+  };
+  const vm = async (name: string) => {
+    report(name, topology.vms[name].ip, await startVm(vmSpec(topology, name)));
+    await readHostKey(topology.vms[name]);
+  };
+  await Promise.all([
+    smartDns(),
+    ensureContainer(resolverSpec(service('resolver'))).then((outcome) => report('resolver', topology.resolverIp, outcome)),
+    ensureContainer(outsiderSpec(service('outsider'))).then((outcome) => report('outsider', topology.outsider.ip, outcome)),
+    ...Object.keys(topology.vms).map(vm),
+  ]);
   writeKnownHosts(topology);
   return topology;
 }

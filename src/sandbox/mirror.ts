@@ -19,6 +19,9 @@ import { ensureStandin, ensureStandins, type StandinImage } from './standins';
 
 export const HUB_MIRROR_HOSTNAME = 'hubmirror.berth.test';
 
+/** Labels what is kept between topologies as a cache (value: the topology's prefix). */
+export const CACHE_LABEL = 'berth.cache';
+
 /** Where a topology service runs and keeps its state. */
 export interface ServiceOptions {
   /** The topology's Docker network (with a fixed subnet). */
@@ -139,8 +142,10 @@ export async function startHubMirror(options: ServiceOptions): Promise<HubMirror
     ensureStandin('registry:2'),
     ensureStandins(),
   ]);
-  const storage = join(options.stateDir, 'hubmirror', 'registry');
-  await mkdir(storage, { recursive: true });
+  // The pushed images outlive the topology (and a fresh checkout): a Docker volume
+  // outside the topology's label, so that `down` keeps it and the next start pushes nothing.
+  const storage = `${options.prefix}hubmirror-cache`;
+  await docker(['volume', 'create', '--label', `${CACHE_LABEL}=${options.prefix}`, storage]);
   const certFingerprint = createHash('sha256').update(await readFile(join(tls.serverDir, 'server.crt'))).digest('hex').slice(0, 16);
   const container = await ensureServiceContainer(options, 'hubmirror', registry.id, [
     '--hostname', 'hubmirror',

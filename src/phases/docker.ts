@@ -14,8 +14,7 @@ import {
   renderDockerSources,
   trustedCaPath,
 } from '../render/docker';
-import { fileActions, markerPath, type WantedFile } from './common';
-import { packagedService, type PackagedService } from './dns-forwarder';
+import { fileActions, markerPath, packagedService, type PackagedService, type WantedFile } from './common';
 
 /**
  * Docker Engine with Compose v2, from Docker's apt repository (or a mirror

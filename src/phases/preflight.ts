@@ -2,6 +2,7 @@ import type { Answers } from '../answers/schema';
 import { everyHost, HostProblem, type Phase, type PhaseContext } from '../engine/phase';
 import type { Facts } from '../engine/plan';
 import { shq } from '../engine/shell';
+import { dockerPackages } from './docker';
 
 /**
  * Preflight changes nothing. It checks that the host is one berth supports
@@ -152,6 +153,9 @@ export const preflightPhase: Phase = {
     },
   }),
   plan(ctx, facts) {
+    // A Docker source this host cannot use is known now: refuse before the DNS phases change anything.
+    const docker = dockerPackages(ctx);
+    if ('problem' in docker) throw docker.problem;
     const failed = diagnose(ctx, facts).filter((d) => d.status === 'fail');
     if (failed.length > 0) {
       throw new HostProblem(failed.map((d) => `${d.label}: ${d.detail}`).join('; '), 'Nothing was changed on any host. `berth doctor` shows the whole diagnosis.');

@@ -191,3 +191,11 @@ describe('SSH hardening phase', () => {
     assert.throws(() => sshPhase.plan(ctx, factsFor(sshPhase, ctx, { probes: { ...probes, include: { code: 1, out: '' } } })), /does not include \/etc\/ssh\/sshd_config\.d/);
   });
 });
+
+describe('preflight refuses a Docker source the host cannot use, before any change', () => {
+  it('Debian 12 with docker.source distro (no Compose v2 there)', () => {
+    const ctx = phaseContext(testAnswers({ docker: { source: 'distro' } }), 'vm1', { osVersion: '12', osCodename: 'bookworm' });
+    const facts = factsFor(preflightPhase, ctx, { probes: { root: { code: 0, out: '0\n' }, clock: { code: 0, out: 'yes\n' }, reach: { code: 0, out: 'dockerHub https://registry-1.docker.io/v2/ http 401\n' } } });
+    assert.throws(() => preflightPhase.plan(ctx, facts), /Debian 12 packages only Docker Compose v1/);
+  });
+});

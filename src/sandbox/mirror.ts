@@ -7,7 +7,7 @@ import { ensureContainer } from './containers';
 import { docker } from './docker';
 import { hostCommand } from './host-command';
 import { topologyNames } from './plan';
-import { ensureStandin, ensureStandins, type StandinImage } from './standins';
+import { ensureStandins, type StandinImage } from './standins';
 
 /**
  * `hubmirror`: what a user in a region that Docker Hub blocks points
@@ -137,11 +137,8 @@ export async function ensureServiceContainer(options: ServiceOptions, role: 'hub
 
 /** Starts (or reuses) the mirror and makes it serve the current stand-ins. */
 export async function startHubMirror(options: ServiceOptions): Promise<HubMirror> {
-  const [tls, registry, images] = await Promise.all([
-    ensureMirrorCertificates(options.stateDir),
-    ensureStandin('registry:2'),
-    ensureStandins(),
-  ]);
+  const [tls, images] = await Promise.all([ensureMirrorCertificates(options.stateDir), ensureStandins()]);
+  const registry = images.find((image) => image.tag === 'registry:2')!;
   // The pushed images outlive the topology (and a fresh checkout): a Docker volume
   // outside the topology's label, so that `down` keeps it and the next start pushes nothing.
   const storage = `${options.prefix}hubmirror-cache`;

@@ -46,7 +46,11 @@ function median(values: number[]): number {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-bench-engine-'));
-  const hosts = [await TestSshd.start({ privateBerthState: true }), await TestSshd.start({ privateBerthState: true, config: ['ListenAddress 127.0.0.2'] })];
+  // SHLVL=1: bash skips ~/.bashrc, which some machines' root has slow (pyenv); a VM's root does not.
+  const hosts = [
+    await TestSshd.start({ privateBerthState: true, config: ['SetEnv SHLVL=1'] }),
+    await TestSshd.start({ privateBerthState: true, config: ['SetEnv SHLVL=1', 'ListenAddress 127.0.0.2'] }),
+  ];
   try {
     const key = await generateKey(dir, 'bench-key');
     for (const h of hosts) h.authorize('root', key.publicKey);

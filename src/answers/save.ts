@@ -25,15 +25,15 @@ export function writePrivateFile(path: string, content: string): void {
 }
 
 /**
- * Pin host keys into the answers file (hosts[].hostKey), keeping its
+ * Pin host keys into the answers file (hosts[].hostKey, and
+ * ssh.jumpHost.hostKey for the entry named `jumpHostName`), keeping its
  * comments and layout. Returns the names of the hosts pinned.
  */
-export function pinHostKeys(path: string, text: string, fingerprints: ReadonlyMap<string, string>): string[] {
+export function pinHostKeys(path: string, text: string, fingerprints: ReadonlyMap<string, string>, jumpHostName?: string): string[] {
   const doc = parseDocument(text);
   const hosts = doc.get('hosts', true);
   const pinned: string[] = [];
-  if (!isSeq(hosts)) return pinned;
-  hosts.items.forEach((item, i) => {
+  if (isSeq(hosts)) hosts.items.forEach((item, i) => {
     const name = isMap(item) ? item.get('name') : undefined;
     const fp = typeof name === 'string' ? fingerprints.get(name) : undefined;
     if (fp && doc.getIn(['hosts', i, 'hostKey']) !== fp) {
@@ -41,6 +41,11 @@ export function pinHostKeys(path: string, text: string, fingerprints: ReadonlyMa
       pinned.push(name as string);
     }
   });
+  const jump = jumpHostName ? fingerprints.get(jumpHostName) : undefined;
+  if (jump && doc.hasIn(['ssh', 'jumpHost']) && doc.getIn(['ssh', 'jumpHost', 'hostKey']) !== jump) {
+    doc.setIn(['ssh', 'jumpHost', 'hostKey'], jump);
+    pinned.push(jumpHostName!);
+  }
   if (pinned.length > 0) writePrivateFile(path, doc.toString({ lineWidth: 0 }));
   return pinned;
 }

@@ -103,6 +103,7 @@ export function answersSchema(env: AnswersEnvironment) {
           address,
           port: port.default(22),
           user: z.string().regex(UNIX_NAME).optional().meta({ description: 'Defaults to ssh.user.' }),
+          hostKey: z.string().regex(HOST_KEY, 'must be an SSH host key fingerprint, SHA256:… (43 characters)').optional().meta({ description: "Pinned SHA256 fingerprint of the jump host's key, filled in on first connect." }),
         })
         .optional()
         .meta({ description: 'A bastion to connect through, like OpenSSH ProxyJump.' }),

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 export interface ExecOptions {
   /** Bytes for the script's stdin. Secrets travel here or in uploaded files, never on a command line. */
   stdin?: Buffer | string | Readable;
-  /** Kill the command after this long (default 10 minutes). */
+  /** Kill the command after this long (default 10 minutes; 0: no limit). */
   timeoutMs?: number;
   /** Run as root, through sudo when the login user is not root. Default true. */
   asRoot?: boolean;

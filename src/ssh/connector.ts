@@ -13,9 +13,12 @@ import { sshSettingsFromAnswers, sshTargetFromAnswers, type InteractiveChoices, 
  * logins in that order and uses the first that works.
  */
 export interface SshConnector extends Connector {
-  /** Host keys the user (or --yes) accepted during this run, to pin into the answers file. */
+  /** Host keys the user (or --yes) accepted during this run, to pin into the answers file; the jump host's under JUMP_HOST. */
   readonly acceptedHostKeys: Map<string, string>;
 }
+
+/** The key under which acceptedHostKeys holds the jump host's fingerprint (no host name has a space). */
+export const JUMP_HOST = 'jump host';
 
 interface Login {
   user: string;
@@ -61,8 +64,11 @@ export function sshConnector(answers: Answers, answersDir: string, choices: Inte
     const sudoPassword = user === answers.admin.user && answers.admin.password ? answers.admin.password : base.sudoPassword;
     const settings: SshSettings = { ...base, user, sudoPassword };
     const target = { ...sshTargetFromAnswers(host, answers.ssh), port, hostKey: host.hostKey ?? acceptedHostKeys.get(host.name) };
+    const jumpKey = acceptedHostKeys.get(JUMP_HOST);
+    if (settings.jumpHost && jumpKey && !settings.jumpHost.hostKey) settings.jumpHost = { ...settings.jumpHost, hostKey: jumpKey };
     const conn = await connectHost(target, settings);
     if (conn.hostKey.source === 'accepted') acceptedHostKeys.set(host.name, conn.hostKey.fingerprint);
+    if (conn.jumpHostKey?.source === 'accepted') acceptedHostKeys.set(JUMP_HOST, conn.jumpHostKey.fingerprint);
     return conn;
   };
 

@@ -12,7 +12,7 @@ import { runPhases, type RunResult } from '../../engine/run';
 import { readFileSync } from 'node:fs';
 import { BadInputError, RunFailedError } from '../../errors';
 import { PHASES } from '../../phases';
-import { sshConnector, type SshConnector } from '../../ssh/connector';
+import { JUMP_HOST, sshConnector, type SshConnector } from '../../ssh/connector';
 import type { InteractiveChoices } from '../../ssh/settings';
 import { askRunSecret, confirmHostKey } from '../../wizard';
 import type { CommandContext } from '../command';
@@ -68,7 +68,7 @@ export function localFacts(loaded: LoadedAnswers): LocalFacts {
 /** Write the host keys accepted during the run into the answers file. */
 export function pinAcceptedKeys(ctx: CommandContext, loaded: LoadedAnswers, connector: SshConnector): void {
   if (connector.acceptedHostKeys.size === 0) return;
-  const pinned = pinHostKeys(loaded.file, readFileSync(loaded.file, 'utf8'), connector.acceptedHostKeys);
+  const pinned = pinHostKeys(loaded.file, readFileSync(loaded.file, 'utf8'), connector.acceptedHostKeys, JUMP_HOST);
   if (pinned.length > 0) ctx.print.info(`Pinned the host keys of ${pinned.join(', ')} in ${loaded.file}.`);
 }
 

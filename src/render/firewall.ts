@@ -27,6 +27,8 @@ export const GALERA_PORTS = { tcp: [3306, 4444, 4567, 4568], udp: [4567] } as co
 export const DNS_PORT = 53;
 export const WEB_PORTS = [80, 443];
 const NTP_PORT = 123;
+/** DHCP's server and client ports, per family: leases are renewed over ordinary UDP sockets. */
+const DHCP = { 4: { server: 67, client: 68 }, 6: { server: 547, client: 546 } } as const;
 
 /** Interfaces of Docker's bridges: docker0 (and docker_gwbridge), user-defined networks br-<id>. */
 const DOCKER_BRIDGES = ['docker+', 'br-+'];
@@ -183,6 +185,9 @@ function inputRules(policy: FirewallPolicy, family: Family): string[] {
     `-A ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
     `-A ${chain} -m conntrack --ctstate INVALID -j DROP`,
     ...(family === 4 ? icmpRules(4, chain, true) : []),
+    family === 4
+      ? `-A ${chain} -p udp -m udp --sport ${DHCP[4].server} --dport ${DHCP[4].client} ${comment('DHCP replies')} -j ACCEPT`
+      : `-A ${chain} -s fe80::/10 -d fe80::/10 -p udp -m udp --sport ${DHCP[6].server} --dport ${DHCP[6].client} ${comment('DHCPv6 replies')} -j ACCEPT`,
   ];
   for (const a of policy.allowances) {
     const match = `${portMatch(a.protocol, a.ports)} ${comment(a.why)} -j ACCEPT`;
@@ -222,7 +227,7 @@ function outputRules(egress: NonNullable<FirewallPolicy['egress']>, family: Fami
     `-A ${chain} -o lo -j ACCEPT`,
     ...(family === 6 ? icmpRules(6, chain, false) : []),
     `-A ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-    `-A ${chain} ${portMatch('udp', egress.udpPorts)} ${comment('DNS and NTP')} -j ACCEPT`,
+    `-A ${chain} ${portMatch('udp', uniqueSorted([...egress.udpPorts, DHCP[family].server]))} ${comment('DNS, DHCP and NTP')} -j ACCEPT`,
     `-A ${chain} ${portMatch('tcp', egress.tcpPorts)} ${comment('DNS, HTTP(S) and mirrors')} -j ACCEPT`,
     ...(family === 4 ? icmpRules(4, chain, false) : []),
     ...egress.to.filter((ip) => isIP(ip) === family).map((ip) => `-A ${chain} -d ${normaliseCidr(ip)} ${comment('cluster host')} -j ACCEPT`),

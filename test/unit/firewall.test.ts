@@ -40,7 +40,7 @@ const header = (family: 4 | 6, host: string) => `# Managed by berth: the IPv${fa
 *filter
 `;
 
-/** The start of BERTH-INPUT in every IPv6 file: loopback, then the ICMPv6 IPv6 needs, then state. */
+/** The start of BERTH-INPUT in every IPv6 file: loopback, then the ICMPv6 IPv6 needs, then state, then DHCPv6 replies. */
 const V6_INPUT_START = `-A BERTH-INPUT -i lo -j ACCEPT
 -A BERTH-INPUT -p ipv6-icmp -m icmp6 --icmpv6-type destination-unreachable -j ACCEPT
 -A BERTH-INPUT -p ipv6-icmp -m icmp6 --icmpv6-type packet-too-big -j ACCEPT
@@ -57,6 +57,7 @@ const V6_INPUT_START = `-A BERTH-INPUT -i lo -j ACCEPT
 -A BERTH-INPUT -s fe80::/10 -p ipv6-icmp -m icmp6 --icmpv6-type 143 -j ACCEPT
 -A BERTH-INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A BERTH-INPUT -m conntrack --ctstate INVALID -j DROP
+-A BERTH-INPUT -s fe80::/10 -d fe80::/10 -p udp -m udp --sport 547 --dport 546 -m comment --comment "DHCPv6 replies" -j ACCEPT
 `;
 
 const DOCKER_USER_START = `-A BERTH-DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
@@ -171,6 +172,7 @@ describe('firewall rules', () => {
 -A BERTH-INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A BERTH-INPUT -m conntrack --ctstate INVALID -j DROP
 -A BERTH-INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT
+-A BERTH-INPUT -p udp -m udp --sport 67 --dport 68 -m comment --comment "DHCP replies" -j ACCEPT
 -A BERTH-INPUT -p tcp -m tcp --dport 22 -m comment --comment "SSH from firewall.adminCidrs" -j ACCEPT
 -A BERTH-INPUT -p tcp -m multiport --dports 80,443 -m comment --comment "web (lb)" -j ACCEPT
 -A BERTH-INPUT -j DROP
@@ -208,6 +210,7 @@ COMMIT
 -A BERTH-INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A BERTH-INPUT -m conntrack --ctstate INVALID -j DROP
 -A BERTH-INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT
+-A BERTH-INPUT -p udp -m udp --sport 67 --dport 68 -m comment --comment "DHCP replies" -j ACCEPT
 -A BERTH-INPUT -p tcp -m tcp --dport 22 -m comment --comment "SSH from firewall.adminCidrs" -j ACCEPT
 -A BERTH-INPUT -p tcp -m tcp --dport 5000 -m comment --comment "registry from the cluster and firewall.adminCidrs" -j ACCEPT
 -A BERTH-INPUT -s 10.0.0.11/32 -p udp -m udp --dport 53 -m comment --comment "DNS forwarder for the cluster and containers" -j ACCEPT
@@ -246,7 +249,7 @@ COMMIT
     });
   });
 
-  it('strict egress: OUTPUT DROP but DNS, NTP, HTTP(S), ping, the cluster and the own containers', () => {
+  it('strict egress: OUTPUT DROP but DNS, DHCP, NTP, HTTP(S), ping, the cluster and the own containers', () => {
     const strict = { firewall: { adminCidrs: ['203.0.113.0/24'], egress: 'strict' } };
     assert.equal(
       rules(strict, 'vm1', 4),
@@ -259,6 +262,7 @@ COMMIT
 -A BERTH-INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A BERTH-INPUT -m conntrack --ctstate INVALID -j DROP
 -A BERTH-INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT
+-A BERTH-INPUT -p udp -m udp --sport 67 --dport 68 -m comment --comment "DHCP replies" -j ACCEPT
 -A BERTH-INPUT -s 203.0.113.0/24 -p tcp -m tcp --dport 22 -m comment --comment "SSH from firewall.adminCidrs" -j ACCEPT
 -A BERTH-INPUT -p tcp -m multiport --dports 80,443 -m comment --comment "web (lb)" -j ACCEPT
 -A BERTH-INPUT -j DROP
@@ -267,7 +271,7 @@ ${DOCKER_USER_START}-A BERTH-DOCKER-USER -p tcp -m conntrack --ctstate DNAT --ct
 -A BERTH-DOCKER-USER -j DROP
 -A BERTH-OUTPUT -o lo -j ACCEPT
 -A BERTH-OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
--A BERTH-OUTPUT -p udp -m multiport --dports 53,123 -m comment --comment "DNS and NTP" -j ACCEPT
+-A BERTH-OUTPUT -p udp -m multiport --dports 53,67,123 -m comment --comment "DNS, DHCP and NTP" -j ACCEPT
 -A BERTH-OUTPUT -p tcp -m multiport --dports 53,80,443 -m comment --comment "DNS, HTTP(S) and mirrors" -j ACCEPT
 -A BERTH-OUTPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT
 -A BERTH-OUTPUT -d 10.0.0.12/32 -m comment --comment "cluster host" -j ACCEPT
@@ -298,7 +302,7 @@ COMMIT
 -A BERTH-OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 132 -j ACCEPT
 -A BERTH-OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 143 -j ACCEPT
 -A BERTH-OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
--A BERTH-OUTPUT -p udp -m multiport --dports 53,123 -m comment --comment "DNS and NTP" -j ACCEPT
+-A BERTH-OUTPUT -p udp -m multiport --dports 53,123,547 -m comment --comment "DNS, DHCP and NTP" -j ACCEPT
 -A BERTH-OUTPUT -p tcp -m multiport --dports 53,80,443 -m comment --comment "DNS, HTTP(S) and mirrors" -j ACCEPT
 -A BERTH-OUTPUT -o docker+ -j ACCEPT
 -A BERTH-OUTPUT -o br-+ -j ACCEPT
@@ -349,6 +353,7 @@ COMMIT
 -A BERTH-INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A BERTH-INPUT -m conntrack --ctstate INVALID -j DROP
 -A BERTH-INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT
+-A BERTH-INPUT -p udp -m udp --sport 67 --dport 68 -m comment --comment "DHCP replies" -j ACCEPT
 -A BERTH-INPUT -s 203.0.113.0/24 -p tcp -m tcp --dport 22 -m comment --comment "SSH from firewall.adminCidrs" -j ACCEPT
 -A BERTH-INPUT -p tcp -m multiport --dports 80,443 -m comment --comment "web (lb)" -j ACCEPT
 -A BERTH-INPUT -s 10.0.0.13/32 -p tcp -m multiport --dports 3306,4444,4567,4568 -m comment --comment "MariaDB Galera between db hosts" -j ACCEPT
@@ -378,6 +383,7 @@ COMMIT
 -A BERTH-INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A BERTH-INPUT -m conntrack --ctstate INVALID -j DROP
 -A BERTH-INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT
+-A BERTH-INPUT -p udp -m udp --sport 67 --dport 68 -m comment --comment "DHCP replies" -j ACCEPT
 -A BERTH-INPUT -s 203.0.113.0/24 -p tcp -m tcp --dport 22 -m comment --comment "SSH from firewall.adminCidrs" -j ACCEPT
 -A BERTH-INPUT -s 10.0.0.11/32 -p tcp -m multiport --dports 3306,4444,4567,4568 -m comment --comment "MariaDB Galera between db hosts" -j ACCEPT
 -A BERTH-INPUT -s 10.0.0.11/32 -p udp -m udp --dport 4567 -m comment --comment "MariaDB Galera between db hosts" -j ACCEPT

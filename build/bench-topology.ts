@@ -7,7 +7,7 @@
  *     every stand-in is pushed into it; images as this machine has them, or,
  *     with --cold, none at all (base, VM, tools and stand-in images are removed
  *     first: debootstrap and every build run; refused while a container uses them);
- *  2. warm up: everything torn down except the caches (images, mirror storage),
+ *  2. warm up: everything torn down except the caches (images, the mirror's cache volume),
  *     as an e2e run finds the machine after the previous one;
  *  3. reuse: up again with everything running (KEEP=1 runs).
  * Prints a Markdown section for BENCHMARKS.md.
@@ -17,7 +17,9 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { baseImageTag } from '../src/sandbox/base-image';
+import { removeVolumesLabelled } from '../src/sandbox/containers';
 import { docker } from '../src/sandbox/docker';
+import { CACHE_LABEL } from '../src/sandbox/mirror';
 import type { TopologySpec } from '../src/sandbox/plan';
 import { STANDINS } from '../src/sandbox/standins';
 import { downTopology, SERVICE_STATE, upTopology } from '../src/sandbox/topology';
@@ -49,8 +51,12 @@ async function timed(label: string, step: () => Promise<unknown>): Promise<strin
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { cold: { type: 'boolean', default: false } } });
   const log = (line: string) => process.stderr.write(`  ${line}\n`);
-  await downTopology(SPEC, SERVICE_STATE);
-  rmSync(SPEC.stateDir, { recursive: true, force: true });
+  const removeAll = async () => {
+    await downTopology(SPEC, SERVICE_STATE);
+    await removeVolumesLabelled(CACHE_LABEL, SPEC.prefix);
+    rmSync(SPEC.stateDir, { recursive: true, force: true });
+  };
+  await removeAll();
   if (values.cold) await removeImages();
   const rows = [
     await timed(values.cold ? 'cold: nothing cached (debootstrap, all builds, mirror push)' : 'images cached, empty mirror storage', () => upTopology(SPEC, log)),
@@ -58,8 +64,7 @@ async function main(): Promise<void> {
   await downTopology(SPEC);
   rows.push(await timed('warm: images and mirror storage cached, nothing running', () => upTopology(SPEC, log)));
   rows.push(await timed('reuse: everything running', () => upTopology(SPEC, log)));
-  await downTopology(SPEC, SERVICE_STATE);
-  rmSync(SPEC.stateDir, { recursive: true, force: true });
+  await removeAll();
   process.stdout.write(
     [
       `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:topology${values.cold ? ' -- --cold' : ''}\` on ${availableParallelism()} CPUs.`,

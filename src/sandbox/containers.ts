@@ -136,6 +136,13 @@ export async function listTopologyContainers(topology: string): Promise<Topology
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** Removes the volumes carrying label=value; returns "volume NAME" for each. */
+export async function removeVolumesLabelled(label: string, value: string): Promise<string[]> {
+  const volumes = (await docker(['volume', 'ls', '--quiet', '--filter', `label=${label}=${value}`])).stdout.split('\n').filter(Boolean);
+  if (volumes.length > 0) await docker(['volume', 'rm', '--force', ...volumes]);
+  return volumes.map((v) => `volume ${v}`);
+}
+
 /** Removes every container, volume and network carrying the topology's label. Returns what was removed. */
 export async function removeTopologyObjects(topology: string): Promise<string[]> {
   const removed: string[] = [];
@@ -144,11 +151,7 @@ export async function removeTopologyObjects(topology: string): Promise<string[]>
     await docker(['rm', '--force', '--volumes', ...containers.map((c) => c.name)]);
     removed.push(...containers.map((c) => `container ${c.name}`));
   }
-  const volumes = (await docker(['volume', 'ls', '--quiet', ...labelFilter(topology)])).stdout.split('\n').filter(Boolean);
-  if (volumes.length > 0) {
-    await docker(['volume', 'rm', '--force', ...volumes]);
-    removed.push(...volumes.map((v) => `volume ${v}`));
-  }
+  removed.push(...(await removeVolumesLabelled(TOPOLOGY_LABEL, topology)));
   const networks = (await docker(['network', 'ls', '--quiet', '--format', '{{.Name}}', ...labelFilter(topology)])).stdout.split('\n').filter(Boolean);
   for (const network of networks) {
     await docker(['network', 'rm', network]);

@@ -3,7 +3,9 @@ import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { RunFailedError } from '../errors';
 import { writeAnswersFile } from './answers';
+import { removeVolumesLabelled } from './containers';
 import { docker } from './docker';
+import { CACHE_LABEL } from './mirror';
 import { SANDBOX_NETWORK, type TopologySpec } from './plan';
 import { STANDINS_DIR } from './standins';
 import { answersFor, downTopology, SERVICE_STATE, topologyStatus, upTopology, type Log, type Topology } from './topology';
@@ -95,6 +97,8 @@ export async function sandboxUp(options: SandboxUpOptions): Promise<SandboxUp> {
 export async function sandboxDown(dir: string): Promise<string[]> {
   await requireDocker();
   const removed = await downTopology({ prefix: SANDBOX_NETWORK.prefix, stateDir: resolve(dir) }, [SANDBOX_ANSWERS_FILE, ...SERVICE_STATE]);
+  // The mirror's image cache outlives a topology (the e2e tests keep theirs); a user's `down` means all of it.
+  removed.push(...(await removeVolumesLabelled(CACHE_LABEL, SANDBOX_NETWORK.prefix)));
   // The directory goes too when nothing of the user's is left in it.
   if (existsSync(dir) && readdirSync(dir).length === 0) rmdirSync(dir);
   return removed;

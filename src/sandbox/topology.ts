@@ -86,7 +86,7 @@ export async function upTopology(spec: TopologySpec, log: Log = () => {}): Promi
     container: names.container(role),
     ip: plan.service(role),
   });
-  const report = (what: string, ip: string, outcome: ContainerOutcome) => log(`${what.padEnd(10)} ${ip.padEnd(14)} ${outcome}`);
+  const report = (what: string, ip: string, outcome: ContainerOutcome | 'recreated') => log(`${what.padEnd(10)} ${ip.padEnd(14)} ${outcome}`);
 
   const topology: Topology = {
     spec,

@@ -59,13 +59,28 @@ export function vmContainerSpec(vm: VmSpec): ContainerSpec {
   };
 }
 
-export async function startVm(vm: VmSpec): Promise<ContainerOutcome> {
-  const spec = vmContainerSpec(vm);
+/** A VM that was already there must be up within this time, or it is replaced by a fresh one. */
+export const REUSED_BOOT_TIMEOUT_MS = 45_000;
+
+/**
+ * Starts the VM, or keeps it when it runs with the same configuration and is
+ * healthy (booted, sshd active); one that is not is recreated.
+ */
+export async function startVm(vm: VmSpec): Promise<ContainerOutcome | 'recreated'> {
   const existing = await docker(['volume', 'inspect', vm.dockerVolume], { allowFailure: true });
   if (existing.code !== 0) await createVolume(vm.topology, vm.dockerVolume);
-  const outcome = await ensureContainer(spec);
-  await waitForBoot(vm.container);
-  return outcome;
+  const outcome = await ensureContainer(vmContainerSpec(vm));
+  if (outcome === 'created') {
+    await waitForBoot(vm.container);
+    return outcome;
+  }
+  try {
+    await waitForBoot(vm.container, REUSED_BOOT_TIMEOUT_MS);
+    return outcome;
+  } catch {
+    await recreateVm(vm);
+    return 'recreated';
+  }
 }
 
 export const BOOT_TIMEOUT_MS = 120_000;
@@ -98,7 +113,9 @@ export async function rebootVm(container: string): Promise<void> {
 export async function recreateVm(vm: VmSpec): Promise<void> {
   await removeContainer(vm.container);
   await removeVolume(vm.dockerVolume);
-  await startVm(vm);
+  await createVolume(vm.topology, vm.dockerVolume);
+  await ensureContainer(vmContainerSpec(vm));
+  await waitForBoot(vm.container);
 }
 
 /** The VM's ed25519 SSH host key (made on its first boot): type and base64 blob. */

@@ -88,6 +88,15 @@ describe('berth sandbox', function () {
     );
   });
 
+  it('up replaces a VM that is not healthy (sshd down) by a fresh one', async () => {
+    await docker(['exec', 'berth-sandbox-vm1', 'systemctl', 'mask', '--now', 'ssh']);
+    const { err } = await berth(sandboxUpCommand, ['--dir', dir, '--mirror', 'never']);
+    assert.match(err, /vm1 +10\.213\.58\.11 +recreated/);
+    assert.match(err, /vm2 +10\.213\.58\.12 +reused/);
+    const ssh = await docker(['exec', 'berth-sandbox-vm1', 'systemctl', 'is-active', 'ssh']);
+    assert.equal(ssh.stdout.trim(), 'active');
+  });
+
   it('down removes the containers, volumes, network and the files it wrote', async () => {
     const { err } = await berth(sandboxDownCommand, ['--dir', dir]);
     assert.match(err, /removed container berth-sandbox-vm1/);

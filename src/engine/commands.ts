@@ -54,8 +54,14 @@ export function scheduleRevertScript(phase: string, revert: string, seconds: num
     // A revert left over from an interrupted run must not fire in the middle of this one.
     `systemctl stop ${shq(`${unit}.timer`)} ${shq(`${unit}.service`)} 2>/dev/null || true`,
     `systemctl reset-failed ${shq(`${unit}.service`)} ${shq(`${unit}.timer`)} 2>/dev/null || true`,
-    shellCommand(['systemd-run', `--unit=${unit}`, `--on-active=${seconds}`, '--timer-property=AccuracySec=1s', '/bin/bash', '-c', revert]),
+    // systemd expands $VAR and ${VAR} in the command of a unit; $$ is its escape for a literal $.
+    shellCommand(['systemd-run', `--unit=${unit}`, `--on-active=${seconds}`, '--timer-property=AccuracySec=1s', '/bin/bash', '-c', revert.replace(/\$/g, '$$$$')]),
   ].join('\n');
+}
+
+/** A probe: prints "pending" while a change of this phase waits for its automatic revert (a run was killed before confirming it). */
+export function revertPendingScript(phase: string): string {
+  return `if systemctl is-active --quiet ${shq(`${revertUnitName(phase)}.timer`)}; then echo pending; fi`;
 }
 
 export function cancelRevertScript(phase: string): string {

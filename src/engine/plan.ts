@@ -95,6 +95,8 @@ export type Action =
       risk: string;
       /** The SSH port the proof connection uses, when the change moves sshd. */
       proofPort?: number;
+      /** Facts true once the change is confirmed (e.g. no revert pending any more). */
+      effects?: ProbeEffect[];
     };
 
 export interface HostPlan {
@@ -143,6 +145,7 @@ export function simulate(facts: Facts, actions: readonly Action[]): Facts {
         break;
       case 'guarded':
         Object.assign(next, simulate(next, action.actions));
+        for (const e of action.effects ?? []) next.probes[e.probe] = { code: e.code, out: e.out };
         break;
     }
   }

@@ -1,5 +1,6 @@
 import { everyHost, HostProblem, type Phase } from '../engine/phase';
 import type { Action } from '../engine/plan';
+import { revertPendingScript } from '../engine/commands';
 import { shq } from '../engine/shell';
 import { renderSshdDropIn, SSHD_DROP_IN } from '../render/sshd';
 import { configDigest, fileActions, markerPath, type WantedFile } from './common';
@@ -48,6 +49,7 @@ export const sshPhase: Phase = {
       include: "grep -Eiq '^[[:space:]]*Include[[:space:]]+/etc/ssh/sshd_config\\.d/\\*\\.conf' /etc/ssh/sshd_config && echo yes",
       rootPassword: "passwd -S root | cut -d' ' -f2",
       rootShell: 'getent passwd root | cut -d: -f7',
+      revert: revertPendingScript('ssh'),
     },
   }),
   plan(ctx, facts) {
@@ -62,7 +64,9 @@ export const sshPhase: Phase = {
     const files = wanted(ctx);
     const digest = configDigest(files);
     const changed = fileActions(facts, files);
-    if (changed.length > 0 || facts.files[markerPath(MARKER)]?.content !== digest) {
+    // A revert left pending by a killed run would undo the settings a minute from now: apply (and confirm) again.
+    const pendingRevert = facts.probes.revert.out.trim() === 'pending';
+    if (changed.length > 0 || pendingRevert || facts.files[markerPath(MARKER)]?.content !== digest) {
       const socket = facts.units['ssh.socket'].active === 'active';
       const saved = `${ROLLBACK}/${SSHD_DROP_IN.split('/').pop()}`;
       actions.push({
@@ -79,6 +83,7 @@ export const sshPhase: Phase = {
         revert: [`if [ -e ${shq(saved)} ]; then cp -a ${shq(saved)} ${shq(SSHD_DROP_IN)}; else rm -f ${shq(SSHD_DROP_IN)}; fi`, `rm -f ${shq(markerPath(MARKER))}`, reloadScript(socket)].join('\n'),
         risk: sshdRisk(sshHardening, admin.user),
         proofPort: sshHardening.port,
+        effects: [{ probe: 'revert', code: 0, out: '' }],
       });
     }
     if (sshHardening.rootNologin && facts.probes.rootShell.out.trim() !== '/usr/sbin/nologin') {

@@ -12,6 +12,7 @@ import { sshPhase } from '../../../src/phases/ssh';
 import { renderSshdDropIn } from '../../../src/render/sshd';
 import { renderSudoers } from '../../../src/render/admin';
 import { HostProblem } from '../../../src/engine/phase';
+import { simulate } from '../../../src/engine/plan';
 import { testAnswers } from '../../support/answers';
 import { assertConverges, factsFor, phaseContext, TEST_LOCAL } from '../../support/phase-check';
 
@@ -184,6 +185,15 @@ describe('SSH hardening phase', () => {
     assert.equal(resumed.length, 1);
     assert.ok(resumed[0].kind === 'guarded' && resumed[0].actions.some((a) => a.kind === 'service'), 'the reload still happens');
     assert.equal(done.length, 1);
+  });
+
+  it('applies and confirms again when a killed run left its revert pending', () => {
+    const ctx = phaseContext(testAnswers(), 'vm1');
+    const converged = simulate(factsFor(sshPhase, ctx, { probes }), sshPhase.plan(ctx, factsFor(sshPhase, ctx, { probes })));
+    assert.deepEqual(sshPhase.plan(ctx, converged), []);
+    const pending = { ...converged, probes: { ...converged.probes, revert: { code: 0, out: 'pending\n' } } };
+    const again = assertConverges(sshPhase, ctx, pending);
+    assert.deepEqual(again.map((a) => a.kind), ['guarded']);
   });
 
   it('refuses an sshd_config that does not read drop-ins', () => {

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { RunFailedError } from '../errors';
 import { writeAnswersFile } from './answers';
 import { removeVolumesLabelled } from './containers';
+import { baseImageTag } from './base-image';
 import { docker } from './docker';
 import { CACHE_LABEL } from './mirror';
 import { SANDBOX_NETWORK, type TopologySpec } from './plan';
@@ -62,6 +63,19 @@ export function dockerHubReachable(timeoutMs = 5000): Promise<boolean> {
   });
 }
 
+/** The Debian base image is made with debootstrap on this machine, the first time only. */
+async function requireDebootstrapUnlessBuilt(): Promise<void> {
+  if ((await docker(['image', 'inspect', baseImageTag()], { allowFailure: true })).code === 0) return;
+  const found = (process.env.PATH ?? '').split(':').concat('/usr/sbin', '/sbin').some((dir) => dir && existsSync(join(dir, 'debootstrap')));
+  if (!found) {
+    throw new RunFailedError(
+      'the sandbox builds its Debian 13 base image with debootstrap, which is not installed here',
+      [],
+      'On Debian or Ubuntu: apt-get install debootstrap (needed once; the image is kept).',
+    );
+  }
+}
+
 export function sandboxSpec(dir: string, vms: number, mirrors: boolean): TopologySpec {
   return { ...SANDBOX_NETWORK, vms, mirrors, stateDir: resolve(dir) };
 }
@@ -80,7 +94,18 @@ export async function sandboxUp(options: SandboxUpOptions): Promise<SandboxUp> {
       'Run the sandbox from a checkout (`npm run demo`), or on a machine that reaches Docker Hub with --mirror never.',
     );
   }
-  const topology = await upTopology(sandboxSpec(options.dir, options.vms, mirrors), options.log);
+  await requireDebootstrapUnlessBuilt();
+  let topology: Topology;
+  try {
+    topology = await upTopology(sandboxSpec(options.dir, options.vms, mirrors), options.log);
+  } catch (err) {
+    // Not a bug in berth: a build, a download or Docker failed on this machine.
+    throw new RunFailedError(
+      'the sandbox could not be started',
+      (err instanceof Error ? err.message : String(err)).split('\n'),
+      'Fix the cause above and run `berth sandbox up` again: what already runs is reused.',
+    );
+  }
   const answersPath = join(topology.spec.stateDir, SANDBOX_ANSWERS_FILE);
   writeAnswersFile(
     answersPath,

@@ -14,11 +14,6 @@ command -v sudo >/dev/null || need+=(sudo)
 command -v openssl >/dev/null || need+=(openssl)
 command -v gpg >/dev/null || need+=(gpg)
 command -v gpgconf >/dev/null || need+=(gpgconf)
-# The e2e image world (src/sandbox/mirror.ts, aptrepo.ts): the mirror's test CA,
-# the apt stand-in's signing key and packages.
-command -v openssl >/dev/null || need+=(openssl)
-command -v gpg >/dev/null || need+=(gpg)
-command -v gpgconf >/dev/null || need+=(gpgconf)
 # Packaging (build/package.ts) strips the x64 and arm64 Node base binaries.
 command -v x86_64-linux-gnu-strip >/dev/null || need+=(binutils-x86-64-linux-gnu)
 command -v aarch64-linux-gnu-strip >/dev/null || need+=(binutils-aarch64-linux-gnu)

@@ -8,6 +8,7 @@ import { answersExampleCommand, answersSchemaCommand, answersValidateCommand } f
 import { doctorCommand } from './commands/doctor';
 import { installCommand } from './commands/install';
 import { planCommand } from './commands/plan';
+import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './commands/sandbox';
 import { statusCommand } from './commands/status';
 import { colorWanted, createPrinter, type Printer } from './print';
 
@@ -16,7 +17,18 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
 
-export const COMMANDS: readonly Command[] = [installCommand, planCommand, doctorCommand, statusCommand, answersValidateCommand, answersSchemaCommand, answersExampleCommand];
+export const COMMANDS: readonly Command[] = [
+  installCommand,
+  planCommand,
+  doctorCommand,
+  statusCommand,
+  answersValidateCommand,
+  answersSchemaCommand,
+  answersExampleCommand,
+  sandboxUpCommand,
+  sandboxStatusCommand,
+  sandboxDownCommand,
+];
 
 export interface MainIo {
   argv: string[];

@@ -92,3 +92,9 @@ export function vmIndex(name: string): number {
   if (!match) throw new RangeError(`"${name}" is not a VM name (vm1 … vm${MAX_VMS})`);
   return Number(match[1]);
 }
+
+/** Where `berth sandbox` keeps its state, relative to the working directory. */
+export const DEFAULT_SANDBOX_DIR = '.sandbox';
+
+export type MirrorMode = 'auto' | 'always' | 'never';
+export const MIRROR_MODES: readonly MirrorMode[] = ['auto', 'always', 'never'];

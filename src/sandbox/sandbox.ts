@@ -7,7 +7,7 @@ import { removeVolumesLabelled } from './containers';
 import { baseImageTag } from './base-image';
 import { docker } from './docker';
 import { CACHE_LABEL } from './mirror';
-import { SANDBOX_NETWORK, type TopologySpec } from './plan';
+import { SANDBOX_NETWORK, type MirrorMode, type TopologySpec } from './plan';
 import { STANDINS_DIR } from './standins';
 import { answersFor, downTopology, SERVICE_STATE, topologyStatus, upTopology, type Log, type Topology } from './topology';
 
@@ -17,11 +17,8 @@ import { answersFor, downTopology, SERVICE_STATE, topologyStatus, upTopology, ty
  * unreachable, a local mirror serves stand-ins of the images berth deploys.
  */
 
-export const DEFAULT_SANDBOX_DIR = '.sandbox';
 export const SANDBOX_ANSWERS_FILE = 'sandbox.answers.yaml';
 
-export type MirrorMode = 'auto' | 'always' | 'never';
-export const MIRROR_MODES: readonly MirrorMode[] = ['auto', 'always', 'never'];
 
 export interface SandboxUpOptions {
   dir: string;

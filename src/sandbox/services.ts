@@ -19,6 +19,9 @@ export interface DnsRecord {
   ip: string;
 }
 
+/** Answered with NXDOMAIN by both resolvers. */
+export const BLOCKED_DOMAINS = ['docker.io', 'docker.com'];
+
 /**
  * dnsmasq forwarding to Docker's embedded DNS (127.0.0.11, which forwards to
  * this machine's resolvers). Plain container names (no dot) are never
@@ -39,6 +42,9 @@ function dnsmasqCommand(ip: string, records: readonly DnsRecord[]): string[] {
     `--listen-address=${ip}`,
     '--bind-interfaces',
     `--local=/${MIRROR_DOMAIN}/`,
+    // Docker Hub and Docker's download site do not resolve here, as in the regions berth is for: no probe of
+    // berth's (preflight, doctor) ever connects beyond this machine.
+    ...BLOCKED_DOMAINS.map((domain) => `--address=/${domain}/`),
     ...records.map((r) => `--address=/${r.hostname}/${r.ip}`),
   ];
 }

@@ -5,7 +5,7 @@ const MARK = { ok: '✔', warn: '!', fail: '✘' } as const;
 
 export const doctorCommand: Command = {
   words: ['doctor'],
-  summary: 'Check each host (system, resources, rights, clock) and what it can reach: package mirror, Docker repository, registry mirrors, Docker Hub.',
+  summary: 'Diagnose each host and what it can reach (package mirror, Docker repository, registry mirrors, Docker Hub).',
   usage: '--answers FILE',
   options: {
     answers: { type: 'string', short: 'a', valueName: 'FILE', description: 'The answers file.' },

@@ -1,8 +1,11 @@
 import { relative } from 'node:path';
 import { BadInputError } from '../../errors';
-import { MAX_VMS } from '../../sandbox/plan';
-import { DEFAULT_SANDBOX_DIR, MIRROR_MODES, sandboxDown, sandboxStatus, sandboxUp, type MirrorMode } from '../../sandbox/sandbox';
+import { DEFAULT_SANDBOX_DIR, MAX_VMS, MIRROR_MODES, type MirrorMode } from '../../sandbox/plan';
 import type { Command, OptionSpec } from '../command';
+
+// The sandbox machinery loads when a sandbox command runs, not with every berth command.
+const sandbox = () => require('../../sandbox/sandbox') as typeof import('../../sandbox/sandbox');
+
 
 const dirOption: OptionSpec = {
   type: 'string',
@@ -47,7 +50,7 @@ export const sandboxUpCommand: Command = {
   ].join('\n'),
   async run({ values, print }) {
     const dir = typeof values.dir === 'string' ? values.dir : DEFAULT_SANDBOX_DIR;
-    const { topology, answersPath } = await sandboxUp({
+    const { topology, answersPath } = await sandbox().sandboxUp({
       dir,
       vms: vmCount(values.vms),
       mirror: mirrorMode(values.mirror),
@@ -67,7 +70,7 @@ export const sandboxDownCommand: Command = {
   usage: '[--dir DIR]',
   options: { dir: dirOption },
   async run({ values, print }) {
-    const removed = await sandboxDown(typeof values.dir === 'string' ? values.dir : DEFAULT_SANDBOX_DIR);
+    const removed = await sandbox().sandboxDown(typeof values.dir === 'string' ? values.dir : DEFAULT_SANDBOX_DIR);
     if (removed.length === 0) print.info('No sandbox was running.');
     for (const line of removed) print.info(`  removed ${line}`);
   },
@@ -79,7 +82,7 @@ export const sandboxStatusCommand: Command = {
   usage: '',
   options: {},
   async run({ print }) {
-    const containers = await sandboxStatus();
+    const containers = await sandbox().sandboxStatus();
     if (containers.length === 0) {
       print.info('No sandbox is running. Start one with `berth sandbox up`.');
       return;

@@ -99,9 +99,10 @@ describe('sandbox containers', () => {
     }
     assert.deepEqual(
       smart.command.filter((a) => a.startsWith('--address=')),
-      ['--address=/hubmirror.berth.test/10.213.57.30', '--address=/docker-apt.berth.test/10.213.57.31'],
+      ['--address=/docker.io/', '--address=/docker.com/', '--address=/hubmirror.berth.test/10.213.57.30', '--address=/docker-apt.berth.test/10.213.57.31'],
     );
-    assert.deepEqual(resolver.command.filter((a) => a.startsWith('--address=')), []);
+    // Both refuse Docker Hub's names, as in the regions berth is for.
+    assert.deepEqual(resolver.command.filter((a) => a.startsWith('--address=')), ['--address=/docker.io/', '--address=/docker.com/']);
     assert.deepEqual(outsiderSpec(ctx('outsider')).command, ['sleep', 'infinity']);
   });
 

@@ -1,4 +1,4 @@
-import { Listr, type ListrTaskWrapper } from 'listr2';
+import { Listr, ListrLogger, PRESET_TIMER, ProcessOutput, type ListrTaskWrapper } from 'listr2';
 import chalk from 'chalk';
 import { createTwoFilesPatch } from 'diff';
 import type { Reporter, RunEvent, SummaryRow } from './events';
@@ -105,6 +105,8 @@ interface Deferred {
   resolve(): void;
   reject(err: Error): void;
   wrapper?: ListrTaskWrapper<unknown, never, never>;
+  /** The title the task ends with (the step may end before listr2 started drawing it). */
+  title?: string;
 }
 
 function deferred(): Deferred {
@@ -134,6 +136,11 @@ export function taskListReporter(stream: Stream, color: chalk.Chalk): Reporter {
   const failures: Extract<RunEvent, { type: 'step-failed' }>[] = [];
   const key = (phase: string, host: string) => `${phase}/${host}`;
 
+  const drawing = {
+    collapseSubtasks: false,
+    timer: PRESET_TIMER,
+    logger: new ListrLogger({ useIcons: true, processOutput: new ProcessOutput(stream as NodeJS.WriteStream, stream as NodeJS.WriteStream) }),
+  };
   const start = () => {
     const list = new Listr(
       phases.map((phase) => ({
@@ -152,14 +159,28 @@ export function taskListReporter(stream: Stream, color: chalk.Chalk): Reporter {
               task: async (_c: unknown, sub: ListrTaskWrapper<unknown, never, never>) => {
                 const step = steps.get(key(phase, host))!;
                 step.wrapper = sub;
-                await step.promise;
+                try {
+                  await step.promise;
+                } finally {
+                  if (step.title) sub.title = step.title;
+                }
               },
             })),
             { concurrent: true, exitOnError: false },
           );
         },
       })),
-      { concurrent: false, exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false, timer: { condition: true, format: () => color.dim } } } as never,
+      {
+        concurrent: false,
+        exitOnError: false,
+        registerSignalListeners: false,
+        // Drawn on the terminal given (stderr: stdout stays for results), whatever stdout is: listr2 would fall
+        // back to its line renderer when stdout is not a terminal, so the fallback is the same renderer.
+        renderer: 'default',
+        fallbackRenderer: 'default',
+        rendererOptions: drawing,
+        fallbackRendererOptions: drawing,
+      } as never,
     );
     running = list.run().catch(() => undefined);
   };
@@ -192,13 +213,16 @@ export function taskListReporter(stream: Stream, color: chalk.Chalk): Reporter {
         }
         case 'step-done': {
           const step = steps.get(key(event.phase, event.host));
-          if (step?.wrapper) step.wrapper.title = `${event.host}: ${event.changed === 0 ? 'up to date' : `${event.changed} ${mode === 'plan' ? 'to change' : 'changed'}`}`;
-          step?.resolve();
+          if (step) {
+            step.title = `${event.host}: ${event.changed === 0 ? 'up to date' : `${event.changed} ${mode === 'plan' ? 'to change' : 'changed'}`}`;
+            step.resolve();
+          }
           break;
         }
         case 'step-failed': {
           failures.push(event);
           const step = steps.get(key(event.phase, event.host));
+          if (step) step.title = `${event.host}: failed`;
           step?.reject(new Error(redact(event.error.split('\n')[0])));
           break;
         }
@@ -222,27 +246,31 @@ export function taskListReporter(stream: Stream, color: chalk.Chalk): Reporter {
 /** A plan as text: per host and phase, each action, with a unified diff for each file. */
 export function renderPlan(plans: readonly { phase: string; host: string; actions: Action[]; files: Record<string, FileFact | null> }[], color: chalk.Chalk): string {
   const out: string[] = [];
+  const renderActions = (actions: readonly Action[], files: Record<string, FileFact | null>, indent: string) => {
+    for (const a of actions) {
+      out.push(`${indent}${color.yellow('~')} ${describeAction(a)}`);
+      if (a.kind === 'file') {
+        const before = files[a.path]?.content ?? '';
+        if (a.sensitive) out.push(`${indent}    (content holds a secret: not shown)`);
+        else if (before !== a.content) {
+          const patch = createTwoFilesPatch(a.path, a.path, before, a.content, files[a.path] ? 'on host' : 'absent', 'planned', { context: 2 })
+            .split('\n')
+            .slice(2)
+            .filter((l) => l !== '')
+            .map((l) => `${indent}    ${l.startsWith('+') ? color.green(l) : l.startsWith('-') ? color.red(l) : l}`);
+          out.push(...patch);
+        }
+      }
+      if (a.kind === 'guarded') renderActions(a.actions, files, `${indent}    `);
+    }
+  };
   for (const p of plans) {
     if (p.actions.length === 0) {
       out.push(`${color.bold(`${p.host} · ${p.phase}`)}: ${color.green('up to date')}`);
       continue;
     }
     out.push(color.bold(`${p.host} · ${p.phase}:`));
-    for (const a of p.actions) {
-      out.push(`  ${color.yellow('~')} ${describeAction(a)}`);
-      if (a.kind === 'file') {
-        const before = p.files[a.path]?.content ?? '';
-        if (a.sensitive) out.push('      (content holds a secret: not shown)');
-        else if (before !== a.content) {
-          const patch = createTwoFilesPatch(a.path, a.path, before, a.content, p.files[a.path] ? 'on host' : 'absent', 'planned', { context: 2 })
-            .split('\n')
-            .slice(2)
-            .map((l) => `      ${l.startsWith('+') ? color.green(l) : l.startsWith('-') ? color.red(l) : l}`);
-          out.push(...patch);
-        }
-      }
-      if (a.kind === 'guarded') for (const inner of a.actions) out.push(`      ${describeAction(inner)}`);
-    }
+    renderActions(p.actions, p.files, '  ');
   }
   return redact(out.join('\n'));
 }

@@ -204,7 +204,8 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
             const facts = await s.agent.facts(query);
             const actions = phase.plan(ctx, facts);
             log.write(host.name, `${phase.name}: read ${describeQuery(query)}; ${actions.length === 0 ? 'up to date' : `plan: ${actions.map(describeAction).join('; ')}`}`);
-            const files = Object.fromEntries(actions.flatMap((a) => (a.kind === 'file' || a.kind === 'remove' ? [[a.path, facts.files[a.path] ?? null]] : [])));
+            const paths = (list: readonly Action[]): string[] => list.flatMap((a) => (a.kind === 'file' || a.kind === 'remove' ? [a.path] : a.kind === 'guarded' ? paths(a.actions) : []));
+            const files = Object.fromEntries(paths(actions).map((path) => [path, facts.files[path] ?? null]));
             if (mode === 'plan') {
               plans.push({ phase: phase.name, host: host.name, actions, files });
             } else if (actions.length > 0) {

@@ -53,7 +53,7 @@ export interface InstalledPlatform {
   answersFile: string;
   /** The first install's result. */
   firstRun: BerthRun;
-  /** `berth <command> --answers <the answers file> --yes --output plain …`. */
+  /** `berth <command> --answers <the answers file> --yes …` (plus `--output plain` for install and plan). */
   berth(command: string, extra?: string[], options?: RunBerthOptions): Promise<BerthRun>;
 }
 
@@ -65,7 +65,7 @@ export function installedPlatform(): Promise<InstalledPlatform> {
     await Promise.all(Object.keys(topo.vms).map((vm) => topo.recreate(vm)));
     const answersFile = topo.writeAnswers();
     const berth = (command: string, extra: string[] = [], options?: RunBerthOptions) =>
-      runBerth([command, '--answers', answersFile, '--yes', '--output', 'plain', ...extra], options);
+      runBerth([command, '--answers', answersFile, '--yes', ...(['install', 'plan'].includes(command) ? ['--output', 'plain'] : []), ...extra], options);
     const firstRun = await berth('install');
     if (firstRun.code !== 0) throw new Error(`the first berth install failed (exit ${firstRun.code}):\n${firstRun.output}`);
     return { topo, answersFile, firstRun, berth };

@@ -1,7 +1,7 @@
 import type { HostAgent } from '../../src/engine/agent';
 import type { Journal, LockOwner } from '../../src/engine/hoststate';
 import type { HostInfo } from '../../src/engine/phase';
-import { emptyFacts, simulate, type Action, type Facts } from '../../src/engine/plan';
+import { describeAction, emptyFacts, simulate, type Action, type Facts } from '../../src/engine/plan';
 
 /**
  * An in-memory host for engine unit tests: a model of files, packages, units
@@ -83,7 +83,7 @@ export function memoryAgent(host: MemoryHost, user = 'root'): HostAgent {
     async apply(actions, deps) {
       host.calls.push(`apply:${deps.phase}`);
       if (host.failIn === deps.phase) throw new Error(`injected failure in ${deps.phase}`);
-      for (const a of actions) deps.onAction?.(a.kind);
+      for (const a of actions) deps.onAction?.(describeAction(a));
       host.applied.push({ phase: deps.phase, actions: [...actions] });
       host.state = simulate(host.state, actions);
     },

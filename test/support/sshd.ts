@@ -124,6 +124,12 @@ export interface SshdOptions {
    * runs pyenv, ~300 ms per command); a real VM's is not.
    */
   config?: string[];
+  /**
+   * Give sshd (and so every session) a private, empty /var/lib/berth: a
+   * mount namespace of its own with a tmpfs there. Two such sshds act as two
+   * hosts with their own berth state on one machine.
+   */
+  privateBerthState?: boolean;
 }
 
 /** One sshd on 127.0.0.1 with its own directory, host key, authorized keys and log. */

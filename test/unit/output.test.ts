@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { stripVTControlCharacters } from 'node:util';
+import chalk from 'chalk';
+import type { HostAnswers } from '../../src/answers/schema';
+import { memoryLog } from '../../src/engine/log';
+import { jsonReporter, plainReporter, renderPlan, taskListReporter } from '../../src/engine/output';
+import { everyHost, type Phase } from '../../src/engine/phase';
+import { runPhases } from '../../src/engine/run';
+import type { Reporter } from '../../src/engine/events';
+import { Secret } from '../../src/answers/secret';
+import { testAnswers, TEST_SECRETS } from '../support/answers';
+import { memoryAgent, memoryHost } from '../support/memory-host';
+import { TEST_LOCAL } from '../support/phase-check';
+
+const noColor = new chalk.Instance({ level: 0 });
+
+/** A phase whose file holds a secret and whose run is described with one, to prove nothing prints it. */
+const secretPhase: Phase = {
+  name: 'registry',
+  title: 'registry',
+  appliesTo: everyHost,
+  query: () => ({ files: ['/etc/berth/htpasswd', '/etc/motd'] }),
+  plan: (ctx, facts) =>
+    facts.files['/etc/motd']
+      ? []
+      : [
+          { kind: 'file', path: '/etc/motd', content: 'welcome\n', mode: 0o644 },
+          { kind: 'file', path: '/etc/berth/htpasswd', content: `berth:${ctx.answers.registry.password!.reveal()}\n`, mode: 0o600, sensitive: true },
+          { kind: 'run', title: `log in with ${ctx.answers.registry.password!.reveal()}`, script: 'true', stdin: new Secret(ctx.answers.registry.password!.reveal(), 'test') },
+        ],
+};
+
+async function run(reporter: Reporter, mode: 'apply' | 'plan' = 'apply') {
+  const hosts = { vm1: memoryHost('vm1'), vm2: memoryHost('vm2') } as Record<string, ReturnType<typeof memoryHost>>;
+  const log = memoryLog();
+  const result = await runPhases({
+    answers: testAnswers(),
+    phases: [secretPhase],
+    connector: { connect: async (h: HostAnswers) => memoryAgent(hosts[h.name]), connectAs: async (h: HostAnswers) => memoryAgent(hosts[h.name]), open: async () => { throw new Error('unused'); } },
+    mode,
+    local: TEST_LOCAL,
+    reporter,
+    log,
+    owner: { owner: 't@m', machine: 'm', pid: 1 },
+  });
+  return { result, log };
+}
+
+function capture(tty = false) {
+  const stream = Object.assign(new PassThrough(), { isTTY: tty, columns: 100, rows: 40 });
+  let text = '';
+  stream.on('data', (c: Buffer) => (text += c));
+  return { stream, text: () => stripVTControlCharacters(text) };
+}
+
+describe('output', () => {
+  it('plain lines: per step, then the summary table and the totals, without secrets', async () => {
+    const out = capture();
+    const { log } = await run(plainReporter(out.stream, noColor));
+    const text = out.text();
+    assert.match(text, /\d\d:\d\d:\d\d vm1: registry: 3 changed \(\d+\.\ds\)/);
+    assert.match(text, /host\s+phase\s+status\s+changed\s+time\nvm[12]\s+registry\s+changed\s+3/);
+    assert.match(text, /Done: 6 changed\./);
+    for (const s of Object.values(TEST_SECRETS)) {
+      assert.ok(!text.includes(s), 'secret in output');
+      assert.ok(!log.lines.join('\n').includes(s), 'secret in log');
+    }
+    assert.match(text, /log in with \[redacted\]/);
+  });
+
+  it('JSON lines: one event per line, ending with run-done', async () => {
+    const out = capture();
+    await run(jsonReporter(out.stream));
+    const events = out.text().trim().split('\n').map((l) => JSON.parse(l) as { type: string; actions?: string[] });
+    assert.equal(events[0].type, 'run-start');
+    assert.equal(events[events.length - 1].type, 'run-done');
+    const done = events.find((e) => e.type === 'step-done')!;
+    assert.deepEqual(done.actions, ['write /etc/motd (mode 0644)', 'write /etc/berth/htpasswd (mode 0600)', 'log in with [redacted]']);
+  });
+
+  it('the live task list draws phases and hosts on the terminal it is given', async () => {
+    const out = capture(true);
+    await run(taskListReporter(out.stream, noColor));
+    const text = out.text();
+    assert.match(text, /registry/);
+    assert.match(text, /vm1: 3 changed/);
+    assert.match(text, /vm2: 3 changed/);
+    assert.match(text, /Done: 6 changed\./);
+  });
+
+  it('plans show diffs, but not of files that hold secrets', async () => {
+    const out = capture();
+    const { result } = await run(plainReporter(out.stream, noColor), 'plan');
+    const text = renderPlan(result.plans, noColor);
+    assert.match(text, /vm1 · registry:\n {2}~ write \/etc\/motd \(mode 0644\)\n(.*\n)*\s+\+welcome/);
+    assert.match(text, /~ write \/etc\/berth\/htpasswd \(mode 0600\)\n\s+\(content holds a secret: not shown\)/);
+    assert.ok(!text.includes(TEST_SECRETS.registry));
+  });
+});

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { stripVTControlCharacters } from 'node:util';
+import { ensureBinary } from '../support/binary';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { INSTALL_TIMEOUT_MS, installedPlatform, WORK_DIR, type InstalledPlatform } from './installed';
@@ -119,5 +122,27 @@ describe('e2e: admin user, SSH hardening and the engine on real hosts', function
       for (const s of secrets) assert.ok(!text.includes(s), `${name} holds a secret`);
     }
     assert.equal(statSync(dir).mode & 0o777, 0o700);
+  });
+});
+
+describe('e2e: the packaged binary on a terminal', function () {
+  this.timeout(INSTALL_TIMEOUT_MS);
+
+  it('draws the live task list and ends with the summary', async () => {
+    const p = await installedPlatform();
+    const binary = await ensureBinary();
+    // script(1) gives the binary a pseudo-terminal, sized as a real one would be.
+    const command = `stty cols 120 rows 40; ${binary} install --answers ${p.answersFile} --yes`;
+    const run = await new Promise<{ code: number | null; screen: string }>((resolve) => {
+      const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: WORK_DIR, env: { ...process.env, TERM: 'xterm-256color' } });
+      let screen = '';
+      child.stdout.on('data', (c: Buffer) => (screen += c));
+      child.on('close', (code) => resolve({ code, screen: stripVTControlCharacters(screen) }));
+    });
+    assert.equal(run.code, 0, run.screen);
+    assert.match(run.screen, /✔ preflight/);
+    assert.match(run.screen, /✔ vm1: up to date/);
+    assert.match(run.screen, /✔ SSH hardening/);
+    assert.match(run.screen, /Done: 0 changed\./);
   });
 });

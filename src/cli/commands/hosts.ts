@@ -46,7 +46,9 @@ function reporterFor(ctx: CommandContext): Reporter {
   const output = (ctx.values.output as string | undefined) ?? 'auto';
   if (!['auto', 'plain', 'json'].includes(output)) throw new BadInputError(`--output must be auto, plain or json, not "${output}"`);
   if (output === 'json') return jsonReporter(ctx.stdout);
-  if (output === 'auto' && ctx.stderr.isTTY && ctx.env.TERM !== 'dumb') return taskListReporter(ctx.stderr, ctx.print.color);
+  // A terminal of no width (a pseudo-terminal nobody sized) cannot hold a live display.
+  const width = (ctx.stderr as { columns?: number }).columns ?? 0;
+  if (output === 'auto' && ctx.stderr.isTTY && width > 0 && ctx.env.TERM !== 'dumb') return taskListReporter(ctx.stderr, ctx.print.color);
   return plainReporter(ctx.stderr, ctx.print.color);
 }
 

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { answersYaml, TEST_SECRETS } from '../support/answers';
+
+const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+const RECORDER = join(__dirname, '..', 'support', 'net-recorder.cjs');
+
+interface Run {
+  code: number;
+  stderr: string;
+  network: string[];
+}
+
+/** Runs the built CLI with every connection and lookup it makes recorded. */
+function berth(args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const netLog = join(cwd, `net-${Math.random().toString(36).slice(2)}.log`);
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: `--require ${RECORDER}`, BERTH_NET_LOG: netLog, NO_COLOR: '1', ...extraEnv } }, (error, _stdout, stderr) => {
+      const network = existsSync(netLog) ? readFileSync(netLog, 'utf8').trim().split('\n').filter(Boolean) : [];
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stderr, network });
+    });
+  });
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+describe('bad input contacts nothing (the built CLI, with its connections recorded)', function () {
+  this.timeout(60_000);
+  const dir = mkdtempSync(join(tmpdir(), 'berth-offline-'));
+  before(() => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_test')]));
+
+  it('the recorder sees the connections a run with good answers makes (the control)', async () => {
+    const port = await closedPort();
+    const good = answersYaml({ ssh: { privateKey: './id_test', port }, hosts: [{ name: 'vm1', address: '127.0.0.2', roles: ['app', 'lb', 'db'] }, { name: 'vm2', address: '127.0.0.3', roles: ['registry', 'dns'] }] });
+    writeFileSync(join(dir, 'good.yaml'), stringify(good));
+    const run = await berth(['install', '--answers', 'good.yaml', '--yes', '--output', 'plain'], dir);
+    assert.equal(run.code, 1, run.stderr);
+    assert.ok(run.network.some((n) => n === `connect 127.0.0.2:${port}`), `${run.network.join('\n')}\n${run.stderr}`);
+  });
+
+  it('a file with problems: exit 2 for validate, install and plan, and not one connection or lookup', async () => {
+    const bad = answersYaml({ ssh: { privateKey: './id_test', port: 70000 }, hosts: [{ name: 'vm1', address: '300.1.1.1', roles: ['app'] }], firewall: { adminCidrs: ['10.0.0.5/24'] } });
+    writeFileSync(join(dir, 'bad.yaml'), stringify(bad));
+    for (const args of [['answers', 'validate', 'bad.yaml'], ['install', '--answers', 'bad.yaml', '--yes'], ['plan', '--answers', 'bad.yaml'], ['doctor', '--answers', 'bad.yaml']]) {
+      const run = await berth(args, dir);
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, /bad\.yaml has \d+ problems/);
+      assert.deepEqual(run.network, [], args.join(' '));
+      assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+    }
+  });
+
+  it('missing secrets in --yes mode: exit 2, listed, nothing contacted', async () => {
+    writeFileSync(join(dir, 'nosecrets.yaml'), stringify(answersYaml({ ssh: { privateKey: './id_test' }, registry: {}, app: {}, db: {} })));
+    const run = await berth(['install', '--answers', 'nosecrets.yaml', '--yes'], dir);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /lacks 4 secrets/);
+    assert.deepEqual(run.network, []);
+  });
+
+  it('an unreadable answers file or key, for a user who cannot read it: exit 2, clear words', async function () {
+    // Root reads everything: run the CLI as nobody to see what a user sees.
+    if (process.getuid?.() !== 0) this.skip();
+    const shared = mkdtempSync(join(tmpdir(), 'berth-perm-'));
+    chmodSync(shared, 0o755);
+    writeFileSync(join(shared, 'locked.yaml'), 'version: 1\n', { mode: 0o600 });
+    writeFileSync(join(shared, 'key'), 'x\n', { mode: 0o600 });
+    writeFileSync(join(shared, 'berth.yaml'), stringify(answersYaml({ ssh: { privateKey: './key' } })), { mode: 0o644 });
+    const asNobody = (args: string[]) =>
+      new Promise<{ code: number; stderr: string }>((resolve) =>
+        execFile('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], { cwd: shared, env: { ...process.env, NO_COLOR: '1', HOME: shared } }, (error, _o, stderr) =>
+          resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stderr }),
+        ),
+      );
+    const locked = await asNobody(['answers', 'validate', 'locked.yaml']);
+    assert.equal(locked.code, 2, locked.stderr);
+    assert.match(locked.stderr, /locked\.yaml cannot be read \(permission denied\)/);
+    const key = await asNobody(['answers', 'validate', 'berth.yaml']);
+    assert.equal(key.code, 2, key.stderr);
+    assert.match(key.stderr, /ssh\.privateKey: .*key cannot be read \(permission denied\)/);
+    for (const s of Object.values(TEST_SECRETS)) assert.ok(!key.stderr.includes(s));
+  });
+});

@@ -146,3 +146,32 @@ describe('e2e: the packaged binary on a terminal', function () {
     assert.match(run.screen, /Done: 0 changed\./);
   });
 });
+
+describe('e2e: Ctrl-C', function () {
+  this.timeout(INSTALL_TIMEOUT_MS);
+
+  it('the first Ctrl-C stops after the steps under way, releases the locks, and a rerun finishes', async () => {
+    const p = await installedPlatform();
+    let sent = false;
+    const run = await p.berth('install', [], {
+      onOutput: (text, child) => {
+        if (!sent && /\d\d:\d\d:\d\d preflight: /.test(text)) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    assert.ok(sent, 'the run never reached preflight');
+    assert.equal(run.code, 1, run.output);
+    assert.match(run.output, /Stopping after the steps under way/);
+    assert.match(run.output, /vm1\s+ssh\s+skipped/);
+    assert.match(run.output, /error: the run was interrupted/);
+    for (const vm of ['vm1', 'vm2']) {
+      const lock = await p.topo.exec(vm, 'test -e /var/lib/berth/lock && echo held || echo free');
+      assert.equal(lock.stdout.trim(), 'free', vm);
+    }
+    const again = await p.berth('install');
+    assert.equal(again.code, 0, again.output);
+    assert.match(again.output, /Done: 0 changed\./);
+  });
+});

@@ -45,6 +45,16 @@ export function releaseLockScript(runId: string): string {
   return `if grep -q ${shq(`"runId":"${runId}"`)} ${shq(`${LOCK_DIR}/owner.json`)} 2>/dev/null; then rm -rf -- ${shq(LOCK_DIR)}; fi`;
 }
 
+/** Is a process of this machine still running? (EPERM: it runs, under another user.) */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export type LockVerdict = { stale: false } | { stale: true; why: string };
 
 /** A lock is stale when its holder ran on this machine and is gone, or has not been heard of for 15 minutes. */

@@ -54,17 +54,19 @@ export interface ProbeEffect {
 
 export type ServiceOp = 'restart' | 'reload' | 'start' | 'stop' | 'enable' | 'enable-now' | 'disable-now' | 'daemon-reload';
 
+/** A file as a host should have it. */
+export interface FileSpec {
+  path: string;
+  content: string;
+  mode: number;
+  owner?: string;
+  group?: string;
+  /** The content holds a secret: plans show no diff, only that it changes. */
+  sensitive?: boolean;
+}
+
 export type Action =
-  | {
-      kind: 'file';
-      path: string;
-      content: string;
-      mode: number;
-      owner?: string;
-      group?: string;
-      /** The content holds a secret: plans show no diff, only that it changes. */
-      sensitive?: boolean;
-    }
+  | ({ kind: 'file' } & FileSpec)
   | { kind: 'remove'; path: string }
   | { kind: 'packages'; install: string[] }
   | { kind: 'service'; unit: string; op: ServiceOp }

@@ -6,7 +6,7 @@ import { VERSION } from '../version';
 import type { Reporter, SummaryRow } from './events';
 import { ActionFailedError } from './executor';
 import type { HostAgent } from './agent';
-import { appendToJournal, judgeLock, type Journal, type LockOwner } from './hoststate';
+import { appendToJournal, judgeLock, pidAlive, type Journal, type LockOwner } from './hoststate';
 import type { RunLog } from './log';
 import { HostProblem, type ClusterHost, type HostInfo, type LocalFacts, type Phase, type PhaseContext } from './phase';
 import { describeAction, type Action, type FactsQuery, type FileFact } from './plan';
@@ -68,14 +68,6 @@ const HEARTBEAT_MS = 60_000;
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function defaultPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Where the other hosts reach this one: privateAddress, the address if it is an IP, else the host's first address. */
 export function clusterAddressOf(host: HostAnswers, info: HostInfo): string {
@@ -156,7 +148,7 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
             const taken = await s.agent.lock(owner, Boolean(options.forceUnlock));
             if (!taken.acquired) {
               const holder = taken.holder;
-              const judged = holder ? judgeLock(holder, { machine: options.owner.machine, pidAlive: options.pidAlive ?? defaultPidAlive, now: new Date() }) : { stale: true as const, why: 'its owner file is unreadable' };
+              const judged = holder ? judgeLock(holder, { machine: options.owner.machine, pidAlive: options.pidAlive ?? pidAlive, now: new Date() }) : { stale: true as const, why: 'its owner file is unreadable' };
               const who = holder ? `${holder.owner} (pid ${holder.pid}) since ${holder.started}` : 'an unknown holder';
               throw new RunFailedError(
                 `${s.answers.name} is locked by another berth run: ${who}`,

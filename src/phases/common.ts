@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Action, Facts, FileFact } from '../engine/plan';
+import type { Action, Facts, FileFact, FileSpec } from '../engine/plan';
 
 /**
  * Building blocks phases share: comparing wanted files with the host's, and
@@ -7,14 +7,7 @@ import type { Action, Facts, FileFact } from '../engine/plan';
  * a file and reloading the service that reads it.
  */
 
-export interface WantedFile {
-  path: string;
-  content: string;
-  mode: number;
-  owner?: string;
-  group?: string;
-  sensitive?: boolean;
-}
+export type WantedFile = FileSpec;
 
 /** The header of every file berth writes on a host, with the comment syntax of the file. */
 export function managedHeader(what: string, comment = '#'): string {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { freePort } from '../support/sshd';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { answersYaml, TEST_SECRETS } from '../support/answers';
@@ -27,13 +27,6 @@ function berth(args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}): P
   });
 }
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 describe('bad input contacts nothing (the built CLI, with its connections recorded)', function () {
   this.timeout(60_000);
@@ -41,7 +34,7 @@ describe('bad input contacts nothing (the built CLI, with its connections record
   before(() => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_test')]));
 
   it('the recorder sees the connections a run with good answers makes (the control)', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const good = answersYaml({ ssh: { privateKey: './id_test', port }, hosts: [{ name: 'vm1', address: '127.0.0.2', roles: ['app', 'lb', 'db'] }, { name: 'vm2', address: '127.0.0.3', roles: ['registry', 'dns'] }] });
     writeFileSync(join(dir, 'good.yaml'), stringify(good));
     const run = await berth(['install', '--answers', 'good.yaml', '--yes', '--output', 'plain'], dir);

@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { freePort } from '../support/sshd';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { ensureBinary } from '../support/binary';
 import { converse, KEY, type Step } from '../support/terminal';
 import { parse } from 'yaml';
 
-/** A loopback port with nothing listening: the install after the wizard is refused at once, and nothing leaves this machine. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 describe('the wizard in a real terminal (packaged binary under script(1))', function () {
   this.timeout(180_000);
@@ -31,7 +23,7 @@ describe('the wizard in a real terminal (packaged binary under script(1))', func
     mkdirSync(join(home, '.ssh'), { mode: 0o700 });
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(home, '.ssh', 'id_ed25519')]);
     const work = mkdtempSync(join(tmpdir(), 'berth-pty-'));
-    const port = await closedPort();
+    const port = await freePort();
     const steps: Step[] = [
       [/Address of vm1/, `127.0.0.2${KEY.enter}`],
       [/Address of vm2/, `127.0.0.3${KEY.enter}`],

@@ -4,6 +4,7 @@
  * test users, keys and an ssh-agent the tests log in with. Needs root and
  * openssh-server, openssh-client and sudo (test/host-setup.sh installs them).
  */
+import { pidAlive } from '../../src/engine/hoststate';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,14 +46,6 @@ async function setPassword(name: string, password: string): Promise<void> {
   if (code !== 0) throw new Error(`chpasswd for ${name} exited ${code}`);
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function removeUser(name: string, sudoersFile: string): Promise<void> {
   rmSync(sudoersFile, { force: true });
@@ -65,7 +58,7 @@ async function removeUser(name: string, sudoersFile: string): Promise<void> {
 async function removeStaleTestUsers(): Promise<void> {
   for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
     const match = TEST_USER.exec(line.split(':')[0]);
-    if (match && !processAlive(Number(match[1]))) await removeUser(match[0], `/etc/sudoers.d/berthtest-${match[1]}`);
+    if (match && !pidAlive(Number(match[1]))) await removeUser(match[0], `/etc/sudoers.d/berthtest-${match[1]}`);
   }
 }
 

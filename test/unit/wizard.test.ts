@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { parseAnswers } from '../../src/answers/load';
-import { wizardTemplate, runWizard, WizardCancelled } from '../../src/wizard';
+import { askMissingSecrets, unsetSecrets, wizardTemplate, runWizard, WizardCancelled } from '../../src/wizard';
+import { parseDocument } from 'yaml';
 import { fixtureDir } from '../support/answers';
 import { converse, fakeTty, KEY, type Step } from '../support/terminal';
 
@@ -71,5 +72,20 @@ describe('wizard', () => {
 
   it('Ctrl-C cancels without writing anything', async () => {
     await assert.rejects(drive([[/Address of vm1/, KEY.ctrlC]]), (err: unknown) => err instanceof WizardCancelled);
+  });
+});
+
+describe('wizard: an answers file that lacks secrets', () => {
+  it('asks only for the missing ones, then the file is complete', async () => {
+    const doc = parseDocument('registry:\n  password: env:REG\napp: {}\ndb:\n  rootPassword: file:./root-pw\n');
+    assert.deepEqual(unsetSecrets(doc), [['app', 'secretKey'], ['db', 'password']]);
+    const stdin = fakeTty();
+    const stdout = new PassThrough();
+    const talk = converse([[/Django's SECRET_KEY/, KEY.enter], [/The app's MariaDB password/, KEY.enter]], (keys) => stdin.write(keys));
+    stdout.on('data', (c: Buffer) => talk.feed(c));
+    await askMissingSecrets(doc, { stdin, stdout });
+    assert.deepEqual(unsetSecrets(doc), []);
+    assert.equal(doc.getIn(['registry', 'password']), 'env:REG', 'what was set stays');
+    assert.doesNotMatch(talk.screen(), /private registry|root password/, 'nothing else is asked');
   });
 });

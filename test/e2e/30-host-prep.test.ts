@@ -4,7 +4,7 @@ import { stripVTControlCharacters } from 'node:util';
 import { ensureBinary } from '../support/binary';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { INSTALL_TIMEOUT_MS, installedPlatform, WORK_DIR, type InstalledPlatform } from './installed';
+import { INSTALL_TIMEOUT_MS, installedPlatform, runBerth, WORK_DIR, type InstalledPlatform } from './installed';
 
 /**
  * What the admin-user and SSH-hardening phases promise, and what the engine
@@ -173,5 +173,41 @@ describe('e2e: Ctrl-C', function () {
     const again = await p.berth('install');
     assert.equal(again.code, 0, again.output);
     assert.match(again.output, /Done: 0 changed\./);
+  });
+});
+
+describe('e2e: moving SSH to another port', function () {
+  this.timeout(INSTALL_TIMEOUT_MS);
+
+  it('opens the new port first, moves sshd under the guard, closes the old port on the next run, and moves back', async () => {
+    const p = await installedPlatform();
+    const moved = p.topo.writeAnswers({ sshHardening: { port: 2222 } }, 'port-2222.yaml');
+    const install = (file: string) => runBerth(['install', '--answers', file, '--yes', '--output', 'plain']);
+    const sshdPorts = async () => (await p.topo.exec('vm1', "sshd -T | awk '$1==\"port\"{print $2}'")).stdout.trim();
+    // Rules for SSH: "--dport 22" or "-m multiport --dports 22,2222".
+    const ruleFor = async (port: number) => (await p.topo.exec('vm1', `iptables -S BERTH-INPUT | grep SSH | grep -Ec -- '--dports? ([0-9]+,)*${port}( |,)' || true`)).stdout.trim();
+    try {
+      const first = await install(moved);
+      assert.equal(first.code, 0, first.output);
+      assert.equal(await sshdPorts(), '2222');
+      assert.equal((await p.topo.ssh('vm1', 'true', { user: 'berth', port: 2222 })).code, 0, 'the admin logs in on the new port');
+      assert.notEqual(await ruleFor(22), '0', 'the old port stays open during the run that moved sshd');
+
+      const second = await install(moved);
+      assert.equal(second.code, 0, second.output);
+      assert.match(second.output, /vm1: connected to 10\.213\.57\.11 as berth/);
+      assert.match(second.output, /vm1\s+firewall\s+changed\s+1/, 'the old port is closed now');
+      assert.equal(await ruleFor(22), '0');
+      assert.match((await install(moved)).output, /Done: 0 changed\./);
+    } finally {
+      // Back to 22: connect where sshd listens now, harden to 22, then the original answers converge.
+      const back = p.topo.writeAnswers({ ssh: { port: 2222 }, sshHardening: { port: 22 } }, 'port-back.yaml');
+      const returned = await install(back);
+      assert.equal(returned.code, 0, returned.output);
+      assert.equal(await sshdPorts(), '22');
+      const original = await p.berth('install');
+      assert.equal(original.code, 0, original.output);
+      assert.match((await p.berth('install')).output, /Done: 0 changed\./);
+    }
   });
 });

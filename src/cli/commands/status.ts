@@ -22,7 +22,7 @@ export const statusCommand: Command = {
           if (lock) ctx.print.out(`  locked by ${lock.owner} (pid ${lock.pid}) since ${lock.started}, last heard of ${lock.heartbeat}`);
           const latest = new Map(journal.entries.map((e) => [e.phase, e]));
           if (latest.size === 0) ctx.print.out('  berth has changed nothing here yet');
-          for (const e of latest.values()) ctx.print.out(`  ${e.phase.padEnd(10)} last changed ${e.at} (${e.actions.length} action${e.actions.length === 1 ? '' : 's'}, berth ${e.berth})`);
+          for (const e of latest.values()) ctx.print.out(`  ${e.phase.padEnd(14)} last changed ${e.at} (${e.actions.length} action${e.actions.length === 1 ? '' : 's'}, berth ${e.berth})`);
         } finally {
           await agent.close();
         }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need on a fresh machine of this kind
 # (Debian 12, root): Docker Engine, debootstrap, OpenSSH server and client,
-# util-linux's `script`, sudo (the SSH transport's tests), openssl and gpg (the e2e mirrors). Idempotent: does nothing when all is there.
+# util-linux's `script`, sudo and pkill (the SSH transport's tests), iptables
+# (the firewall loader's integration tests), openssl and gpg (the e2e mirrors).
+# Idempotent: does nothing when all is there.
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
@@ -10,10 +12,15 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v script >/dev/null || need+=(bsdutils)
 command -v sudo >/dev/null || need+=(sudo)
+command -v pkill >/dev/null || need+=(procps)
+# test/integration/firewall-script.test.ts (docker.io depends on it too, but dockerd may come from elsewhere).
+command -v iptables >/dev/null || need+=(iptables)
 # The e2e topology's image mirror (test CA, src/sandbox/mirror.ts) and Docker apt stand-in (signed, src/sandbox/aptrepo.ts).
 command -v openssl >/dev/null || need+=(openssl)
 command -v gpg >/dev/null || need+=(gpg)
 command -v gpgconf >/dev/null || need+=(gpgconf)
+# gpg makes and uses secret keys only through the agent, a mere Recommends of gpg.
+command -v gpg-agent >/dev/null || need+=(gpg-agent)
 # Packaging (build/package.ts) strips the x64 and arm64 Node base binaries.
 command -v x86_64-linux-gnu-strip >/dev/null || need+=(binutils-x86-64-linux-gnu)
 command -v aarch64-linux-gnu-strip >/dev/null || need+=(binutils-aarch64-linux-gnu)

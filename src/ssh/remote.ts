@@ -5,13 +5,18 @@ import { shellCommand, shq } from '../engine/shell';
 /**
  * The command lines and scripts berth sends to hosts, as pure functions.
  *
- * Every command runs as `[sudo] [timeout] bash -c BOOTSTRAP`. The bootstrap
- * reads the script from stdin up to a NUL byte (bash reads a pipe one byte at
- * a time, so nothing after the NUL is consumed) and evaluates it with
- * errexit, nounset and pipefail; what follows the NUL is the script's own
- * stdin. With a sudo password, the password comes first on stdin, one line
- * that sudo -S reads (also byte by byte). So the command line is always the
- * same short text, scripts of any length fit, and no value ever lands on it.
+ * Every command runs as `[sudo] [timeout] bash -c BOOTSTRAP`. Its stdin
+ * starts with two NUL-terminated fields: the sudo password line (empty
+ * without one) and the script. sudo -S reads the password line byte by byte
+ * and stops at its newline; the bootstrap then reads up to the next NUL and
+ * throws that away, whether it is empty (sudo took the password) or the
+ * password itself (sudo did not ask for it, e.g. because the sudoers rule
+ * became NOPASSWD during the run): the password is never run as a command.
+ * It reads the script up to the second NUL (bash reads a pipe one byte at a
+ * time, so nothing after it is consumed) and evaluates it with errexit,
+ * nounset and pipefail; what follows is the script's own stdin. So the
+ * command line is always the same short text, scripts of any length fit,
+ * and no value ever lands on it.
  */
 
 /** How a command gets its privileges. */
@@ -20,7 +25,7 @@ export type Privilege = 'login' | 'sudo' | 'sudo-password';
 /** Exit code of the bootstrap when the script did not arrive whole. */
 export const SCRIPT_NOT_RECEIVED = 97;
 
-export const BOOTSTRAP = `IFS= read -r -d "" berth_script || exit ${SCRIPT_NOT_RECEIVED}; set -euo pipefail; eval "$berth_script"`;
+export const BOOTSTRAP = `IFS= read -r -d "" berth_script && IFS= read -r -d "" berth_script || exit ${SCRIPT_NOT_RECEIVED}; set -euo pipefail; eval "$berth_script"`;
 
 /** Seconds the host's `timeout` waits after TERM before it sends KILL. */
 export const KILL_AFTER_SECONDS = 10;
@@ -52,10 +57,11 @@ export function sudoPasswordLine(password: string): Buffer {
   return Buffer.from(`${password}\n`);
 }
 
-/** What goes on stdin ahead of the script's own input: the sudo password line, the script, a NUL. */
+/** What goes on stdin ahead of the script's own input: the sudo password line (if any) and a NUL, the script and a NUL. */
 export function scriptPreamble(script: string, sudoPassword?: string): Buffer {
   if (script.includes('\0')) throw new Error('a script cannot contain a NUL byte');
-  return Buffer.concat([sudoPassword === undefined ? Buffer.alloc(0) : sudoPasswordLine(sudoPassword), Buffer.from(script), Buffer.from([0])]);
+  const nul = Buffer.from([0]);
+  return Buffer.concat([sudoPassword === undefined ? Buffer.alloc(0) : sudoPasswordLine(sudoPassword), nul, Buffer.from(script), nul]);
 }
 
 /** `sudo -n true`: succeeds when sudo needs no password. */

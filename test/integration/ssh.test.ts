@@ -282,6 +282,20 @@ describe('SSH transport against a real sshd', function () {
       assert.ok(!sshd.log().includes(password), 'password in the sshd log');
     });
 
+    it('keeps working, and never runs the password, when sudo stops asking for it during the run', async () => {
+      const password = users.password[PASSWORD_USER];
+      const host = await connect(target(), { user: PASSWORD_USER, privateKeyPath: userKey.path, knownHostsPath: null, sudoPassword: new Secret(password, 'test') });
+      assert.equal((await host.exec('id -u')).stdout, '0\n');
+      // As the admin phase may do for the login user: a later sudoers rule makes sudo passwordless.
+      const rule = `/etc/sudoers.d/berthtest-${process.pid}-z`;
+      writeFileSync(rule, `${PASSWORD_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
+      try {
+        assert.deepEqual(await host.exec('id -u; cat', { stdin: 'input' }), { code: 0, stdout: '0\ninput', stderr: '' });
+      } finally {
+        rmSync(rule, { force: true });
+      }
+    });
+
     it('asks for the sudo password when needed, and says so when there is none or it is wrong', async () => {
       const asked: string[] = [];
       const settings: SshSettings = { user: PASSWORD_USER, privateKeyPath: userKey.path, knownHostsPath: null };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,7 +18,7 @@ import {
   uploadPlan,
 } from '../../src/ssh/remote';
 
-const QUOTED_BOOTSTRAP = `'IFS= read -r -d "" berth_script || exit 97; set -euo pipefail; eval "$berth_script"'`;
+const QUOTED_BOOTSTRAP = `'IFS= read -r -d "" berth_script && IFS= read -r -d "" berth_script || exit 97; set -euo pipefail; eval "$berth_script"'`;
 
 /** Runs a command line the way sshd does (`bash -c`), here on this machine, with `input` on stdin. */
 function runLocally(command: string, input: Buffer) {
@@ -36,9 +36,9 @@ describe('remote command lines and scripts', () => {
     assert.equal(SUDO_PASSWORD_CHECK, `sudo -S -p '' -k true`);
   });
 
-  it('puts the sudo password line, the script and a NUL ahead of the input', () => {
-    assert.deepEqual(scriptPreamble('echo hi\n'), Buffer.from('echo hi\n\0'));
-    assert.deepEqual(scriptPreamble('id -u', 'pa ss'), Buffer.from('pa ss\nid -u\0'));
+  it('puts the sudo password line and a NUL, then the script and a NUL ahead of the input', () => {
+    assert.deepEqual(scriptPreamble('echo hi\n'), Buffer.from('\0echo hi\n\0'));
+    assert.deepEqual(scriptPreamble('id -u', 'pa ss'), Buffer.from('pa ss\n\0id -u\0'));
     assert.throws(() => scriptPreamble('a\0b'), /NUL/);
     assert.throws(() => scriptPreamble('id', 'two\nlines'), /line break/);
   });
@@ -54,8 +54,26 @@ describe('remote command lines and scripts', () => {
     assert.equal(runLocally(`bash -c ${QUOTED_BOOTSTRAP}`, scriptPreamble('false; echo not reached')).stdout, '');
     assert.notEqual(runLocally(`bash -c ${QUOTED_BOOTSTRAP}`, scriptPreamble('echo "$UNSET_VARIABLE"')).code, 0);
     assert.notEqual(runLocally(`bash -c ${QUOTED_BOOTSTRAP}`, scriptPreamble('false | true')).code, 0);
-    assert.equal(runLocally(`bash -c ${QUOTED_BOOTSTRAP}`, Buffer.from('echo no terminator')).code, SCRIPT_NOT_RECEIVED);
+    assert.equal(runLocally(`bash -c ${QUOTED_BOOTSTRAP}`, Buffer.from('\0echo no terminator')).code, SCRIPT_NOT_RECEIVED);
     assert.ok(BOOTSTRAP.length < 200);
+  });
+
+  it('never runs the sudo password line, whether or not sudo read it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-bootstrap-'));
+    try {
+      const marker = join(dir, 'password-ran');
+      // A password that is also a command: if the bootstrap ever evaluated it, the marker would exist.
+      const preamble = scriptPreamble('echo script ran; cat', `touch ${marker}`);
+      const input = Buffer.concat([preamble, Buffer.from('input')]);
+      // sudo asked: it consumed the password line, up to its newline.
+      const consumed = input.subarray(input.indexOf('\n') + 1);
+      assert.deepEqual(runLocally(scriptCommand('login', 0), consumed), { code: 0, stdout: 'script ran\ninput', stderr: '' });
+      // sudo did not ask (NOPASSWD): the password line reaches bash.
+      assert.deepEqual(runLocally(scriptCommand('login', 0), input), { code: 0, stdout: 'script ran\ninput', stderr: '' });
+      assert.equal(existsSync(marker), false, 'the password line was run as a command');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('stages each file beside its target', () => {

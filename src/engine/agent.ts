@@ -1,3 +1,4 @@
+import { RunFailedError } from '../errors';
 import { executeActions, type ExecutorDeps } from './executor';
 import { factsScript, HOST_INFO_SCRIPT, parseFacts, parseHostInfo } from './facts';
 import {
@@ -29,6 +30,7 @@ export interface HostAgent {
   apply(actions: readonly Action[], deps: Omit<ExecutorDeps, 'conn'>): Promise<void>;
   /** Take the lock; when it is held by someone else, say by whom (undefined when unreadable). */
   lock(owner: LockOwner, force: boolean): Promise<{ acquired: true } | { acquired: false; holder?: LockOwner }>;
+  /** Write a new heartbeat; rejects when the lock is no longer ours (another run forced it). */
   refreshLock(owner: LockOwner): Promise<void>;
   releaseLock(runId: string): Promise<void>;
   readJournal(): Promise<Journal>;
@@ -75,7 +77,14 @@ export function remoteAgent(conn: HostConnection): HostAgent {
       }
     },
     async refreshLock(owner) {
-      await must('refresh the lock', refreshLockScript(owner.runId), JSON.stringify(owner));
+      const answer = await must('refresh the lock', refreshLockScript(owner.runId), JSON.stringify(owner));
+      if (answer.trim() === 'LOST') {
+        throw new RunFailedError(
+          `${conn.name}: another berth run took this host's lock over (--force-unlock) while this one ran`,
+          [],
+          'Let that run finish, then run again: berth continues where it stopped.',
+        );
+      }
     },
     async releaseLock(runId) {
       await must('release the lock', releaseLockScript(runId));

@@ -191,6 +191,12 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
           const started = Date.now();
           reporter.handle({ type: 'step-start', phase: phase.name, host: host.name });
           try {
+            // A heartbeat a minute is plenty to tell a live run from a dead one, and saves a round trip per phase.
+            // Before the phase, so that a lock another run took over stops this one before it changes anything.
+            if (s.lock && Date.now() - Date.parse(s.lock.heartbeat) > HEARTBEAT_MS) {
+              s.lock = { ...s.lock, heartbeat: new Date().toISOString() };
+              await s.agent.refreshLock(s.lock);
+            }
             const ctx: PhaseContext = { answers, host, cluster, info: s.info, local: options.local };
             const query = phase.query(ctx);
             const facts = await s.agent.facts(query);
@@ -218,11 +224,6 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
               await s.agent.close();
               s.agent = next;
               log.write(host.name, `now connected as ${reconnectUser}`);
-            }
-            // A heartbeat a minute is plenty to tell a live run from a dead one, and saves a round trip per phase.
-            if (s.lock && Date.now() - Date.parse(s.lock.heartbeat) > HEARTBEAT_MS) {
-              s.lock = { ...s.lock, heartbeat: new Date().toISOString() };
-              await s.agent.refreshLock(s.lock);
             }
             const durationMs = Date.now() - started;
             summary.push({ host: host.name, phase: phase.name, status: actions.length === 0 ? 'ok' : mode === 'plan' ? 'planned' : 'changed', changed: actions.length, durationMs });

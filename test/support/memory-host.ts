@@ -94,7 +94,8 @@ export function memoryAgent(host: MemoryHost, user = 'root'): HostAgent {
       return { acquired: true };
     },
     async refreshLock(owner) {
-      if (host.lock?.runId === owner.runId) host.lock = owner;
+      if (host.lock?.runId !== owner.runId) throw new Error(`${host.name}: the lock was taken over`);
+      host.lock = owner;
     },
     async releaseLock(runId) {
       host.calls.push('unlock');

@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { remoteAgent } from '../../src/engine/agent';
 import { installPackagesScript, serviceScript } from '../../src/engine/commands';
 import { factsScript, parseFacts, parseHostInfo } from '../../src/engine/facts';
-import { judgeLock, type LockOwner } from '../../src/engine/hoststate';
+import { judgeLock, STATE_DIR, type LockOwner } from '../../src/engine/hoststate';
 import { emptyFacts, simulate } from '../../src/engine/plan';
 import { shellCommand, shq } from '../../src/engine/shell';
+import type { HostConnection } from '../../src/engine/transport';
 
 describe('shell quoting', () => {
   it('leaves plain words alone and single-quotes the rest', () => {
@@ -100,5 +106,61 @@ describe('lock staleness', () => {
   });
   it('is stale after 15 quiet minutes', () => {
     assert.deepEqual(judgeLock(holder, { machine: 'other', pidAlive: () => true, now: new Date('2026-11-22T10:30:00Z') }), { stale: true, why: 'its holder has not been heard of for 30 minutes' });
+  });
+});
+
+describe('host lock and journal, the real scripts run here with bash', () => {
+  let dir: string;
+  /** A connection that runs each script in bash on this machine, with /var/lib/berth moved into a temporary directory. */
+  const localConnection = (): HostConnection => ({
+    name: 'vm1',
+    address: '127.0.0.1',
+    user: 'root',
+    async exec(script, options = {}) {
+      const moved = script.replaceAll(STATE_DIR, join(dir, 'state'));
+      const result = spawnSync('bash', ['-c', `set -euo pipefail\n${moved}`], { input: options.stdin as string | undefined });
+      return { code: result.status ?? 1, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+    },
+    upload: async () => assert.fail('not used'),
+    uploadLarge: async () => assert.fail('not used'),
+    close: async () => undefined,
+  });
+  const owner = (runId: string): LockOwner => ({ owner: `${runId}@m`, machine: 'm', pid: 10, runId, started: '2026-11-22T10:00:00Z', heartbeat: '2026-11-22T10:00:00Z' });
+
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'berth-lock-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('one run holds the lock; another learns who; release frees it only for its holder', async () => {
+    const first = remoteAgent(localConnection());
+    const second = remoteAgent(localConnection());
+    assert.deepEqual(await first.lock(owner('one'), false), { acquired: true });
+    assert.deepEqual(await second.lock(owner('two'), false), { acquired: false, holder: owner('one') });
+    await second.releaseLock('two');
+    assert.deepEqual(await second.readLock(), owner('one'), 'a release by a run that does not hold it changes nothing');
+    await first.releaseLock('one');
+    assert.equal(await second.readLock(), undefined);
+    assert.deepEqual(await second.lock(owner('two'), false), { acquired: true });
+  });
+
+  it('a heartbeat refreshes a lock still held, and fails once another run forced it', async () => {
+    const first = remoteAgent(localConnection());
+    const second = remoteAgent(localConnection());
+    await first.lock(owner('one'), false);
+    const beat = { ...owner('one'), heartbeat: '2026-11-22T10:05:00Z' };
+    await first.refreshLock(beat);
+    assert.deepEqual(await first.readLock(), beat);
+    assert.deepEqual(await second.lock(owner('two'), true), { acquired: true });
+    await assert.rejects(first.refreshLock(beat), /vm1: another berth run took this host's lock over/);
+    assert.deepEqual(await first.readLock(), owner('two'), 'the new holder keeps the lock');
+  });
+
+  it('keeps the journal root-only and reads a missing one as empty', async () => {
+    const agent = remoteAgent(localConnection());
+    assert.deepEqual(await agent.readJournal(), { entries: [] });
+    const journal = { entries: [{ phase: 'docker', at: '2026-11-22T10:00:00Z', runId: 'one', berth: '0.1.0', actions: ['install packages: docker.io'] }] };
+    await agent.writeJournal(journal);
+    assert.deepEqual(await agent.readJournal(), journal);
+    assert.equal(statSync(join(dir, 'state', 'state.json')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir, 'state')).mode & 0o777, 0o700);
   });
 });

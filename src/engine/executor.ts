@@ -1,4 +1,4 @@
-import type { RunLog } from './log';
+import { logLines, type RunLog } from './log';
 import { cancelRevertScript, installPackagesScript, removeFileScript, revertStateScript, scheduleRevertScript, serviceScript } from './commands';
 import { describeAction, type Action } from './plan';
 import type { ExecOptions, HostConnection, UploadEntry } from './transport';
@@ -39,11 +39,15 @@ function tail(text: string): string {
 async function run(deps: ExecutorDeps, description: string, script: string, options: ExecOptions = {}): Promise<string> {
   const { conn, log } = deps;
   log.write(conn.name, `$ ${script.split('\n').join('\n> ')}`);
-  const result = await conn.exec(script, {
-    ...options,
-    onStdout: (chunk) => log.write(conn.name, chunk),
-    onStderr: (chunk) => log.write(conn.name, chunk),
-  });
+  const stdout = logLines(log, conn.name);
+  const stderr = logLines(log, conn.name);
+  let result;
+  try {
+    result = await conn.exec(script, { ...options, onStdout: stdout.write, onStderr: stderr.write });
+  } finally {
+    stdout.flush();
+    stderr.flush();
+  }
   if (result.code !== 0) throw new ActionFailedError(conn.name, deps.phase, description, result.code, tail(result.stderr || result.stdout));
   return result.stdout;
 }

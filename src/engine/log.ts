@@ -33,6 +33,28 @@ export function openRunLog(path: string): RunLog {
   };
 }
 
+/**
+ * A command's output as it streams in, written to the log in whole lines:
+ * redaction works on each write, and a secret split across two chunks of
+ * output would otherwise escape it. `flush` writes what is left.
+ */
+export function logLines(log: RunLog, host: string): { write(chunk: string): void; flush(): void } {
+  let pending = '';
+  return {
+    write(chunk) {
+      pending += chunk;
+      const end = pending.lastIndexOf('\n');
+      if (end < 0) return;
+      log.write(host, pending.slice(0, end + 1));
+      pending = pending.slice(end + 1);
+    },
+    flush() {
+      if (pending) log.write(host, pending);
+      pending = '';
+    },
+  };
+}
+
 /** For unit tests and commands that keep no log. */
 export function memoryLog(): RunLog & { lines: string[] } {
   const lines: string[] = [];

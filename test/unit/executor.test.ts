@@ -68,6 +68,25 @@ describe('executor', () => {
     assert.ok(!calls[0].script!.includes('Stdin-Only-Secret-4711'));
   });
 
+  it('logs output in whole lines, so that a secret split across two chunks is still redacted', async () => {
+    const secret = new Secret('Split-Across-Chunks-5521', 'literal').reveal();
+    const conn: HostConnection = {
+      ...recordingConnection().conn,
+      async exec(_script, options = {}) {
+        options.onStdout?.(`token ${secret.slice(0, 9)}`);
+        options.onStdout?.(`${secret.slice(9)} set\nnext line\nno newline at the end`);
+        options.onStderr?.(`warning: ${secret.slice(0, 3)}`);
+        options.onStderr?.(secret.slice(3));
+        return { code: 0, stdout: '', stderr: '' };
+      },
+    };
+    const d = deps(conn);
+    await executeActions(d, [{ kind: 'run', title: 'print a token', script: 'print-token' }]);
+    const log = (d.log as ReturnType<typeof memoryLog>).lines;
+    assert.ok(!log.join('\n').includes(secret), log.join('\n'));
+    assert.deepEqual(log.slice(-4), ['[vm1] token [redacted] set', '[vm1] next line', '[vm1] no newline at the end', '[vm1] warning: [redacted]']);
+  });
+
   it('turns a failed command into an error naming host, phase, action, exit code and the end of stderr', async () => {
     const { conn } = recordingConnection(() => ({ code: 100, stderr: 'E: Unable to locate package nosuch\n' }));
     await assert.rejects(executeActions(deps(conn), [{ kind: 'packages', install: ['nosuch'] }]), (err: unknown) => {

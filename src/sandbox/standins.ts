@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ensureBaseImage } from './base-image';
 import { docker, DockerCommandError } from './docker';
+import { contextHash, readContext } from './images';
 
 /**
  * Stand-ins for the Docker Hub images berth deploys, built from Debian 13
@@ -26,29 +25,10 @@ export const SOURCES_LABEL = 'berth.standin.sources';
 
 export interface StandinImage {
   tag: StandinTag;
-  /** Hash of the build sources and the base image tag. */
+  /** Hash of the build sources and the base image tag (`contextHash`). */
   sources: string;
   /** Local image id (sha256:…). */
   id: string;
-}
-
-/** Hash of every file under `dir` (path, executable bit, content) and of the base image tag. */
-export async function sourcesHash(dir: string, baseTag: string): Promise<string> {
-  const hash = createHash('sha256').update(`base ${baseTag}\n`);
-  for (const file of await filesUnder(dir)) {
-    const executable = ((await stat(file)).mode & 0o111) !== 0;
-    const content = await readFile(file);
-    hash.update(`${relative(dir, file)} ${executable ? 'x' : '-'} ${content.length}\n`).update(content);
-  }
-  return hash.digest('hex').slice(0, 16);
-}
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries
-    .filter((entry) => entry.isFile())
-    .map((entry) => join(entry.parentPath, entry.name))
-    .sort();
 }
 
 const pending = new Map<StandinTag, Promise<StandinImage>>();
@@ -78,7 +58,7 @@ export async function ensureStandins(): Promise<StandinImage[]> {
 async function buildUnlessCurrent(tag: StandinTag): Promise<StandinImage> {
   const base = await ensureBaseImage();
   const dir = join(STANDINS_DIR, STANDINS.find((standin) => standin.tag === tag)!.dir);
-  const sources = await sourcesHash(dir, base);
+  const sources = contextHash(base, readContext(dir));
   const current = await docker(['image', 'inspect', '--format', `{{ index .Config.Labels "${SOURCES_LABEL}" }} {{ .Id }}`, tag], {
     allowFailure: true,
   });

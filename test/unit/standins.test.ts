@@ -3,8 +3,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BASE_RECIPE, baseImageTag } from '../../src/sandbox/base-image';
+import { contextHash, readContext } from '../../src/sandbox/images';
 import { hubRepository } from '../../src/sandbox/mirror';
-import { sourcesHash } from '../../src/sandbox/standins';
 
 describe('image caching keys', () => {
   let dir: string;
@@ -16,27 +16,30 @@ describe('image caching keys', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('hashes the build sources: same files, same hash', async () => {
-    const first = await sourcesHash(dir, 'base:1');
-    assert.match(first, /^[0-9a-f]{16}$/);
-    assert.equal(await sourcesHash(dir, 'base:1'), first);
+  const sourcesHash = (baseTag: string) => contextHash(baseTag, readContext(dir));
+
+  it('reads a build context directory, subdirectories included, and hashes it: same files, same hash', () => {
+    assert.deepEqual(readContext(dir).map((file) => [file.name, file.mode]), [['Dockerfile', 0o644], ['sub/entrypoint.sh', 0o644]]);
+    const first = sourcesHash('base:1');
+    assert.match(first, /^[0-9a-f]{12}$/);
+    assert.equal(sourcesHash('base:1'), first);
   });
 
-  it('changes the hash with the base image, a file content, its executable bit, or a new file', async () => {
-    const first = await sourcesHash(dir, 'base:1');
+  it('changes the hash with the base image, a file content, its executable bit, or a new file', () => {
+    const first = sourcesHash('base:1');
     const seen = new Set([first]);
-    const changed = async (what: string) => {
-      const hash = await sourcesHash(dir, what === 'base' ? 'base:2' : 'base:1');
+    const changed = (what: string) => {
+      const hash = sourcesHash(what === 'base' ? 'base:2' : 'base:1');
       assert.ok(!seen.has(hash), `${what} changes the hash`);
       seen.add(hash);
     };
-    await changed('base');
+    changed('base');
     chmodSync(join(dir, 'sub', 'entrypoint.sh'), 0o755);
-    await changed('mode');
+    changed('mode');
     writeFileSync(join(dir, 'sub', 'entrypoint.sh'), 'echo hello\n');
-    await changed('content');
+    changed('content');
     writeFileSync(join(dir, 'extra.conf'), '');
-    await changed('new file');
+    changed('new file');
   });
 
   it('names the base image after its suite and a hash of its recipe', () => {

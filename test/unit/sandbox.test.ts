@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAnswers } from '../../src/answers/load';
@@ -127,6 +127,7 @@ describe('sandbox answers', () => {
   writeFileSync(keyPath, 'not parsed here\n');
   const caPem = '-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n';
   writeFileSync(caPath, caPem);
+  after(() => rmSync(dir, { recursive: true, force: true }));
   const target: AnswersTarget = {
     vms: [
       { name: 'vm1', ip: '10.213.57.11', hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8' },

@@ -16,10 +16,9 @@ import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BUILD_NODE, ROOT, baseNodePath, binaryPath, packageBerth } from './package';
+import { childrenCpuSeconds } from './proc-cpu';
 
 const WARM_UP_RUNS = 3;
-/** Linux reports child CPU time in clock ticks of 1/100 s (USER_HZ). */
-const TICKS_PER_SECOND = 100;
 const BENCHMARKS_FILE = join(ROOT, 'BENCHMARKS.md');
 const BEGIN_MARK = '<!-- bench:startup begin (written by npm run bench:startup -- --write) -->';
 const END_MARK = '<!-- bench:startup end -->';
@@ -28,26 +27,18 @@ interface Command {
   label: string;
   argv: string[];
   wallSeconds: number[];
-  cpuTicks: number;
-}
-
-/** utime + stime of this process's waited-for children, in clock ticks. */
-function childrenCpuTicks(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  // Fields after the parenthesised command name; cutime and cstime are fields 16 and 17.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[13]) + Number(fields[14]);
+  cpuSeconds: number;
 }
 
 function runOnce(command: Command, record: boolean): void {
-  const cpuBefore = childrenCpuTicks();
+  const cpuBefore = childrenCpuSeconds();
   const started = process.hrtime.bigint();
   const result = spawnSync(command.argv[0], command.argv.slice(1), { cwd: '/', encoding: 'utf8' });
   const wall = Number(process.hrtime.bigint() - started) / 1e9;
   if (result.status !== 0) throw new Error(`${command.label} failed: ${result.stderr || result.error}`);
   if (!record) return;
   command.wallSeconds.push(wall);
-  command.cpuTicks += childrenCpuTicks() - cpuBefore;
+  command.cpuSeconds += childrenCpuSeconds() - cpuBefore;
 }
 
 function median(values: readonly number[]): number {
@@ -80,7 +71,7 @@ function cpuPressure(): string {
 function report(commands: readonly Command[], runs: number, binarySize: number, nodeSize: number, load: string): string {
   const [binary, reference] = commands;
   const row = (c: Command) =>
-    `| \`${c.label}\` | ${median(c.wallSeconds).toFixed(3)} s | ${(c.cpuTicks / TICKS_PER_SECOND / runs).toFixed(3)} s |`;
+    `| \`${c.label}\` | ${median(c.wallSeconds).toFixed(3)} s | ${(c.cpuSeconds / runs).toFixed(3)} s |`;
   const sizeVerdict = binarySize <= 120e6 ? 'met' : 'missed';
   const timeVerdict = median(binary.wallSeconds) <= 0.2 ? 'met' : 'missed';
   return [
@@ -94,7 +85,7 @@ function report(commands: readonly Command[], runs: number, binarySize: number, 
     row(binary),
     row(reference),
     '',
-    `- Ratio binary / node dist: ${(median(binary.wallSeconds) / median(reference.wallSeconds)).toFixed(2)} (median wall time), ${(binary.cpuTicks / reference.cpuTicks).toFixed(2)} (CPU time).`,
+    `- Ratio binary / node dist: ${(median(binary.wallSeconds) / median(reference.wallSeconds)).toFixed(2)} (median wall time), ${(binary.cpuSeconds / reference.cpuSeconds).toFixed(2)} (CPU time).`,
     `- Targets: size ≤ 120 MB ${sizeVerdict}; median \`--version\` ≤ 0.2 s ${timeVerdict}.`,
   ].join('\n');
 }
@@ -114,8 +105,8 @@ async function main(): Promise<void> {
   await packageBerth({ arches: ['x64'] });
   const binary = binaryPath('x64');
   const commands: Command[] = [
-    { label: 'berth --version', argv: [binary, '--version'], wallSeconds: [], cpuTicks: 0 },
-    { label: 'node dist/cli/main.js --version', argv: [BUILD_NODE, join(ROOT, 'dist', 'cli', 'main.js'), '--version'], wallSeconds: [], cpuTicks: 0 },
+    { label: 'berth --version', argv: [binary, '--version'], wallSeconds: [], cpuSeconds: 0 },
+    { label: 'node dist/cli/main.js --version', argv: [BUILD_NODE, join(ROOT, 'dist', 'cli', 'main.js'), '--version'], wallSeconds: [], cpuSeconds: 0 },
   ];
   const load = `${loadavg()
     .map((l) => l.toFixed(2))

@@ -9,17 +9,17 @@
  * Needs root, openssh-server and openssh-client (test/host-setup.sh).
  */
 import { execFile } from 'node:child_process';
-import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connectHost } from '../src/ssh';
 import { generateKey, TestSshd } from '../test/support/sshd';
+import { childrenCpuSeconds } from './proc-cpu';
 
 const run = promisify(execFile);
 const megabytes = Number(process.env.BENCH_UPLOAD_MB ?? 500);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 interface Sample {
   seconds: number;
@@ -30,12 +30,6 @@ interface Sample {
 /** The middle sample by `key`. */
 function median(samples: Sample[], key: (sample: Sample) => number): Sample {
   return [...samples].sort((a, b) => key(a) - key(b))[Math.floor(samples.length / 2)];
-}
-
-/** CPU seconds of a process's finished, reaped children (cutime + cstime in /proc). */
-function childrenCpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
 }
 
 async function timed(action: () => Promise<unknown>): Promise<number> {

@@ -73,17 +73,20 @@ export function sshConnector(answers: Answers, answersDir: string, choices: Inte
   };
 
   const connect = async (host: HostAnswers): Promise<HostAgent> => {
-    const failures: SshError[] = [];
+    const failures: { login: Login; error: SshError }[] = [];
     for (const login of loginCandidates(answers)) {
       try {
         return remoteAgent(await open(host, login.user, login.port));
       } catch (err) {
         if (!(err instanceof SshError) || !TRY_NEXT.has(err.kind)) throw err;
-        failures.push(err);
+        failures.push({ login, error: err });
       }
     }
-    // The most telling failure: a refused login says more than a closed port.
-    const best = failures.find((f) => f.kind === 'auth') ?? failures.find((f) => f.kind === 'timeout') ?? failures[0];
+    // The most telling failure: a refused login says more than a closed port. Of those alike, the one of the
+    // login the user configured (ssh.user on ssh.port), not of a login berth only tried in passing.
+    const kind = (['auth', 'timeout'] as const).find((k) => failures.some((f) => f.error.kind === k)) ?? failures[0].error.kind;
+    const alike = failures.filter((f) => f.error.kind === kind);
+    const best = (alike.find((f) => f.login.user === answers.ssh.user && f.login.port === answers.ssh.port) ?? alike[0]).error;
     throw new SshError(
       best.kind,
       `${best.message}${failures.length > 1 ? `\n(tried ${loginCandidates(answers).map((l) => `${l.user} on port ${l.port}`).join(', ')})` : ''}`,

@@ -42,6 +42,19 @@ describe('bad input contacts nothing (the built CLI, with its connections record
     assert.ok(run.network.some((n) => n === `connect 127.0.0.2:${port}`), `${run.network.join('\n')}\n${run.stderr}`);
   });
 
+  it('status and doctor: an unreachable host is a failed run (exit 1) naming the host and the port configured, no stack trace', async () => {
+    const port = await freePort();
+    writeFileSync(join(dir, 'unreachable.yaml'), stringify(answersYaml({ ssh: { privateKey: './id_test', port }, hosts: [{ name: 'vm1', address: '127.0.0.2', roles: ['app', 'lb', 'db'] }, { name: 'vm2', address: '127.0.0.3', roles: ['registry', 'dns'] }] })));
+    for (const command of ['status', 'doctor']) {
+      const run = await berth([command, '--answers', 'unreachable.yaml', '--yes'], dir);
+      assert.equal(run.code, 1, `${command}: ${run.stderr}`);
+      // Every host is tried, each named with the port the answers give.
+      assert.match(run.stderr, new RegExp(`error: vm1 \\(127\\.0\\.0\\.2 port ${port}\\): connection refused`), command);
+      assert.match(run.stderr, new RegExp(`error: vm2 \\(127\\.0\\.0\\.3 port ${port}\\): connection refused`), command);
+      assert.doesNotMatch(run.stderr, /internal error|\n\s+at /, `${command}: ${run.stderr}`);
+    }
+  });
+
   it('a file with problems: exit 2 for validate, install and plan, and not one connection or lookup', async () => {
     const bad = answersYaml({ ssh: { privateKey: './id_test', port: 70000 }, hosts: [{ name: 'vm1', address: '300.1.1.1', roles: ['app'] }], firewall: { adminCidrs: ['10.0.0.5/24'] } });
     writeFileSync(join(dir, 'bad.yaml'), stringify(bad));

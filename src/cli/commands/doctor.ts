@@ -17,35 +17,24 @@ export const doctorCommand: Command = {
     const { clusterAddressOf } = require('../../engine/run') as typeof import('../../engine/run');
     const { clusterFromAnswers } = require('../../phases') as typeof import('../../phases');
     const { diagnose, preflightPhase } = require('../../phases/preflight') as typeof import('../../phases/preflight');
-    const { connectorFor, localFacts, pinAcceptedKeys } = require('./hosts') as typeof import('./hosts');
+    const { inspectHosts, localFacts } = require('./hosts') as typeof import('./hosts');
     const loaded = loadAnswersFile((ctx.values.answers as string | undefined) ?? 'berth.yaml');
     const { answers } = loaded;
-    const connector = connectorFor(ctx, loaded);
     const local = localFacts(loaded);
-    const failing: string[] = [];
-    try {
-      const cluster = clusterFromAnswers(answers);
-      for (const host of answers.hosts) {
-        const agent = await connector.connect(host);
-        try {
-          const info = await agent.info();
-          const self = { ...cluster.find((h) => h.name === host.name)!, clusterAddress: clusterAddressOf(host, info) };
-          const phaseCtx = { answers, host: self, cluster, info, local };
-          const lines = diagnose(phaseCtx, await agent.facts(preflightPhase.query(phaseCtx)));
-          const { color } = ctx.print;
-          ctx.print.out(color.bold(`${host.name} (${host.address}), as ${agent.user}`));
-          for (const d of lines) {
-            const mark = d.status === 'ok' ? color.green(MARK.ok) : d.status === 'warn' ? color.yellow(MARK.warn) : color.red(MARK.fail);
-            ctx.print.out(`  ${mark} ${d.label.padEnd(26)} ${d.detail}`);
-          }
-          if (lines.some((d) => d.status === 'fail')) failing.push(host.name);
-        } finally {
-          await agent.close();
-        }
+    const cluster = clusterFromAnswers(answers);
+    const failing = await inspectHosts(ctx, loaded, async (agent, host) => {
+      const info = await agent.info();
+      const self = { ...cluster.find((h) => h.name === host.name)!, clusterAddress: clusterAddressOf(host, info) };
+      const phaseCtx = { answers, host: self, cluster, info, local };
+      const lines = diagnose(phaseCtx, await agent.facts(preflightPhase.query(phaseCtx)));
+      const { color } = ctx.print;
+      ctx.print.out(color.bold(`${host.name} (${host.address}), as ${agent.user}`));
+      for (const d of lines) {
+        const mark = d.status === 'ok' ? color.green(MARK.ok) : d.status === 'warn' ? color.yellow(MARK.warn) : color.red(MARK.fail);
+        ctx.print.out(`  ${mark} ${d.label.padEnd(26)} ${d.detail}`);
       }
-    } finally {
-      pinAcceptedKeys(ctx, loaded, connector);
-    }
-    if (failing.length > 0) throw new RunFailedError(`${failing.join(', ')} cannot be installed as the answers stand`, [], 'See the ✘ lines above.');
+      return !lines.some((d) => d.status === 'fail');
+    });
+    if (failing.length > 0) throw new RunFailedError(`${failing.join(', ')} cannot be installed as the answers stand`, [], 'See the errors and ✘ lines above.');
   },
 };

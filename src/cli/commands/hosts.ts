@@ -1,7 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { resolveUserPath, type LoadedAnswers } from '../../answers/load';
-import type { LocalFacts } from '../../engine/phase';
 import { publicKeyLine } from '../../ssh/public-key';
 import { pinHostKeys } from '../../answers/save';
 import { Secret } from '../../answers/secret';
@@ -10,6 +9,10 @@ import { defaultLogPath, openRunLog } from '../../engine/log';
 import { jsonReporter, plainReporter, renderPlan, taskListReporter } from '../../engine/output';
 import { runPhases, type RunResult } from '../../engine/run';
 import { readFileSync } from 'node:fs';
+import type { HostAnswers } from '../../answers/schema';
+import { HostStateError, type HostAgent } from '../../engine/agent';
+import { HostProblem, type LocalFacts } from '../../engine/phase';
+import { SshError } from '../../engine/transport';
 import { BadInputError, RunFailedError } from '../../errors';
 import { PHASES } from '../../phases';
 import { JUMP_HOST, sshConnector, type SshConnector } from '../../ssh/connector';
@@ -65,6 +68,43 @@ export function localFacts(loaded: LoadedAnswers): LocalFacts {
     );
   }
   return { adminKeys: [derived] };
+}
+
+/** Failures of a host rather than of berth: reported with the host's name, not as an internal error. */
+function isHostFailure(err: unknown): err is Error & { hint?: string } {
+  return err instanceof SshError || err instanceof HostStateError || err instanceof HostProblem || err instanceof RunFailedError;
+}
+
+/**
+ * Connect to each host in turn and run `inspect` on it (status, doctor),
+ * then pin the host keys accepted on the way. A host that cannot be reached
+ * or read is reported and the others are still inspected. Returns the names
+ * of the hosts that could not be reached or that `inspect` found wanting
+ * (it returns false).
+ */
+export async function inspectHosts(ctx: CommandContext, loaded: LoadedAnswers, inspect: (agent: HostAgent, host: HostAnswers) => Promise<boolean | void>): Promise<string[]> {
+  const connector = connectorFor(ctx, loaded);
+  const failing: string[] = [];
+  try {
+    for (const host of loaded.answers.hosts) {
+      try {
+        const agent = await connector.connect(host);
+        try {
+          if ((await inspect(agent, host)) === false) failing.push(host.name);
+        } finally {
+          await agent.close();
+        }
+      } catch (err) {
+        if (!isHostFailure(err)) throw err;
+        ctx.print.error(err.message);
+        if (err.hint) ctx.print.info(`  ${err.hint}`);
+        failing.push(host.name);
+      }
+    }
+  } finally {
+    pinAcceptedKeys(ctx, loaded, connector);
+  }
+  return failing;
 }
 
 /** Write the host keys accepted during the run into the answers file. */

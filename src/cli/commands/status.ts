@@ -1,3 +1,4 @@
+import { RunFailedError } from '../../errors';
 import type { Command } from '../command';
 
 export const statusCommand: Command = {
@@ -10,25 +11,16 @@ export const statusCommand: Command = {
   },
   async run(ctx) {
     const { loadAnswersFile } = require('../../answers/load') as typeof import('../../answers/load');
-    const { connectorFor, pinAcceptedKeys } = require('./hosts') as typeof import('./hosts');
+    const { inspectHosts } = require('./hosts') as typeof import('./hosts');
     const loaded = loadAnswersFile((ctx.values.answers as string | undefined) ?? 'berth.yaml');
-    const connector = connectorFor(ctx, loaded);
-    try {
-      for (const host of loaded.answers.hosts) {
-        const agent = await connector.connect(host);
-        try {
-          const [journal, lock] = await Promise.all([agent.readJournal(), agent.readLock()]);
-          ctx.print.out(ctx.print.color.bold(`${host.name} (${host.address}), as ${agent.user}`));
-          if (lock) ctx.print.out(`  locked by ${lock.owner} (pid ${lock.pid}) since ${lock.started}, last heard of ${lock.heartbeat}`);
-          const latest = new Map(journal.entries.map((e) => [e.phase, e]));
-          if (latest.size === 0) ctx.print.out('  berth has changed nothing here yet');
-          for (const e of latest.values()) ctx.print.out(`  ${e.phase.padEnd(14)} last changed ${e.at} (${e.actions.length} action${e.actions.length === 1 ? '' : 's'}, berth ${e.berth})`);
-        } finally {
-          await agent.close();
-        }
-      }
-    } finally {
-      pinAcceptedKeys(ctx, loaded, connector);
-    }
+    const unreachable = await inspectHosts(ctx, loaded, async (agent, host) => {
+      const [journal, lock] = await Promise.all([agent.readJournal(), agent.readLock()]);
+      ctx.print.out(ctx.print.color.bold(`${host.name} (${host.address}), as ${agent.user}`));
+      if (lock) ctx.print.out(`  locked by ${lock.owner} (pid ${lock.pid}) since ${lock.started}, last heard of ${lock.heartbeat}`);
+      const latest = new Map(journal.entries.map((e) => [e.phase, e]));
+      if (latest.size === 0) ctx.print.out('  berth has changed nothing here yet');
+      for (const e of latest.values()) ctx.print.out(`  ${e.phase.padEnd(14)} last changed ${e.at} (${e.actions.length} action${e.actions.length === 1 ? '' : 's'}, berth ${e.berth})`);
+    });
+    if (unreachable.length > 0) throw new RunFailedError(`could not read the state of ${unreachable.join(', ')}`);
   },
 };

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { adminPhase, passwordDigest } from '../../../src/phases/admin';
+import { backupUnlessRevertPending } from '../../../src/phases/common';
 import { diagnose, parseReach, preflightPhase, reachScript, reachTargets } from '../../../src/phases/preflight';
 import { sshPhase } from '../../../src/phases/ssh';
 import { renderSshdDropIn } from '../../../src/render/sshd';
@@ -209,3 +210,33 @@ describe('preflight refuses a Docker source the host cannot use, before any chan
     assert.throws(() => preflightPhase.plan(ctx, facts), /Debian 12 packages only Docker Compose v1/);
   });
 });
+
+describe('the backup of a guarded change', () => {
+  /** Runs the backup with a stand-in systemctl that says whether the phase's revert timer is active. */
+  function runBackup(timerActive: boolean): { saved: boolean; out: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-backup-'));
+    writeFileSync(join(dir, 'systemctl'), `#!/bin/sh\n[ "$*" = "is-active --quiet berth-revert-ssh.timer" ] && exit ${timerActive ? 0 : 3}\nexit 1\n`);
+    chmodSync(join(dir, 'systemctl'), 0o755);
+    const script = backupUnlessRevertPending('ssh', `set -euo pipefail\ntouch ${join(dir, 'saved')}`);
+    const result = spawnSync('bash', ['-c', script], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    return { saved: existsSync(join(dir, 'saved')), out: result.stdout };
+  }
+
+  it('saves the current state when no change waits for its revert', () => {
+    assert.deepEqual(runBackup(false), { saved: true, out: '' });
+  });
+
+  it('keeps what was saved before a change a killed run left unconfirmed', () => {
+    assert.deepEqual(runBackup(true), { saved: false, out: 'an unconfirmed change waits for its automatic revert: keeping the state saved before it\n' });
+  });
+
+  it('wraps the SSH phase\'s backup', () => {
+    const ctx = phaseContext(testAnswers(), 'vm1');
+    const guarded = sshPhase.plan(ctx, factsFor(sshPhase, ctx, { probes: { include: { code: 0, out: 'yes\n' }, rootPassword: { code: 0, out: 'L\n' } } })).find((a) => a.kind === 'guarded');
+    assert.ok(guarded?.kind === 'guarded');
+    assert.match(guarded.backup, /^if systemctl is-active --quiet berth-revert-ssh\.timer; then\n/);
+    assert.match(guarded.backup, /\nelse\nrm -rf \/var\/lib\/berth\/rollback\/ssh\n/);
+  });
+});
+

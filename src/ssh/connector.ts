@@ -52,11 +52,13 @@ const TRY_NEXT = new Set(['auth', 'refused', 'timeout']);
 
 export function sshConnector(answers: Answers, answersDir: string, choices: InteractiveChoices): SshConnector {
   const acceptedHostKeys = new Map<string, string>();
-  // Every host and every reconnection loads the key again: ask for a passphrase or sudo password once.
+  // Every host and every reconnection loads the key again: ask for a passphrase or sudo password once. Each
+  // login tried is a new connection that shows the host key again: ask about a host's new key once.
   const base = sshSettingsFromAnswers(answers.ssh, answersDir, {
     ...choices,
     askPassphrase: choices.askPassphrase && once(choices.askPassphrase),
     askSudoPassword: choices.askSudoPassword && once(choices.askSudoPassword, (_host, user) => user),
+    onNewHostKey: choices.onNewHostKey && once(choices.onNewHostKey, (question, fp) => `${question.jumpFor ? JUMP_HOST : question.name} ${fp}`),
   });
 
   const open = async (host: HostAnswers, user: string, port: number): Promise<SshConnection> => {

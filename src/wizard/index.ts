@@ -9,7 +9,7 @@ import { formatPath } from '../answers/problems';
 import { DEFAULT_LAYOUT, REQUIRED_SECRETS, ROLES } from '../answers/schema';
 import { generateSecret, weakPasswordReason } from '../answers/secret';
 import { assetPath } from '../assets';
-import { REDACTED } from '../engine/redact';
+import { redact, REDACTED } from '../engine/redact';
 
 /**
  * Every question berth asks lives here; this is the only importer of
@@ -270,7 +270,7 @@ export async function runWizard(doc: Document, io: WizardIo): Promise<Document> 
     if (!isSet(doc, path)) doc.setIn(path, await askSecret(asker, path));
   }
 
-  io.stdout.write(`\nSummary (secrets masked):\n\n${maskedSummary(doc)}\n`);
+  io.stdout.write(redact(`\nSummary (secrets masked):\n\n${maskedSummary(doc)}\n`));
   const ok = await asker.ask<boolean>({ type: 'confirm', name: 'ok', message: 'Write these answers?', initial: true });
   if (!ok) throw new WizardCancelled();
   return doc;
@@ -286,17 +286,31 @@ export async function askSavePath(io: WizardIo, initial: string): Promise<string
   }
 }
 
+/**
+ * The questions of a run come from hosts that connect in parallel; two
+ * prompts drawn at once would share the terminal and both take every key.
+ * So they wait for each other.
+ */
+let runPrompts: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(ask: () => Promise<T>): Promise<T> {
+  const asked = runPrompts.then(ask);
+  runPrompts = asked.catch(() => undefined);
+  return asked;
+}
+
 /** Trust-on-first-use: show the fingerprint and ask. */
-export async function confirmHostKey(io: WizardIo, host: string, address: string, fingerprint: string): Promise<boolean> {
-  return new Asker(io).ask<boolean>({
-    type: 'confirm',
-    name: 'hostkey',
-    message: `${host} (${address}) is new. Its host key fingerprint is ${fingerprint}. Trust it and pin it in the answers file?`,
-    initial: false,
-  });
+export function confirmHostKey(io: WizardIo, host: string, address: string, fingerprint: string): Promise<boolean> {
+  return oneAtATime(() =>
+    new Asker(io).ask<boolean>({
+      type: 'confirm',
+      name: 'hostkey',
+      message: `${host} (${address}) is new. Its host key fingerprint is ${fingerprint}. Trust it and pin it in the answers file?`,
+      initial: false,
+    }),
+  );
 }
 
 /** A secret needed at run time that the answers do not hold (key passphrase, sudo password). */
-export async function askRunSecret(io: WizardIo, message: string): Promise<string> {
-  return new Asker(io).ask<string>({ type: 'password', name: 'secret', message });
+export function askRunSecret(io: WizardIo, message: string): Promise<string> {
+  return oneAtATime(() => new Asker(io).ask<string>({ type: 'password', name: 'secret', message }));
 }

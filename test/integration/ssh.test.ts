@@ -8,6 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { Secret } from '../../src/answers/secret';
 import { SshError, type SshErrorKind } from '../../src/engine/transport';
 import { connectHost, type SshConnection, type SshSettings, type SshTarget } from '../../src/ssh';
+import { sshConnector } from '../../src/ssh/connector';
+import { testAnswers } from '../support/answers';
 import {
   ensureTestUsers,
   freePort,
@@ -234,6 +236,28 @@ describe('SSH transport against a real sshd', function () {
       assert.deepEqual(host.hostKey, { fingerprint: sshd.hostKeyFingerprint, source: 'accepted' });
       await rejectsWith(connect(target({ hostKey: undefined }), asRoot({ onNewHostKey: async () => false })), 'hostkey', /was not accepted/);
       await rejectsWith(connect(target({ hostKey: undefined }), asRoot()), 'hostkey', /unknown host key SHA256:/);
+    });
+
+    it('the connector asks about a new host key once per host, whichever logins it tries', async () => {
+      // The admin user does not exist yet: its login fails after the key was shown, and root's login shows it again.
+      const answers = testAnswers({
+        ssh: { user: 'root', privateKey: rootKey.path, port: sshd.port },
+        sshHardening: { port: sshd.port },
+        admin: { user: `nosuchadmin${process.pid % 1000}` },
+        hosts: [
+          { name: 'vm1', address: '127.0.0.1', roles: ['app', 'lb', 'db', 'registry', 'dns'] },
+        ],
+      });
+      const questions: string[] = [];
+      const connector = sshConnector(answers, dir, { onNewHostKey: async (question, fp) => (questions.push(`${question.name} ${fp}`), true) });
+      const agents = await Promise.all([connector.connect(answers.hosts[0]), connector.connect(answers.hosts[0])]);
+      try {
+        assert.deepEqual(agents.map((agent) => agent.user), ['root', 'root']);
+        assert.deepEqual(questions, [`vm1 ${sshd.hostKeyFingerprint}`]);
+        assert.deepEqual([...connector.acceptedHostKeys], [['vm1', sshd.hostKeyFingerprint]]);
+      } finally {
+        await Promise.all(agents.map((agent) => agent.close()));
+      }
     });
 
     it('honours known_hosts, hashed entries too, and treats a different key there as a mismatch', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { parseAnswers } from '../../src/answers/load';
-import { askMissingSecrets, unsetSecrets, wizardTemplate, runWizard, WizardCancelled } from '../../src/wizard';
+import { askMissingSecrets, confirmHostKey, unsetSecrets, wizardTemplate, runWizard, WizardCancelled } from '../../src/wizard';
 import { parseDocument } from 'yaml';
 import { fixtureDir } from '../support/answers';
 import { converse, fakeTty, KEY, type Step } from '../support/terminal';
@@ -87,5 +87,19 @@ describe('wizard: an answers file that lacks secrets', () => {
     assert.deepEqual(unsetSecrets(doc), []);
     assert.equal(doc.getIn(['registry', 'password']), 'env:REG', 'what was set stays');
     assert.doesNotMatch(talk.screen(), /private registry|root password/, 'nothing else is asked');
+  });
+});
+
+describe('questions while connecting', () => {
+  it('asks about the hosts connecting in parallel one at a time, each answer its own', async () => {
+    const stdin = fakeTty();
+    const stdout = new PassThrough();
+    const talk = converse([[/vm1 \(10\.0\.0\.11\) is new/, 'y'], [/vm2 \(10\.0\.0\.12\) is new/, 'n']], (keys) => stdin.write(keys));
+    stdout.on('data', (c: Buffer) => talk.feed(c));
+    const io = { stdin, stdout };
+    const answers = await Promise.all([confirmHostKey(io, 'vm1', '10.0.0.11', 'SHA256:one'), confirmHostKey(io, 'vm2', '10.0.0.12', 'SHA256:two')]);
+    assert.deepEqual(answers, [true, false]);
+    const screen = talk.screen();
+    assert.ok(screen.indexOf('vm2 (10.0.0.12) is new') > screen.indexOf('vm1 (10.0.0.11) is new'), screen);
   });
 });

@@ -71,7 +71,9 @@ export function reachScript(targets: Record<string, string>, aptSources = ['/etc
     `    if timeout 5 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; then echo "$1 $2 tcp open"; else echo "$1 $2 tcp closed"; fi`,
     '  fi',
     '}',
-    `apt=$(grep -rhoE 'https?://[^ ]+' ${aptSources.map(shq).join(' ')} 2>/dev/null | head -n1)`,
+    // The first archive of a deb line or deb822 URIs field (not a URL in a comment, not Docker's repository, checked apart);
+    // no match must not end the script under `set -euo pipefail`.
+    `apt=$(grep -rhsE --exclude='docker.*' '^[[:space:]]*(deb|deb-src|URIs:)[[:space:]]' ${aptSources.map(shq).join(' ')} | grep -oE 'https?://[^[:space:]]+' | head -n1 || true)`,
     'check apt "${apt:-http://deb.debian.org/debian}/" &',
     ...Object.entries(targets).map(([name, url]) => `check ${shq(name)} ${shq(url)} &`),
     'wait',

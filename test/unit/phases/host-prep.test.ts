@@ -70,10 +70,11 @@ describe('preflight phase', () => {
     it('tells an answering registry, a closed port and an unknown name apart', async () => {
       // The package mirror is read from apt's sources: point them at the local server too.
       const sources = join(mkdtempSync(join(tmpdir(), 'berth-apt-')), 'sources.list');
-      writeFileSync(sources, `deb http://127.0.0.1:${port}/debian trixie main\n`);
+      // As on Ubuntu 22.04: a URL in a comment comes first.
+      writeFileSync(sources, `# See http://help.ubuntu.com/community/UpgradeNotes for how to upgrade\ndeb http://127.0.0.1:${port}/debian trixie main\n`);
       const script = reachScript({ up: `http://127.0.0.1:${port}/v2/`, closed: 'http://127.0.0.1:1/v2/' }, [sources]);
-      // Asynchronously: the server answering lives in this very process.
-      const { stdout: out } = await promisify(execFile)('bash', ['-c', script], { encoding: 'utf8' });
+      // Asynchronously: the server answering lives in this very process. With the options every script runs with.
+      const { stdout: out } = await promisify(execFile)('bash', ['-c', `set -euo pipefail\n${script}`], { encoding: 'utf8' });
       const byName = Object.fromEntries(parseReach(out).map((r) => [r.name, r]));
       assert.equal(byName.up.ok, true);
       assert.equal(byName.up.detail, 'HTTP 401');
@@ -86,10 +87,14 @@ describe('preflight phase', () => {
     it('reports a name that does not resolve', async function () {
       // In a network namespace of its own the lookup fails without any query leaving this machine.
       if (process.getuid?.() !== 0) this.skip();
-      const script = reachScript({ unknown: 'https://registry.berth.invalid/v2/' }, []);
-      const { stdout } = await promisify(execFile)('unshare', ['--net', 'bash', '-c', script], { encoding: 'utf8' });
-      const unknown = parseReach(stdout).find((r) => r.name === 'unknown');
-      assert.deepEqual(unknown, { name: 'unknown', url: 'https://registry.berth.invalid/v2/', ok: false, detail: 'name not resolved' });
+      // No archive in the sources: the check falls back to Debian's, and the script goes on under `set -euo pipefail`.
+      const empty = join(mkdtempSync(join(tmpdir(), 'berth-apt-')), 'sources.list');
+      writeFileSync(empty, '# no deb line here: http://example.invalid/\n');
+      const script = reachScript({ unknown: 'https://registry.berth.invalid/v2/' }, [empty]);
+      const { stdout } = await promisify(execFile)('unshare', ['--net', 'bash', '-c', `set -euo pipefail\n${script}`], { encoding: 'utf8' });
+      const byName = Object.fromEntries(parseReach(stdout).map((r) => [r.name, r]));
+      assert.deepEqual(byName.unknown, { name: 'unknown', url: 'https://registry.berth.invalid/v2/', ok: false, detail: 'name not resolved' });
+      assert.equal(byName.apt.url, 'http://deb.debian.org/debian/');
     });
   });
 });

@@ -1,7 +1,7 @@
 import { everyHost, HostProblem, type Phase } from '../engine/phase';
 import type { Action } from '../engine/plan';
 import { revertPendingScript } from '../engine/commands';
-import { shq } from '../engine/shell';
+import { shellCommand, shq } from '../engine/shell';
 import { renderSshdDropIn, SSHD_DROP_IN } from '../render/sshd';
 import { backupUnlessRevertPending, configDigest, fileActions, markerPath, type WantedFile } from './common';
 
@@ -36,6 +36,34 @@ function reloadScript(socketActivated: boolean): string {
 export function sshdRisk(hardening: Parameters<typeof renderSshdDropIn>[0], admin: string): string {
   const settings = [`Port ${hardening.port}`, `PermitRootLogin ${hardening.rootLogin ? 'prohibit-password' : 'no'}`, `PasswordAuthentication ${hardening.passwordLogin ? 'yes' : 'no'}`];
   return `with ${settings.join(', ')} a new SSH login as ${admin} on port ${hardening.port} did not work`;
+}
+
+/**
+ * Fails, saying why, when sshd would not run with the hardened settings:
+ * sshd keeps the first value it reads, so a file read before berth's
+ * drop-in wins, and Port lines add up instead. Reads the files as they are
+ * on disk, so it runs before the reload.
+ */
+export function effectiveSettingsCheckScript(hardening: Parameters<typeof renderSshdDropIn>[0], sshd: readonly string[] = ['/usr/sbin/sshd']): string {
+  const wanted: [string, string[]][] = [
+    // sshd -T prints prohibit-password by its older name.
+    ['permitrootlogin', hardening.rootLogin ? ['prohibit-password', 'without-password'] : ['no']],
+    ['passwordauthentication', [hardening.passwordLogin ? 'yes' : 'no']],
+    ['kbdinteractiveauthentication', [hardening.passwordLogin ? 'yes' : 'no']],
+  ];
+  const earlier = `a file read before ${SSHD_DROP_IN} sets it (sshd keeps the first value): remove it there, or move it below the Include line of /etc/ssh/sshd_config`;
+  return [
+    `effective=$(${shellCommand([...sshd, '-T'])})`,
+    'wrong=0',
+    `ports=$(awk '$1 == "port" { print $2 }' <<<"$effective" | sort -un | paste -sd ' ')`,
+    `if [ "$ports" != ${shq(hardening.port)} ]; then echo "berth: sshd would listen on port(s) $ports, not only on "${shq(`${hardening.port}: Port lines add up, remove the one outside ${SSHD_DROP_IN}`)} >&2; wrong=1; fi`,
+    'setting() {',
+    `  local value; value=$(awk -v key="$1" '$1 == key { print $2; exit }' <<<"$effective")`,
+    `  case " $2 " in *" $value "*) ;; *) echo "berth: sshd would run with $1 $value, not $1 \${2%% *}: "${shq(earlier)} >&2; wrong=1;; esac`,
+    '}',
+    ...wanted.map(([key, values]) => shellCommand(['setting', key, values.join(' ')])),
+    '[ "$wrong" = 0 ]',
+  ].join('\n');
 }
 
 export const sshPhase: Phase = {
@@ -80,6 +108,7 @@ export const sshPhase: Phase = {
           ...changed,
           // sshd refuses to start with a broken configuration: test it before the reload, not after.
           { kind: 'run', title: 'check the sshd configuration (sshd -t)', script: 'install -d -m 0755 /run/sshd\n/usr/sbin/sshd -t' },
+          { kind: 'run', title: 'check that sshd would take the hardened settings (sshd -T)', script: effectiveSettingsCheckScript(sshHardening) },
           ...reloadActions(socket),
           { kind: 'file', path: markerPath(MARKER), content: digest, mode: 0o600 },
         ],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { adminPhase, passwordDigest } from '../../../src/phases/admin';
 import { backupUnlessRevertPending } from '../../../src/phases/common';
 import { diagnose, parseReach, preflightPhase, reachScript, reachTargets } from '../../../src/phases/preflight';
-import { sshPhase } from '../../../src/phases/ssh';
+import { effectiveSettingsCheckScript, sshPhase } from '../../../src/phases/ssh';
 import { renderSshdDropIn } from '../../../src/render/sshd';
 import { renderSudoers } from '../../../src/render/admin';
 import { HostProblem } from '../../../src/engine/phase';
@@ -167,6 +167,7 @@ describe('SSH hardening phase', () => {
     assert.deepEqual(guarded.actions.map((a) => (a.kind === 'run' ? a.title : a.kind === 'service' ? `${a.op} ${a.unit}` : `${a.kind} ${'path' in a ? a.path : ''}`)), [
       'file /etc/ssh/sshd_config.d/00-berth.conf',
       'check the sshd configuration (sshd -t)',
+      'check that sshd would take the hardened settings (sshd -T)',
       'reload ssh.service',
       'file /var/lib/berth/applied/sshd',
     ]);
@@ -200,6 +201,43 @@ describe('SSH hardening phase', () => {
     const pending = { ...converged, probes: { ...converged.probes, revert: { code: 0, out: 'pending\n' } } };
     const again = assertConverges(sshPhase, ctx, pending);
     assert.deepEqual(again.map((a) => a.kind), ['guarded']);
+  });
+
+  describe('the check of the settings sshd would take, run against the real sshd with a configuration of its own', () => {
+    const sshd = '/usr/sbin/sshd';
+    const hardening = { port: 2222, rootLogin: false, passwordLogin: false, rootNologin: false };
+    /** sshd_config as Debian and Ubuntu ship it (the Include first), with `before` ahead of it, `after` behind it. */
+    function check(h: typeof hardening, { before = '', after = '', earlierDropIn = '' } = {}) {
+      const dir = mkdtempSync(join(tmpdir(), 'berth-sshd-'));
+      spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+      mkdirSync(join(dir, 'sshd_config.d'));
+      writeFileSync(join(dir, 'sshd_config.d', '00-berth.conf'), renderSshdDropIn(h));
+      if (earlierDropIn) writeFileSync(join(dir, 'sshd_config.d', '00-aaa.conf'), earlierDropIn);
+      writeFileSync(join(dir, 'sshd_config'), `${before}Include ${dir}/sshd_config.d/*.conf\nUsePAM yes\nX11Forwarding yes\n${after}`);
+      const script = effectiveSettingsCheckScript(h, [sshd, '-f', join(dir, 'sshd_config'), '-h', join(dir, 'host_key')]);
+      const result = spawnSync('bash', ['-c', `set -euo pipefail\n${script}`], { encoding: 'utf8' });
+      return { code: result.status, stderr: result.stderr };
+    }
+
+    before(function () {
+      if (!existsSync(sshd)) this.skip();
+    });
+
+    it('passes with the drop-in first, as on Debian and Ubuntu, whatever comes after the Include', () => {
+      assert.deepEqual(check(hardening, { after: 'PermitRootLogin yes\nPasswordAuthentication yes\n' }), { code: 0, stderr: '' });
+      // sshd -T calls prohibit-password without-password.
+      assert.deepEqual(check({ ...hardening, rootLogin: true, passwordLogin: true }), { code: 0, stderr: '' });
+    });
+
+    it('fails on a setting read before the drop-in, and on a second Port line', () => {
+      const early = check(hardening, { before: 'PasswordAuthentication yes\n', earlierDropIn: 'PermitRootLogin yes\n' });
+      assert.equal(early.code, 1);
+      assert.match(early.stderr, /^berth: sshd would run with permitrootlogin yes, not permitrootlogin no: a file read before \/etc\/ssh\/sshd_config\.d\/00-berth\.conf sets it/m);
+      assert.match(early.stderr, /^berth: sshd would run with passwordauthentication yes, not passwordauthentication no:/m);
+      const ports = check(hardening, { after: 'Port 22\n' });
+      assert.equal(ports.code, 1);
+      assert.equal(ports.stderr, 'berth: sshd would listen on port(s) 22 2222, not only on 2222: Port lines add up, remove the one outside /etc/ssh/sshd_config.d/00-berth.conf\n');
+    });
   });
 
   it('refuses an sshd_config that does not read drop-ins', () => {

@@ -1,3 +1,4 @@
+import { BadInputError } from '../errors';
 import type { Printer } from './print';
 
 /** One option of a command, as node:util parseArgs takes it, plus help text. */
@@ -38,3 +39,12 @@ export const HOST_OPTIONS: Record<string, OptionSpec> = {
   output: { type: 'string', valueName: 'auto|plain|json', description: 'Progress display: a live task list on a terminal (auto), plain lines, or JSON lines on stdout.' },
   'log-file': { type: 'string', valueName: 'FILE', description: 'Where to write the full log (default ./berth-logs/berth-TIME.log).' },
 };
+
+export type OutputMode = 'auto' | 'plain' | 'json';
+
+/** The --output of a host command, checked before anything is asked or contacted. */
+export function outputMode(values: CommandContext['values']): OutputMode {
+  const output = (values.output as string | undefined) ?? 'auto';
+  if (output !== 'auto' && output !== 'plain' && output !== 'json') throw new BadInputError(`--output must be auto, plain or json, not "${output}"`);
+  return output;
+}

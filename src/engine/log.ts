@@ -1,5 +1,5 @@
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fchmodSync, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { redact } from './redact';
 
 /**
@@ -18,8 +18,10 @@ export function defaultLogPath(cwd: string, now = new Date()): string {
 }
 
 export function openRunLog(path: string): RunLog {
-  mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const fd = openSync(path, 'a', 0o600);
+  // The mode above applies only to a new file: a log appended to must become private too.
+  if (fstatSync(fd).isFile()) fchmodSync(fd, 0o600);
   return {
     path,
     write(host, text) {

@@ -54,6 +54,18 @@ describe('cli', () => {
     assert.match(r.stderr, /berth install --answers berth\.yaml --yes/);
   });
 
+  it('refuses a wrong --output before asking anything, and an unwritable log before contacting any host (exit 2)', async () => {
+    const output = await runCli(['install', '--output', 'fancy']);
+    assert.equal(output.code, 2);
+    assert.match(output.stderr, /--output must be auto, plain or json, not "fancy"/);
+    const dir = fixtureDir();
+    const file = join(dir, 'berth.yaml');
+    writeFileSync(file, stringify(answersYaml({ admin: { authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE7qC6kV5bB4bTj3rY7nW7o7lqX3Yk9Wm1sRzWZ2B7uZ test'] } })));
+    const log = await runCli(['plan', '--answers', file, '--log-file', `${file}/cannot-be-a-directory/run.log`]);
+    assert.equal(log.code, 2, log.stderr);
+    assert.match(log.stderr, /cannot write the log file .*run\.log \(ENOTDIR\)\n.*--log-file FILE/);
+  });
+
   it('--yes lists every missing secret at once (exit 2)', async () => {
     const dir = fixtureDir();
     const file = join(dir, 'berth.yaml');

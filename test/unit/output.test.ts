@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { stripVTControlCharacters } from 'node:util';
 import chalk from 'chalk';
 import type { HostAnswers } from '../../src/answers/schema';
-import { memoryLog } from '../../src/engine/log';
+import { memoryLog, openRunLog } from '../../src/engine/log';
 import { jsonReporter, plainReporter, renderPlan, taskListReporter } from '../../src/engine/output';
 import { everyHost, type Phase } from '../../src/engine/phase';
 import { runPhases } from '../../src/engine/run';
@@ -53,6 +56,27 @@ function capture(tty = false) {
   stream.on('data', (c: Buffer) => (text += c));
   return { stream, text: () => stripVTControlCharacters(text) };
 }
+
+describe('the run log', () => {
+  it('is readable by its owner only, also when it appends to an existing file, and holds no secret', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-log-'));
+    try {
+      const secret = new Secret('Log-File-Secret-6610', 'literal').reveal();
+      const fresh = openRunLog(join(dir, 'berth-logs', 'run.log'));
+      fresh.write('vm1', `password is ${secret}\nsecond line\n`);
+      fresh.close();
+      assert.equal(statSync(join(dir, 'berth-logs')).mode & 0o777, 0o700);
+      assert.equal(statSync(join(dir, 'berth-logs', 'run.log')).mode & 0o777, 0o600);
+      const text = readFileSync(join(dir, 'berth-logs', 'run.log'), 'utf8');
+      assert.match(text, /^\S+Z \[vm1\] password is \[redacted\]\n\S+Z \[vm1\] second line\n$/);
+      writeFileSync(join(dir, 'old.log'), 'earlier\n', { mode: 0o644 });
+      openRunLog(join(dir, 'old.log')).close();
+      assert.equal(statSync(join(dir, 'old.log')).mode & 0o777, 0o600);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('output', () => {
   it('plain lines: per step, then the summary table and the totals, without secrets', async () => {

@@ -5,7 +5,7 @@ import { publicKeyLine } from '../../ssh/public-key';
 import { pinHostKeys } from '../../answers/save';
 import { Secret } from '../../answers/secret';
 import type { Reporter } from '../../engine/events';
-import { defaultLogPath, openRunLog } from '../../engine/log';
+import { defaultLogPath, openRunLog, type RunLog } from '../../engine/log';
 import { jsonReporter, plainReporter, renderPlan, taskListReporter } from '../../engine/output';
 import { runPhases, type RunResult } from '../../engine/run';
 import { readFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { PHASES } from '../../phases';
 import { JUMP_HOST, sshConnector, type SshConnector } from '../../ssh/connector';
 import type { InteractiveChoices } from '../../ssh/settings';
 import { askRunSecret, confirmHostKey } from '../../wizard';
-import type { CommandContext } from '../command';
+import { outputMode, type CommandContext } from '../command';
 
 /** Prompts for what a run may need while connecting, or answers decided by --yes. */
 export function interactiveChoices(ctx: CommandContext): InteractiveChoices {
@@ -46,8 +46,7 @@ export function connectorFor(ctx: CommandContext, loaded: LoadedAnswers): SshCon
 }
 
 function reporterFor(ctx: CommandContext): Reporter {
-  const output = (ctx.values.output as string | undefined) ?? 'auto';
-  if (!['auto', 'plain', 'json'].includes(output)) throw new BadInputError(`--output must be auto, plain or json, not "${output}"`);
+  const output = outputMode(ctx.values);
   if (output === 'json') return jsonReporter(ctx.stdout);
   // A terminal of no width (a pseudo-terminal nobody sized) cannot hold a live display.
   const width = (ctx.stderr as { columns?: number }).columns ?? 0;
@@ -121,8 +120,16 @@ export function pinAcceptedKeys(ctx: CommandContext, loaded: LoadedAnswers, conn
  */
 export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mode: 'apply' | 'plan'): Promise<RunResult> {
   const reporter = reporterFor(ctx);
+  const local = localFacts(loaded);
   const connector = connectorFor(ctx, loaded);
-  const log = openRunLog((ctx.values['log-file'] as string | undefined) ?? defaultLogPath(process.cwd()));
+  const logPath = (ctx.values['log-file'] as string | undefined) ?? defaultLogPath(process.cwd());
+  let log: RunLog;
+  try {
+    log = openRunLog(logPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new BadInputError(`cannot write the log file ${logPath} (${code})`, [], 'Run berth from a directory you can write to, or choose the log file with --log-file FILE.');
+  }
   const abort = new AbortController();
   const onInterrupt = () => {
     if (abort.signal.aborted) process.exit(130);
@@ -137,7 +144,7 @@ export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mod
       phases: PHASES,
       connector,
       mode,
-      local: localFacts(loaded),
+      local,
       reporter,
       log,
       owner: { owner: `${userInfo().username}@${hostname()}`, machine: hostname(), pid: process.pid },

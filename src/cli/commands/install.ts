@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import type { Document } from 'yaml';
 import type { LoadedAnswers } from '../../answers/load';
 import { BadInputError } from '../../errors';
-import { HOST_OPTIONS, type Command, type CommandContext } from '../command';
+import { HOST_OPTIONS, outputMode, type Command, type CommandContext } from '../command';
 
 /** Write the answers (0600) and, for editors, the JSON Schema the file's first line points at. */
 async function saveAnswers(path: string, doc: Document): Promise<void> {
@@ -82,6 +82,7 @@ export const installCommand: Command = {
   },
   details: 'Run it again at any time: a converged install changes nothing, an interrupted one continues.',
   async run(ctx) {
+    outputMode(ctx.values); // a mistyped --output is refused before the wizard asks anything
     const loaded = await gatherAnswers(ctx);
     const { runOnHosts } = require('./hosts') as typeof import('./hosts');
     await runOnHosts(ctx, loaded, ctx.values['dry-run'] ? 'plan' : 'apply');

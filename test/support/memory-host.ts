@@ -24,8 +24,6 @@ export interface MemoryHost {
   factsDelayMs?: number;
   /** Called when facts() starts: for parallelism checks. */
   onFacts?: (host: string) => Promise<void>;
-  /** Does a brand-new login still work (for guarded changes)? */
-  loginWorks: boolean;
 }
 
 export function testHostInfo(overrides: Partial<HostInfo> = {}): HostInfo {
@@ -56,7 +54,6 @@ export function memoryHost(name: string, overrides: Partial<MemoryHost> = {}): M
     journal: { entries: [] },
     calls: [],
     applied: [],
-    loginWorks: true,
     ...overrides,
   };
 }
@@ -110,9 +107,6 @@ export function memoryAgent(host: MemoryHost, user = 'root'): HostAgent {
     async writeJournal(journal) {
       host.calls.push('journal');
       host.journal = journal;
-    },
-    async check() {
-      if (!host.loginWorks) throw new Error('login refused');
     },
     async close() {
       host.calls.push('close');

@@ -262,9 +262,10 @@ export function renderFirewallUnit(): string {
   return `${managedHeader('the firewall')}[Unit]
 Description=berth firewall (iptables rules in ${FIREWALL_DIR})
 # Before any interface is up and before Docker adds its own chains, like netfilter-persistent.
+# After the loaders that replace whole tables at boot (nftables.conf starts with "flush ruleset"), where enabled.
 DefaultDependencies=no
 Wants=network-pre.target systemd-modules-load.service local-fs.target
-After=systemd-modules-load.service local-fs.target
+After=systemd-modules-load.service local-fs.target nftables.service netfilter-persistent.service
 Before=network-pre.target docker.service shutdown.target
 Conflicts=shutdown.target
 

@@ -65,100 +65,6 @@ const DOCKER_USER_START = `-A BERTH-DOCKER-USER -m conntrack --ctstate RELATED,E
 -A BERTH-DOCKER-USER -i br-+ -j RETURN
 `;
 
-/** The loader, as it is put on every host. */
-const LOADER = `#!/bin/bash
-# Managed by berth: the firewall. Changes here are overwritten by the next \`berth install\`.
-#
-# /usr/local/sbin/berth-firewall start: load /etc/berth/firewall/rules.v4 and rules.v6 into berth's own
-# chains and make sure each jump to them exists exactly once. Docker's chains are never flushed.
-# /usr/local/sbin/berth-firewall check: exit 0 when the live rules are the ones in those files.
-set -euo pipefail
-
-# BERTH_FIREWALL_DIR points it at other files: berth's tests run it in a network namespace of their own.
-RULES_DIR=\${BERTH_FIREWALL_DIR:-/etc/berth/firewall}
-# Where each of berth's chains is jumped to from.
-JUMPS="INPUT:BERTH-INPUT DOCKER-USER:BERTH-DOCKER-USER OUTPUT:BERTH-OUTPUT"
-
-declared() { grep -q "^:$2 " "$1"; }
-has_chain() { "$1" -w -S "$2" >/dev/null 2>&1; }
-jumps() { { "$1" -w -S "$2" 2>/dev/null || true; } | grep -cxF -- "-A $2 -j $3" || true; }
-
-ensure_chain() { has_chain "$1" "$2" || "$1" -w -N "$2"; }
-
-# One jump, inserted first when missing.
-ensure_jump() {
-  local n
-  n=$(jumps "$1" "$2" "$3")
-  while [ "$n" -gt 1 ]; do "$1" -w -D "$2" -j "$3"; n=$((n - 1)); done
-  [ "$n" -eq 1 ] || "$1" -w -I "$2" 1 -j "$3"
-}
-
-remove_chain() {
-  while [ "$(jumps "$1" "$2" "$3")" -gt 0 ]; do "$1" -w -D "$2" -j "$3"; done
-  if has_chain "$1" "$3"; then "$1" -w -F "$3" && "$1" -w -X "$3"; fi
-}
-
-load() {
-  local tool=$1 rules=$2 pair
-  # Docker makes DOCKER-USER and puts the jump to it first in FORWARD when it starts; until then berth does.
-  ensure_chain "$tool" DOCKER-USER
-  ensure_jump "$tool" FORWARD DOCKER-USER
-  for pair in $JUMPS; do
-    if declared "$rules" "\${pair#*:}"; then
-      ensure_chain "$tool" "\${pair#*:}"
-      ensure_jump "$tool" "\${pair%%:*}" "\${pair#*:}"
-    fi
-  done
-  "$tool-restore" -w --noflush "$rules"
-  for pair in $JUMPS; do
-    declared "$rules" "\${pair#*:}" || remove_chain "$tool" "\${pair%%:*}" "\${pair#*:}"
-  done
-}
-
-# Prints what differs between the live rules and the file; fails when anything does.
-# One iptables-save per family: each iptables call reads the whole ruleset.
-check() {
-  local tool=$1 rules=$2 live pair from chain have want policy ok=0
-  live=$("$tool-save" -t filter 2>/dev/null || true)
-  for pair in $JUMPS; do
-    from=\${pair%%:*} chain=\${pair#*:}
-    if declared "$rules" "$chain"; then
-      have=$(grep -c "^-A $chain " <<<"$live" || true)
-      want=$(grep -c "^-A $chain " "$rules" || true)
-      [ "$have" -eq "$want" ] || { echo "$tool: $chain has $have rules, $rules has $want"; ok=1; }
-      [ "$(grep -cxF -- "-A $from -j $chain" <<<"$live" || true)" -eq 1 ] || { echo "$tool: $from does not jump to $chain exactly once"; ok=1; }
-    elif grep -q "^:$chain " <<<"$live"; then
-      echo "$tool: $chain exists but $rules does not declare it"; ok=1
-    fi
-  done
-  for policy in $(sed -n 's/^:\\(INPUT\\|OUTPUT\\) \\([A-Z]*\\) .*/\\1:\\2/p' "$rules"); do
-    grep -q "^:\${policy%%:*} \${policy#*:} " <<<"$live" || { echo "$tool: the policy of \${policy%%:*} is not \${policy#*:}"; ok=1; }
-  done
-  return "$ok"
-}
-
-# A kernel without IPv6 has nothing for ip6tables to work on.
-families() {
-  echo "iptables $RULES_DIR/rules.v4"
-  if [ -e /proc/net/if_inet6 ]; then echo "ip6tables $RULES_DIR/rules.v6"; fi
-}
-
-case "\${1:-start}" in
-  start)
-    while read -r tool rules; do load "$tool" "$rules"; done < <(families)
-    ;;
-  check)
-    status=0
-    while read -r tool rules; do check "$tool" "$rules" || status=1; done < <(families)
-    exit "$status"
-    ;;
-  *)
-    echo "usage: $0 [start|check]" >&2
-    exit 2
-    ;;
-esac
-`;
-
 describe('firewall rules', () => {
   describe('the default two-host layout (admin CIDRs: anywhere)', () => {
     it('vm1 (app, lb, db): SSH and web in, web to published containers, nothing else', () => {
@@ -454,9 +360,10 @@ describe('firewall unit and loader', () => {
 [Unit]
 Description=berth firewall (iptables rules in /etc/berth/firewall)
 # Before any interface is up and before Docker adds its own chains, like netfilter-persistent.
+# After the loaders that replace whole tables at boot (nftables.conf starts with "flush ruleset"), where enabled.
 DefaultDependencies=no
 Wants=network-pre.target systemd-modules-load.service local-fs.target
-After=systemd-modules-load.service local-fs.target
+After=systemd-modules-load.service local-fs.target nftables.service netfilter-persistent.service
 Before=network-pre.target docker.service shutdown.target
 Conflicts=shutdown.target
 
@@ -471,10 +378,16 @@ WantedBy=multi-user.target
     );
   });
 
-  it('the loader script (behaviour: test/integration/firewall-script.test.ts)', () => {
-    assert.equal(renderFirewallScript(), LOADER);
-    const syntax = spawnSync('bash', ['-n'], { input: LOADER, encoding: 'utf8' });
+  // Its behaviour with real iptables: test/integration/firewall-script.test.ts.
+  it('the loader is valid bash, jumps to berth\'s chains from where the rules files use them, and refuses an unknown command', () => {
+    const loader = renderFirewallScript();
+    const syntax = spawnSync('bash', ['-n'], { input: loader, encoding: 'utf8' });
     assert.equal(syntax.status, 0, syntax.stderr);
+    assert.match(loader, /^JUMPS="INPUT:BERTH-INPUT DOCKER-USER:BERTH-DOCKER-USER OUTPUT:BERTH-OUTPUT"$/m);
+    assert.match(loader, /^RULES_DIR=\$\{BERTH_FIREWALL_DIR:-\/etc\/berth\/firewall\}$/m);
+    const usage = spawnSync('bash', ['-s', 'stop'], { input: loader, encoding: 'utf8' });
+    assert.equal(usage.status, 2);
+    assert.match(usage.stderr, /^usage: .* \[start\|check\]$/m);
   });
 });
 

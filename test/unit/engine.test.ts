@@ -218,6 +218,33 @@ describe('engine: runPhases', () => {
     assert.deepEqual(users.sort(), ['vm1:berth', 'vm2:berth']);
   });
 
+  it('interrupted (Ctrl-C): the steps under way finish, later phases are skipped, the locks are released', async () => {
+    const abort = new AbortController();
+    const { hosts, reporter, options } = setup({ signal: abort.signal });
+    // The interruption arrives while the first phase reads its facts.
+    hosts.vm1.onFacts = async () => abort.abort();
+    const result = await runPhases(options);
+    assert.equal(result.ok, false);
+    const status = Object.fromEntries(result.summary.map((r) => [`${r.host}/${r.phase}`, r.status]));
+    assert.deepEqual(status, {
+      'vm1/preflight': 'changed',
+      'vm2/preflight': 'changed',
+      'vm1/docker': 'skipped',
+      'vm2/docker': 'skipped',
+      'vm2/registry': 'skipped',
+    });
+    assert.ok(reporter.events.some((e) => e.type === 'step-skipped' && e.reason === 'interrupted'));
+    for (const h of Object.values(hosts)) {
+      assert.deepEqual(h.applied.map((a) => a.phase), ['preflight']);
+      assert.deepEqual(h.journal.entries.map((e) => e.phase), ['preflight'], 'what was applied is in the journal');
+      assert.equal(h.lock, undefined, `${h.name} is still locked`);
+      assert.equal(h.calls.at(-1), 'close');
+    }
+    // The rerun continues where the interrupted one stopped.
+    const rerun = await runPhases({ ...options, signal: undefined, reporter: recorder() });
+    assert.deepEqual(rerun.summary.filter((r) => r.changed > 0).map((r) => `${r.host}/${r.phase}`), ['vm1/docker', 'vm2/docker', 'vm2/registry']);
+  });
+
   it('reports a host it cannot reach and touches no other host', async () => {
     const { hosts, reporter, options } = setup();
     options.connector = {

@@ -68,7 +68,8 @@ export function reachScript(targets: Record<string, string>, aptSources = ['/etc
     '  else',
     // Without curl, an open TCP port is the best evidence there is.
     `    local port; port=$(printf '%s' "$2" | sed -nE 's#^[a-z]+://[^/]*:([0-9]+).*#\\1#p'); [ -n "$port" ] || { case "$2" in https:*) port=443;; *) port=80;; esac; }`,
-    `    if timeout 5 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; then echo "$1 $2 tcp open"; else echo "$1 $2 tcp closed"; fi`,
+    // Host and port as arguments: a host name from a URL may hold characters the inner shell would act on.
+    `    if timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/dev/null; then echo "$1 $2 tcp open"; else echo "$1 $2 tcp closed"; fi`,
     '  fi',
     '}',
     // The first archive of a deb line or deb822 URIs field (not a URL in a comment, not Docker's repository, checked apart);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
@@ -82,6 +82,20 @@ describe('preflight phase', () => {
       assert.equal(byName.closed.detail, 'no answer');
       assert.equal(byName.apt.url, `http://127.0.0.1:${port}/debian/`);
       assert.equal(byName.apt.ok, true);
+    });
+
+    it('without curl, tells an open port from a closed one', async () => {
+      // A PATH with the tools the script uses, curl left out.
+      const bin = mkdtempSync(join(tmpdir(), 'berth-nocurl-'));
+      for (const tool of ['bash', 'sed', 'grep', 'head', 'getent', 'timeout']) {
+        const found = spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+        symlinkSync(found, join(bin, tool));
+      }
+      const script = reachScript({ up: `http://127.0.0.1:${port}/v2/`, closed: 'http://127.0.0.1:1/v2/' }, [join(bin, 'no-sources.list')]);
+      const { stdout } = await promisify(execFile)(join(bin, 'bash'), ['-c', `set -euo pipefail\n${script}`], { encoding: 'utf8', env: { PATH: bin } });
+      const byName = Object.fromEntries(parseReach(stdout).map((r) => [r.name, r]));
+      assert.deepEqual([byName.up.ok, byName.up.detail], [true, 'port open (curl is not installed: HTTP not checked)']);
+      assert.deepEqual([byName.closed.ok, byName.closed.detail], [false, 'port closed or filtered']);
     });
 
     it('reports a name that does not resolve', async function () {

@@ -20,8 +20,3 @@ export function clusterFromAnswers(answers: Answers): ClusterHost[] {
     roles: h.roles ?? [],
   }));
 }
-
-/** Which phases run on which host. */
-export function phasesFor(answers: Answers, phases: readonly Phase[] = PHASES): { host: ClusterHost; phases: Phase[] }[] {
-  return clusterFromAnswers(answers).map((host) => ({ host, phases: phases.filter((p) => p.appliesTo(host, answers)) }));
-}

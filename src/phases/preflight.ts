@@ -2,6 +2,7 @@ import type { Answers } from '../answers/schema';
 import { everyHost, HostProblem, type Phase, type PhaseContext } from '../engine/phase';
 import type { Facts } from '../engine/plan';
 import { shq } from '../engine/shell';
+import { dockerRepositoryUrl } from '../render/docker';
 import { dockerPackages } from './docker';
 
 /**
@@ -20,7 +21,6 @@ export const SUPPORTED_OS: Record<string, string[]> = {
 export const SUPPORTED_ARCH = ['amd64', 'arm64'];
 export const MINIMUM = { cpus: 1, memoryMb: 900, rootFreeMb: 4096 };
 export const DOCKER_HUB = 'https://registry-1.docker.io/v2/';
-export const DOCKER_APT = 'https://download.docker.com/linux';
 
 export function unsupportedReason(ctx: PhaseContext): string | null {
   const { info } = ctx;
@@ -45,7 +45,8 @@ function resourceProblems(ctx: PhaseContext): string[] {
 /** What to check from the host: name → URL. `apt` is read from the host's own sources. */
 export function reachTargets(answers: Answers, osId: string): Record<string, string> {
   const targets: Record<string, string> = {};
-  if (answers.docker.source === 'official') targets.dockerApt = `${answers.docker.aptMirror ?? DOCKER_APT}/${osId}/gpg`;
+  // The very key URL the Docker phase fetches.
+  if (answers.docker.source === 'official') targets.dockerApt = `${dockerRepositoryUrl(answers.docker, osId)}/gpg`;
   answers.docker.registryMirrors.forEach((m, i) => (targets[`mirror${i}`] = `${m.replace(/\/$/, '')}/v2/`));
   targets.dockerHub = DOCKER_HUB;
   return targets;

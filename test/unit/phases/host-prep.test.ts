@@ -45,7 +45,8 @@ describe('preflight phase', () => {
   });
 
   it('lists the targets from the answers', () => {
-    const answers = testAnswers({ docker: { source: 'official', aptMirror: 'https://docker.mirror.example/linux', registryMirrors: ['https://m1.example/', 'https://m2.example'] } });
+    // A trailing slash on the mirror, as the Docker phase reads it too.
+    const answers = testAnswers({ docker: { source: 'official', aptMirror: 'https://docker.mirror.example/linux/', registryMirrors: ['https://m1.example/', 'https://m2.example'] } });
     assert.deepEqual(reachTargets(answers, 'debian'), {
       dockerApt: 'https://docker.mirror.example/linux/debian/gpg',
       mirror0: 'https://m1.example/v2/',

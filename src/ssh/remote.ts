@@ -64,8 +64,11 @@ export function scriptPreamble(script: string, sudoPassword?: string): Buffer {
   return Buffer.concat([sudoPassword === undefined ? Buffer.alloc(0) : sudoPasswordLine(sudoPassword), nul, Buffer.from(script), nul]);
 }
 
-/** `sudo -n true`: succeeds when sudo needs no password. */
-export const SUDO_PROBE = shellCommand(['sudo', '-n', 'true']);
+/**
+ * `sudo -n true`: succeeds when sudo needs no password. In the C locale, because
+ * the caller tells "a password is required" from other refusals by its words.
+ */
+export const SUDO_PROBE = shellCommand(['env', 'LC_ALL=C', 'sudo', '-n', 'true']);
 /** Checks a sudo password sent on stdin; fails when sudo refuses it. */
 export const SUDO_PASSWORD_CHECK = shellCommand(['sudo', '-S', '-p', '', '-k', 'true']);
 

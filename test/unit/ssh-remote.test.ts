@@ -32,7 +32,7 @@ describe('remote command lines and scripts', () => {
     assert.equal(scriptCommand('login', 0), `bash -c ${QUOTED_BOOTSTRAP}`);
     assert.equal(scriptCommand('sudo', 30), `sudo -n -- timeout -k 10 30 bash -c ${QUOTED_BOOTSTRAP}`);
     assert.equal(scriptCommand('sudo-password', 30), `sudo -S -p '' -k -- timeout -k 10 30 bash -c ${QUOTED_BOOTSTRAP}`);
-    assert.equal(SUDO_PROBE, 'sudo -n true');
+    assert.equal(SUDO_PROBE, 'env LC_ALL=C sudo -n true');
     assert.equal(SUDO_PASSWORD_CHECK, `sudo -S -p '' -k true`);
   });
 

@@ -17,10 +17,12 @@ import {
   NOPASSWD_USER,
   PASSWORD_USER,
   removeTestUsers,
+  SUDOERS_OVERRIDE_FILE,
   TestAgent,
   TestSshd,
   type KeyPair,
   type TestUsers,
+  writeSudoers,
 } from '../support/sshd';
 
 /** The sshd process serving a session: walks up from the script's shell. */
@@ -311,12 +313,11 @@ describe('SSH transport against a real sshd', function () {
       const host = await connect(target(), { user: PASSWORD_USER, privateKeyPath: userKey.path, knownHostsPath: null, sudoPassword: new Secret(password, 'test') });
       assert.equal((await host.exec('id -u')).stdout, '0\n');
       // As the admin phase may do for the login user: a later sudoers rule makes sudo passwordless.
-      const rule = `/etc/sudoers.d/berthtest-${process.pid}-z`;
-      writeFileSync(rule, `${PASSWORD_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
+      await writeSudoers(SUDOERS_OVERRIDE_FILE, `${PASSWORD_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n`);
       try {
         assert.deepEqual(await host.exec('id -u; cat', { stdin: 'input' }), { code: 0, stdout: '0\ninput', stderr: '' });
       } finally {
-        rmSync(rule, { force: true });
+        rmSync(SUDOERS_OVERRIDE_FILE, { force: true });
       }
     });
 

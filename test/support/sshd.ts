@@ -7,10 +7,10 @@
 import { pidAlive } from '../../src/engine/hoststate';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -47,8 +47,28 @@ async function setPassword(name: string, password: string): Promise<void> {
 }
 
 
+/**
+ * Writes a sudoers drop-in whole: sudo skips names with a dot, so the file is
+ * written under one and renamed. Written in place, a sudo run by a test
+ * running at the same time could read half of it and refuse everything.
+ */
+export async function writeSudoers(path: string, content: string): Promise<void> {
+  const staged = `${dirname(path)}/.${basename(path)}.tmp`;
+  writeFileSync(staged, content, { mode: 0o440 });
+  try {
+    await run('visudo', ['-c', '-q', '-f', staged]);
+    renameSync(staged, path);
+  } finally {
+    rmSync(staged, { force: true });
+  }
+}
+
+/** A rule read after the test users' own (sudo reads the drop-ins in name order, the last match wins). */
+export const SUDOERS_OVERRIDE_FILE = `/etc/sudoers.d/berthtest-${process.pid}-z`;
+
 async function removeUser(name: string, sudoersFile: string): Promise<void> {
   rmSync(sudoersFile, { force: true });
+  rmSync(`${sudoersFile}-z`, { force: true });
   if (!(await userExists(name))) return;
   await run('pkill', ['-KILL', '-u', name]).catch(() => undefined);
   await run('userdel', ['--remove', name]).catch(() => undefined);
@@ -71,8 +91,7 @@ export async function ensureTestUsers(): Promise<TestUsers> {
     password[name] = `Pw-${randomBytes(12).toString('base64url')}`;
     await setPassword(name, password[name]);
   }
-  writeFileSync(SUDOERS_FILE, `${NOPASSWD_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n${PASSWORD_USER} ALL=(ALL:ALL) ALL\n`, { mode: 0o440 });
-  await run('visudo', ['-c', '-q', '-f', SUDOERS_FILE]);
+  await writeSudoers(SUDOERS_FILE, `${NOPASSWD_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n${PASSWORD_USER} ALL=(ALL:ALL) ALL\n`);
   return { password };
 }
 

@@ -3,9 +3,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { stringify } from 'yaml';
+import { interactiveChoices } from '../../src/cli/commands/hosts';
 import { COMMANDS, main } from '../../src/cli/main';
+import { createPrinter } from '../../src/cli/print';
 import { VERSION } from '../../src/version';
 import { answersYaml, fixtureDir, TEST_SECRETS } from '../support/answers';
+import { converse, fakeTty, KEY } from '../support/terminal';
 
 async function runCli(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const stdout = new PassThrough();
@@ -103,5 +106,26 @@ describe('cli', () => {
     const all = r.stdout + r.stderr;
     for (const s of Object.values(TEST_SECRETS)) assert.ok(!all.includes(s), `${s} was printed:\n${all}`);
     assert.match(all, /\[redacted\]/);
+  });
+});
+
+describe('questions while connecting, on a terminal', () => {
+  it('Ctrl-C refuses a new host key and leaves a passphrase or sudo password unset', async () => {
+    const stdin = fakeTty();
+    const stderr = Object.assign(new PassThrough(), { isTTY: true });
+    const talk = converse(
+      [
+        [/vm1 \(10\.0\.0\.11\) is new/, KEY.ctrlC],
+        [/Passphrase of \/keys\/id/, KEY.ctrlC],
+        [/sudo password of admin on vm1/, KEY.ctrlC],
+      ],
+      (keys) => stdin.write(keys),
+    );
+    stderr.on('data', (c: Buffer) => talk.feed(c));
+    const print = createPrinter({ stdout: new PassThrough(), stderr }, false);
+    const choices = interactiveChoices({ values: {}, positionals: [], print, env: {}, stdin, stdout: new PassThrough(), stderr });
+    assert.equal(await choices.onNewHostKey!({ name: 'vm1', address: '10.0.0.11', port: 22 }, 'SHA256:x'), false);
+    assert.equal(await choices.askPassphrase!('/keys/id'), undefined);
+    assert.equal(await choices.askSudoPassword!({ name: 'vm1', address: '10.0.0.11' }, 'admin'), undefined);
   });
 });

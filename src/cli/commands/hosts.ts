@@ -17,7 +17,7 @@ import { BadInputError, RunFailedError } from '../../errors';
 import { PHASES } from '../../phases';
 import { JUMP_HOST, sshConnector, type SshConnector } from '../../ssh/connector';
 import type { InteractiveChoices } from '../../ssh/settings';
-import { askRunSecret, confirmHostKey } from '../../wizard';
+import { askRunSecret, confirmHostKey, WizardCancelled } from '../../wizard';
 import { outputMode, type CommandContext } from '../command';
 
 /** Prompts for what a run may need while connecting, or answers decided by --yes. */
@@ -25,11 +25,20 @@ export function interactiveChoices(ctx: CommandContext): InteractiveChoices {
   const yes = Boolean(ctx.values.yes);
   const interactive = Boolean(ctx.stdin.isTTY) && !yes;
   const io = { stdin: ctx.stdin, stdout: ctx.stderr };
-  const ask = async (message: string) => new Secret(await askRunSecret(io, message), 'prompt');
+  // Ctrl-C in a question answers it with nothing: the connection then fails saying what was missing.
+  const unlessCancelled = <T>(asked: Promise<T>, cancelled: T): Promise<T> =>
+    asked.catch((err: unknown) => {
+      if (err instanceof WizardCancelled) return cancelled;
+      throw err;
+    });
+  const ask = async (message: string) => {
+    const value = await unlessCancelled<string | undefined>(askRunSecret(io, message), undefined);
+    return value === undefined ? undefined : new Secret(value, 'prompt');
+  };
   return {
     env: ctx.env,
     onNewHostKey: interactive
-      ? (q, fp) => confirmHostKey(io, q.name, q.address, fp)
+      ? (q, fp) => unlessCancelled(confirmHostKey(io, q.name, q.address, fp), false)
       : yes
         ? async (q, fp) => {
             ctx.print.info(`Trusting the new host key of ${q.name} (${q.address}): ${fp}`);

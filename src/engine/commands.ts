@@ -10,13 +10,19 @@ const APT_OPTIONS = ['-o', 'DPkg::Lock::Timeout=600', '-o', 'Dpkg::Options::=--f
 export const APT_STAMP = '/var/lib/berth/apt-updated';
 
 /**
- * apt-get update only when the package lists are older than an hour or than
- * any change to the apt sources (so a repository berth just added is seen),
- * then install without recommends, keeping existing config files.
+ * First finish what an interrupted dpkg left half done (a run killed while
+ * installing: apt-get refuses to go on until `dpkg --configure -a` ran; dpkg
+ * keeps its pending work in /var/lib/dpkg/updates). Then apt-get update only
+ * when the package lists are older than an hour or than any change to the
+ * apt sources (so a repository berth just added is seen), and install
+ * without recommends, keeping existing config files.
  */
 export function installPackagesScript(packages: readonly string[]): string {
   return [
     'export DEBIAN_FRONTEND=noninteractive',
+    'if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]; then',
+    `  ${shellCommand(['dpkg', '--force-confdef', '--force-confold', '--configure', '-a'])}`,
+    'fi',
     `install -d -m 0700 ${shq('/var/lib/berth')}`,
     `if [ ! -e ${APT_STAMP} ] || [ -n "$(find ${APT_STAMP} -mmin +60)" ] || [ -n "$(find /etc/apt/sources.list /etc/apt/sources.list.d /etc/apt/keyrings -newer ${APT_STAMP} 2>/dev/null | head -n1)" ]; then`,
     `  ${shellCommand(['apt-get', ...APT_OPTIONS, '-q', 'update'])}`,

@@ -23,11 +23,14 @@ describe('shell quoting', () => {
 });
 
 describe('command builders', () => {
-  it('installs packages with a fresh-enough package list and no recommends', () => {
+  it('installs packages after finishing an interrupted dpkg, with a fresh-enough package list and no recommends', () => {
     assert.equal(
       installPackagesScript(['docker.io', 'docker-compose']),
       [
         'export DEBIAN_FRONTEND=noninteractive',
+        'if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]; then',
+        '  dpkg --force-confdef --force-confold --configure -a',
+        'fi',
         'install -d -m 0700 /var/lib/berth',
         'if [ ! -e /var/lib/berth/apt-updated ] || [ -n "$(find /var/lib/berth/apt-updated -mmin +60)" ] || [ -n "$(find /etc/apt/sources.list /etc/apt/sources.list.d /etc/apt/keyrings -newer /var/lib/berth/apt-updated 2>/dev/null | head -n1)" ]; then',
         '  apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -q update',

@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import Enquirer from 'enquirer';
 import { isSeq, parseDocument, type Document } from 'yaml';
 import { addressProblem, cidrProblem, ipProblem } from '../answers/net';
@@ -276,11 +276,23 @@ export async function runWizard(doc: Document, io: WizardIo): Promise<Document> 
   return doc;
 }
 
+/** Why the answers cannot be saved at `path`, or null when they can: asked while the wizard's answers are still at hand. */
+function unwritablePath(path: string): string | null {
+  if (!path) return 'give a file name';
+  if (existsSync(path) && statSync(path).isDirectory()) return `${path} is a directory; give a file name`;
+  try {
+    accessSync(dirname(resolve(path)), constants.W_OK);
+    return null;
+  } catch (err) {
+    return `cannot write in ${dirname(resolve(path))} (${(err as NodeJS.ErrnoException).code})`;
+  }
+}
+
 /** Where to save the answers; asks before replacing a file. */
 export async function askSavePath(io: WizardIo, initial: string): Promise<string> {
   const asker = new Asker(io);
   for (;;) {
-    const path = (await asker.ask<string>({ type: 'input', name: 'path', message: 'Save the answers to', initial })).trim();
+    const path = (await asker.ask<string>({ type: 'input', name: 'path', message: 'Save the answers to', initial, validate: (v: string) => unwritablePath(v.trim()) ?? true })).trim();
     if (!existsSync(path)) return path;
     if (await asker.ask<boolean>({ type: 'confirm', name: 'overwrite', message: `${path} exists. Replace it?`, initial: false })) return path;
   }

@@ -3,7 +3,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { stringify } from 'yaml';
-import { interactiveChoices } from '../../src/cli/commands/hosts';
+import type { LoadedAnswers } from '../../src/answers/load';
+import { interactiveChoices, pinAcceptedKeys } from '../../src/cli/commands/hosts';
+import type { SshConnector } from '../../src/ssh/connector';
 import { COMMANDS, main } from '../../src/cli/main';
 import { createPrinter } from '../../src/cli/print';
 import { VERSION } from '../../src/version';
@@ -69,6 +71,15 @@ describe('cli', () => {
     assert.match(log.stderr, /cannot write the log file .*run\.log \(ENOTDIR\)\n.*--log-file FILE/);
   });
 
+  it('--save-answers to a place that cannot be written is bad input (exit 2), not an internal error', async () => {
+    const dir = fixtureDir();
+    const file = join(dir, 'berth.yaml');
+    writeFileSync(file, stringify(answersYaml()));
+    const r = await runCli(['install', '--answers', file, '--yes', '--save-answers', join(dir, 'no-such-dir', 'saved.yaml')]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /cannot write the answers to .*saved\.yaml \(ENOENT\)/);
+  });
+
   it('--yes lists every missing secret at once (exit 2)', async () => {
     const dir = fixtureDir();
     const file = join(dir, 'berth.yaml');
@@ -127,5 +138,19 @@ describe('questions while connecting, on a terminal', () => {
     assert.equal(await choices.onNewHostKey!({ name: 'vm1', address: '10.0.0.11', port: 22 }, 'SHA256:x'), false);
     assert.equal(await choices.askPassphrase!('/keys/id'), undefined);
     assert.equal(await choices.askSudoPassword!({ name: 'vm1', address: '10.0.0.11' }, 'admin'), undefined);
+  });
+});
+
+describe('pinning accepted host keys', () => {
+  it('when the answers file cannot be rewritten, says what to pin by hand instead of failing the run', () => {
+    const stderr = new PassThrough();
+    let text = '';
+    stderr.on('data', (c: Buffer) => (text += c));
+    const print = createPrinter({ stdout: new PassThrough(), stderr }, false);
+    const ctx = { values: {}, positionals: [], print, env: {}, stdin: new PassThrough(), stdout: new PassThrough(), stderr };
+    const loaded = { file: join(fixtureDir(), 'gone', 'berth.yaml') } as LoadedAnswers;
+    const connector = { acceptedHostKeys: new Map([['vm1', 'SHA256:one'], ['jump host', 'SHA256:jump']]) } as SshConnector;
+    pinAcceptedKeys(ctx, loaded, connector);
+    assert.match(text, /warning: could not pin the accepted host keys in .*berth\.yaml \(ENOENT\); set them yourself:\n {2}hosts\[name=vm1\]\.hostKey: SHA256:one\n {2}ssh\.jumpHost\.hostKey: SHA256:jump\n/);
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { parseAnswers } from '../../src/answers/load';
-import { askMissingSecrets, confirmHostKey, unsetSecrets, wizardTemplate, runWizard, WizardCancelled } from '../../src/wizard';
+import { askMissingSecrets, askSavePath, confirmHostKey, unsetSecrets, wizardTemplate, runWizard, WizardCancelled } from '../../src/wizard';
 import { parseDocument } from 'yaml';
 import { fixtureDir } from '../support/answers';
 import { converse, fakeTty, KEY, type Step } from '../support/terminal';
@@ -101,5 +101,23 @@ describe('questions while connecting', () => {
     assert.deepEqual(answers, [true, false]);
     const screen = talk.screen();
     assert.ok(screen.indexOf('vm2 (10.0.0.12) is new') > screen.indexOf('vm1 (10.0.0.11) is new'), screen);
+  });
+});
+
+describe('saving the answers', () => {
+  it('refuses a place that cannot be written while the answers are still at hand, then asks before replacing a file', async () => {
+    const dir = fixtureDir();
+    const stdin = fakeTty();
+    const stdout = new PassThrough();
+    const talk = converse(
+      [
+        [/Save the answers to/, `${'\u007f'.repeat(10)}${join(dir, 'no-such-dir', 'berth.yaml')}${KEY.enter}`],
+        [/cannot write in .*no-such-dir \(ENOENT\)/, `${'\u007f'.repeat(200)}${join(dir, 'id_test')}${KEY.enter}`],
+        [/id_test exists\. Replace it\?/, 'y'],
+      ],
+      (keys) => stdin.write(keys),
+    );
+    stdout.on('data', (c: Buffer) => talk.feed(c));
+    assert.equal(await askSavePath({ stdin, stdout }, 'berth.yaml'), join(dir, 'id_test'));
   });
 });

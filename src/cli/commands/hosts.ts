@@ -115,11 +115,19 @@ export async function inspectHosts(ctx: CommandContext, loaded: LoadedAnswers, i
   return failing;
 }
 
-/** Write the host keys accepted during the run into the answers file. */
+/**
+ * Write the host keys accepted during the run into the answers file. When the
+ * file cannot be written, say what to pin by hand: the run's own outcome stands.
+ */
 export function pinAcceptedKeys(ctx: CommandContext, loaded: LoadedAnswers, connector: SshConnector): void {
   if (connector.acceptedHostKeys.size === 0) return;
-  const pinned = pinHostKeys(loaded.file, readFileSync(loaded.file, 'utf8'), connector.acceptedHostKeys, JUMP_HOST);
-  if (pinned.length > 0) ctx.print.info(`Pinned the host keys of ${pinned.join(', ')} in ${loaded.file}.`);
+  try {
+    const pinned = pinHostKeys(loaded.file, readFileSync(loaded.file, 'utf8'), connector.acceptedHostKeys, JUMP_HOST);
+    if (pinned.length > 0) ctx.print.info(`Pinned the host keys of ${pinned.join(', ')} in ${loaded.file}.`);
+  } catch (err) {
+    ctx.print.warn(`could not pin the accepted host keys in ${loaded.file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); set them yourself:`);
+    for (const [name, fp] of connector.acceptedHostKeys) ctx.print.info(`  ${name === JUMP_HOST ? 'ssh.jumpHost.hostKey' : `hosts[name=${name}].hostKey`}: ${fp}`);
+  }
 }
 
 /**

@@ -9,9 +9,13 @@ import { HOST_OPTIONS, outputMode, type Command, type CommandContext } from '../
 async function saveAnswers(path: string, doc: Document): Promise<void> {
   const { writePrivateFile } = require('../../answers/save') as typeof import('../../answers/save');
   const { answersJsonSchema } = require('../../answers/json-schema') as typeof import('../../answers/json-schema');
-  writePrivateFile(path, doc.toString({ lineWidth: 0 }));
-  const schemaPath = join(dirname(path), 'berth.schema.json');
-  if (!existsSync(schemaPath)) writeFileSync(schemaPath, `${JSON.stringify(answersJsonSchema(), null, 2)}\n`);
+  try {
+    writePrivateFile(path, doc.toString({ lineWidth: 0 }));
+    const schemaPath = join(dirname(path), 'berth.schema.json');
+    if (!existsSync(schemaPath)) writeFileSync(schemaPath, `${JSON.stringify(answersJsonSchema(), null, 2)}\n`);
+  } catch (err) {
+    throw new BadInputError(`cannot write the answers to ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, [], 'Choose a file in a directory you can write to (--save-answers FILE).');
+  }
 }
 
 const NON_INTERACTIVE_HINT =

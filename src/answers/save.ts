@@ -1,5 +1,5 @@
 import { isMap, isSeq, parseDocument } from 'yaml';
-import { closeSync, fsyncSync, openSync, renameSync, writeSync, unlinkSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 
 /**
@@ -9,7 +9,9 @@ import { dirname, basename, join } from 'node:path';
  */
 export function writePrivateFile(path: string, content: string): void {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(temp, 'w', 0o600);
+  // A new file ('wx'), never one left behind or planted there: only a new file gets the mode given here.
+  rmSync(temp, { force: true });
+  const fd = openSync(temp, 'wx', 0o600);
   try {
     writeSync(fd, content);
     fsyncSync(fd);

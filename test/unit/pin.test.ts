@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pinHostKeys } from '../../src/answers/save';
@@ -20,6 +20,14 @@ describe('pinning host keys into the answers file', () => {
     assert.match(out, /hostKey: SHA256:B{43}/);
     assert.match(out, /jumpHost: \{ address: bastion\.example\.com, hostKey: SHA256:C{43} \}/);
     assert.equal(statSync(file).mode & 0o777, 0o600);
+  });
+
+  it('writes mode 0600 even over a temporary file left behind with another mode', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-pin-'));
+    writeFileSync(join(dir, `.berth.yaml.${process.pid}.tmp`), 'left behind', { mode: 0o644 });
+    pinHostKeys(join(dir, 'berth.yaml'), text, new Map([['vm1', fp1]]));
+    assert.equal(statSync(join(dir, 'berth.yaml')).mode & 0o777, 0o600);
+    assert.match(readFileSync(join(dir, 'berth.yaml'), 'utf8'), /hostKey: SHA256:A{43}/);
   });
 
   it('writes nothing when every key is already pinned', () => {

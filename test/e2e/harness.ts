@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { writeAnswersFile, type AnswersOverrides } from '../../src/sandbox/answers';
+import { runProgram } from '../../src/sandbox/host-command';
 import { E2E_NETWORK, type TopologySpec } from '../../src/sandbox/plan';
 import { shellCommand } from '../../src/engine/shell';
 import type { AnswersInput } from '../../src/answers/schema';
@@ -35,16 +35,43 @@ export const TOPOLOGY_TIMEOUT_MS = 25 * 60_000;
 /** A reboot or a recreated VM. */
 export const VM_TIMEOUT_MS = 3 * 60_000;
 
+/** KEEP=1: the run leaves its containers up for debugging (the next run reuses them). */
+export const KEEP = process.env.KEEP === '1';
+
 /**
  * BERTH_E2E_INSTANCE=1…9 gives a run a topology of its own (prefix
- * berth-e2e<N>-, subnet 10.213.<80+N>.0/24, its own state directory), for
- * two e2e runs side by side on one machine. Unset: the standard e2e topology.
+ * berth-e2e<N>-, subnet 10.213.<80+N>.0/24), side networks and work
+ * directories of its own, for two e2e runs side by side on one machine.
+ * Unset: the standard ones.
  */
-function e2eNetwork(): { prefix: string; net24: string; stateDir: string } {
+function e2eInstance(): number | undefined {
   const instance = process.env.BERTH_E2E_INSTANCE;
-  if (!instance) return { ...E2E_NETWORK, stateDir: join(__dirname, '.work', 'topology') };
+  if (!instance) return undefined;
   if (!/^[1-9]$/.test(instance)) throw new Error(`BERTH_E2E_INSTANCE must be a digit from 1 to 9, not "${instance}"`);
-  return { prefix: `berth-e2e${instance}-`, net24: `10.213.${80 + Number(instance)}`, stateDir: join(__dirname, '.work', `topology-${instance}`) };
+  return Number(instance);
+}
+
+const INSTANCE = e2eInstance();
+
+/** test/e2e/.work/<name>, or <name>-<N> for instance N. */
+export function e2eWorkDir(name: string): string {
+  return join(__dirname, '.work', INSTANCE === undefined ? name : `${name}-${INSTANCE}`);
+}
+
+/**
+ * The network of a spec that runs containers of its own outside the topology
+ * ('standins' on 10.213.96, 'imgtest' on 10.213.97): prefix berth-<name>-, or
+ * berth-<name><N>- on 10.213.<net + 10 N> for instance N.
+ */
+export function e2eSideNetwork(name: string, net: number): { prefix: string; net24: string } {
+  if (INSTANCE === undefined) return { prefix: `berth-${name}-`, net24: `10.213.${net}` };
+  return { prefix: `berth-${name}${INSTANCE}-`, net24: `10.213.${net + 10 * INSTANCE}` };
+}
+
+function e2eNetwork(): { prefix: string; net24: string; stateDir: string } {
+  const stateDir = e2eWorkDir('topology');
+  if (INSTANCE === undefined) return { ...E2E_NETWORK, stateDir };
+  return { prefix: `berth-e2e${INSTANCE}-`, net24: `10.213.${80 + INSTANCE}`, stateDir };
 }
 
 export const E2E_STATE_DIR = e2eNetwork().stateDir;
@@ -126,7 +153,7 @@ function withHelpers(topology: Topology): E2eTopology {
       `${options.user ?? 'root'}@${vm.ip}`,
       'bash -s',
     ];
-    return run('ssh', args, script);
+    return runProgram('ssh', args, { input: script });
   };
   const self: E2eTopology = {
     ...topology,
@@ -159,24 +186,11 @@ export function probeScript(ip: string, port: number, proto: 'tcp' | 'udp'): str
   return `timeout 3 bash -c ${shellCommand([`exec 3<>/dev/udp/${ip}/${port} && printf '${query}' >&3 && head -c 1 <&3 >/dev/null`])}\n`;
 }
 
-function run(program: string, args: string[], input: string): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-    child.stdin.end(input);
-  });
-}
-
 /** Tears the topology down after the whole mocha run, unless KEEP=1 (then `npm run test:e2e` reuses it). */
 if (typeof after === 'function') {
   after(async function () {
     if (!current) return;
-    if (process.env.KEEP === '1') {
+    if (KEEP) {
       process.stderr.write(`\nKEEP=1: the e2e topology stays up (state in ${E2E_STATE_DIR}).\n`);
       return;
     }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { e2eTopology, type E2eTopology, type ExecResult } from './harness';
+import { e2eTopology, e2eWorkDir, type E2eTopology, type ExecResult } from './harness';
 
 /**
  * The platform as `berth install` leaves it, shared by the e2e specs: the
@@ -11,7 +11,7 @@ import { e2eTopology, type E2eTopology, type ExecResult } from './harness';
  */
 
 export const INSTALL_TIMEOUT_MS = 30 * 60_000;
-export const WORK_DIR = join(__dirname, '.work', 'runs');
+export const WORK_DIR = e2eWorkDir('runs');
 const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 export interface BerthRun extends ExecResult {

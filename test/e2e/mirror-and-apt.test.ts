@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { startAptRepo, type AptRepo } from '../../src/sandbox/aptrepo';
 import { ensureBaseImage } from '../../src/sandbox/base-image';
 import { createVolume, ensureNetwork, removeTopologyObjects } from '../../src/sandbox/containers';
 import { docker } from '../../src/sandbox/docker';
 import { startHubMirror, type HubMirror } from '../../src/sandbox/mirror';
-import { TOPOLOGY_LABEL } from '../../src/sandbox/plan';
+import { addressPlan, TOPOLOGY_LABEL, topologyNames } from '../../src/sandbox/plan';
 import { ensureStandin } from '../../src/sandbox/standins';
+import { e2eSideNetwork, e2eWorkDir, KEEP } from './harness';
 
 /**
  * The offline image world on its own little network: the Docker apt stand-in
@@ -15,10 +15,12 @@ import { ensureStandin } from '../../src/sandbox/standins';
  * Docker Engine pulls official image names through the TLS mirror.
  */
 
-const PREFIX = 'berth-imgtest-';
-const NETWORK = `${PREFIX}net`;
-const NET24 = '10.213.97';
-const STATE_DIR = join(__dirname, '.work', 'imgtest');
+const SIDE = e2eSideNetwork('imgtest', 97);
+const PREFIX = SIDE.prefix;
+const NAMES = topologyNames(SIDE);
+const NETWORK = NAMES.network;
+const NET24 = SIDE.net24;
+const STATE_DIR = e2eWorkDir('imgtest');
 const CLIENT = `${PREFIX}client`;
 const DOCKER_PACKAGES = ['docker-ce', 'docker-ce-cli', 'containerd.io', 'docker-buildx-plugin', 'docker-compose-plugin'];
 
@@ -33,7 +35,8 @@ describe('offline image world: docker-apt and hubmirror', function () {
   let repo: AptRepo;
 
   before(async function () {
-    await ensureNetwork(PREFIX, NETWORK, 'berth-imgtest', `${NET24}.0/24`, `${NET24}.1`);
+    const plan = addressPlan(SIDE);
+    await ensureNetwork(PREFIX, NETWORK, NAMES.bridge, plan.subnet, plan.gateway);
     const services = { network: NETWORK, prefix: PREFIX, stateDir: STATE_DIR };
     [mirror, repo] = await Promise.all([
       startHubMirror({ ...services, ip: `${NET24}.30` }),
@@ -47,6 +50,9 @@ describe('offline image world: docker-apt and hubmirror', function () {
       'run', '--detach', '--init', '--name', CLIENT, '--label', `${TOPOLOGY_LABEL}=${PREFIX}`,
       '--network', NETWORK, '--ip', `${NET24}.40`,
       '--add-host', `${repo.hostname}:${repo.ip}`, '--add-host', `${mirror.hostname}:${mirror.ip}`,
+      // Docker Hub is this container itself, where nothing listens: a pull the mirror cannot serve falls back
+      // to Docker Hub, and that attempt must not leave the container (the topology's resolvers refuse the name).
+      '--add-host', 'registry-1.docker.io:127.0.0.1',
       '--cap-add', 'ALL', '--cap-drop', 'SYS_RESOURCE', '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
       '--cgroupns', 'host', '--volume', '/sys/fs/cgroup:/sys/fs/cgroup:rw', '--volume', `${volume}:/var/lib/docker`, '--tmpfs', '/run',
       await ensureBaseImage(), 'sleep', 'infinity',
@@ -54,7 +60,7 @@ describe('offline image world: docker-apt and hubmirror', function () {
   });
 
   after(async function () {
-    if (!process.env.KEEP) await removeTopologyObjects(PREFIX);
+    if (!KEEP) await removeTopologyObjects(PREFIX);
   });
 
   it('starts idempotently: a second start reuses both services as they are', async function () {

@@ -6,16 +6,19 @@ import { join } from 'node:path';
 import { ensureBaseImage } from '../../src/sandbox/base-image';
 import { ensureNetwork, removeTopologyObjects } from '../../src/sandbox/containers';
 import { docker } from '../../src/sandbox/docker';
-import { TOPOLOGY_LABEL } from '../../src/sandbox/plan';
+import { addressPlan, TOPOLOGY_LABEL, topologyNames } from '../../src/sandbox/plan';
 import { ensureStandins, type StandinImage } from '../../src/sandbox/standins';
+import { e2eSideNetwork, KEEP } from './harness';
 
 /**
  * The stand-in images really built, run and checked against what the
  * official images do and berth relies on.
  */
 
-const PREFIX = 'berth-standins-';
-const NETWORK = `${PREFIX}net`;
+const SIDE = e2eSideNetwork('standins', 96);
+const PREFIX = SIDE.prefix;
+const NAMES = topologyNames(SIDE);
+const NETWORK = NAMES.network;
 const LABEL = ['--label', `${TOPOLOGY_LABEL}=${PREFIX}`];
 
 /** Runs a detached container of the test, labelled for cleanup. */
@@ -65,12 +68,13 @@ describe('stand-in images', function () {
 
   before(async function () {
     images = await ensureStandins();
-    await ensureNetwork(PREFIX, NETWORK, 'berth-standins', '10.213.96.0/24', '10.213.96.1');
+    const plan = addressPlan(SIDE);
+    await ensureNetwork(PREFIX, NETWORK, NAMES.bridge, plan.subnet, plan.gateway);
     scratch = mkdtempSync(join(tmpdir(), 'berth-standins-'));
   });
 
   after(async function () {
-    if (process.env.KEEP) return;
+    if (KEEP) return;
     await removeTopologyObjects(PREFIX);
     rmSync(scratch, { recursive: true, force: true });
   });

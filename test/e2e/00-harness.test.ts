@@ -143,14 +143,19 @@ describe('e2e harness', function () {
     this.timeout(60_000);
 
     it('reaches an open port on vm1 and not a closed one', async () => {
-      const listen = await topo.sshRoot('vm1', 'systemd-run --unit=harness-listener systemd-socket-activate --listen=8081 --inetd cat');
-      // Stopping it makes the unit "failed": forget that, the VM stays as it was.
-      assert.equal(listen.code, 0, listen.stderr);
+      // systemd-run returns once the unit started, maybe before it listens: wait (10 s at most) until it does.
+      const listen = await topo.sshRoot(
+        'vm1',
+        'systemd-run --unit=harness-listener systemd-socket-activate --listen=8081 --inetd cat\n' +
+          "for _ in $(seq 50); do ss -Htln 'sport = :8081' | grep -q . && exit 0; sleep 0.2; done; exit 1\n",
+      );
+      assert.equal(listen.code, 0, `the listener on 8081 did not start: ${listen.stdout}${listen.stderr}`);
       try {
         assert.equal(await topo.probe('outsider', topo.vms.vm1.ip, 22), true, 'sshd');
         assert.equal(await topo.probe('outsider', topo.vms.vm1.ip, 8081), true, 'the listener');
         assert.equal(await topo.probe('outsider', topo.vms.vm1.ip, 8082), false, 'nothing listens on 8082');
       } finally {
+        // Stopping it makes the unit "failed": forget that, the VM stays as it was.
         await topo.sshRoot('vm1', 'systemctl stop harness-listener; systemctl reset-failed harness-listener');
       }
       assert.equal(await topo.probe('outsider', topo.vms.vm1.ip, 8081), false, 'the listener is gone');

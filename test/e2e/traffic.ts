@@ -186,9 +186,11 @@ export async function startCapture(topology: Topology): Promise<Capture> {
     await ensureToolsImage(),
     'tcpdump', '-i', topology.bridge, '-n', '-l', '--immediate-mode', '-A', FILTER(topology.subnet),
   ]);
-  for (let i = 0; i < 100; i++) {
-    if ((await docker(['logs', name])).stderr.includes('listening on')) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  const listening = async () => (await docker(['logs', name])).stderr.includes('listening on');
+  for (let i = 0; i < 100 && !(await listening()); i++) await new Promise((resolve) => setTimeout(resolve, 200));
+  if (!(await listening())) {
+    const logs = await docker(['logs', name], { allowFailure: true });
+    throw new Error(`tcpdump did not start listening on ${topology.bridge}:\n${logs.stdout}${logs.stderr}`);
   }
   return {
     async stop() {

@@ -12,6 +12,7 @@ import { createPrinter } from '../../src/cli/print';
 import { docker } from '../../src/sandbox/docker';
 import { SANDBOX_NETWORK, TOPOLOGY_LABEL } from '../../src/sandbox/plan';
 import { SANDBOX_ANSWERS_FILE } from '../../src/sandbox/sandbox';
+import { topologyStatus } from '../../src/sandbox/topology';
 import { TOPOLOGY_TIMEOUT_MS } from './harness';
 
 /** Runs a sandbox command as the CLI does (option parsing included) and collects what it prints. */
@@ -43,9 +44,21 @@ async function berth(command: Command, args: string[]): Promise<{ out: string; e
 describe('berth sandbox', function () {
   this.timeout(TOPOLOGY_TIMEOUT_MS);
   const dir = mkdtempSync(join(tmpdir(), 'berth-sandbox-'));
+  let othersSandbox = false;
+
+  before(async function () {
+    // One sandbox per machine (fixed names and network): one already running is a user's (`npm run demo`)
+    // or another test run's, and this spec would replace it and then remove it.
+    const running = await topologyStatus(SANDBOX_NETWORK.prefix);
+    if (running.length > 0) {
+      othersSandbox = true;
+      process.stderr.write(`      a sandbox is running here (${running.map((c) => c.name).join(', ')}): skipped; \`berth sandbox down\` removes it\n`);
+      this.skip();
+    }
+  });
 
   after(async () => {
-    await berth(sandboxDownCommand, ['--dir', dir]).catch(() => undefined);
+    if (!othersSandbox) await berth(sandboxDownCommand, ['--dir', dir]).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   });
 

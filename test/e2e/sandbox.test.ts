@@ -52,6 +52,8 @@ describe('berth sandbox', function () {
     const running = await topologyStatus(SANDBOX_NETWORK.prefix);
     if (running.length > 0) {
       othersSandbox = true;
+      // Mocha 11 runs no after hook of a suite whose before skipped it; the flag guards it should one run.
+      rmSync(dir, { recursive: true, force: true });
       process.stderr.write(`      a sandbox is running here (${running.map((c) => c.name).join(', ')}): skipped; \`berth sandbox down\` removes it\n`);
       this.skip();
     }

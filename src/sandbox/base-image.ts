@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,14 @@ export function baseImageTag(recipe: typeof BASE_RECIPE = BASE_RECIPE): string {
   return `${REPOSITORY}:${recipe.suite}-${hash}`;
 }
 
+/** debootstrap's path: it lives in /usr/sbin, which PATH lacks after a plain `su` on Debian. */
+export function findDebootstrap(): string | undefined {
+  return [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']
+    .filter((dir) => dir)
+    .map((dir) => join(dir, 'debootstrap'))
+    .find((file) => existsSync(file));
+}
+
 let pending: Promise<string> | undefined;
 
 /** Builds the base image unless the tagged image already exists; resolves to its tag. */
@@ -45,7 +54,7 @@ async function buildUnlessPresent(): Promise<string> {
   try {
     const rootfs = join(work, 'rootfs');
     const tarball = join(work, 'rootfs.tar');
-    await hostCommand('debootstrap', [`--variant=${BASE_RECIPE.variant}`, BASE_RECIPE.suite, rootfs, BASE_RECIPE.archive]);
+    await hostCommand(findDebootstrap() ?? 'debootstrap', [`--variant=${BASE_RECIPE.variant}`, BASE_RECIPE.suite, rootfs, BASE_RECIPE.archive]);
     for (const file of BASE_RECIPE.emptied) await truncate(join(rootfs, file), 0);
     for (const dir of BASE_RECIPE.cleared) await clearFiles(join(rootfs, dir));
     await hostCommand('tar', ['--numeric-owner', '--xattrs', '-C', rootfs, '-cf', tarball, '.']);

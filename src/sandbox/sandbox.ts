@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { RunFailedError } from '../errors';
 import { writeAnswersFile } from './answers';
 import { removeVolumesLabelled } from './containers';
-import { baseImageTag } from './base-image';
+import { baseImageTag, findDebootstrap } from './base-image';
 import { docker } from './docker';
 import { CACHE_LABEL } from './mirror';
 import { SANDBOX_NETWORK, type MirrorMode, type TopologySpec } from './plan';
@@ -63,8 +63,7 @@ export function dockerHubReachable(timeoutMs = 5000): Promise<boolean> {
 /** The Debian base image is made with debootstrap on this machine, the first time only. */
 async function requireDebootstrapUnlessBuilt(): Promise<void> {
   if ((await docker(['image', 'inspect', baseImageTag()], { allowFailure: true })).code === 0) return;
-  const found = (process.env.PATH ?? '').split(':').concat('/usr/sbin', '/sbin').some((dir) => dir && existsSync(join(dir, 'debootstrap')));
-  if (!found) {
+  if (!findDebootstrap()) {
     throw new RunFailedError(
       'the sandbox builds its Debian 13 base image with debootstrap, which is not installed here',
       [],

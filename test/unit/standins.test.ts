@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BASE_RECIPE, baseImageTag } from '../../src/sandbox/base-image';
+import { BASE_RECIPE, baseImageTag, findDebootstrap } from '../../src/sandbox/base-image';
 import { contextHash, readContext } from '../../src/sandbox/images';
 import { hubRepository } from '../../src/sandbox/mirror';
 
@@ -46,6 +46,19 @@ describe('image caching keys', () => {
     assert.match(baseImageTag(), /^berth-base:trixie-[0-9a-f]{12}$/);
     assert.equal(baseImageTag(), baseImageTag(BASE_RECIPE));
     assert.notEqual(baseImageTag({ ...BASE_RECIPE, variant: 'buildd' } as unknown as typeof BASE_RECIPE), baseImageTag());
+  });
+
+  it('finds debootstrap on PATH, else in /usr/sbin or /sbin (a plain `su` leaves them off PATH)', () => {
+    const path = process.env.PATH;
+    try {
+      writeFileSync(join(dir, 'debootstrap'), '');
+      process.env.PATH = `/nonexistent:${dir}`;
+      assert.equal(findDebootstrap(), join(dir, 'debootstrap'));
+      process.env.PATH = '/nonexistent';
+      assert.match(findDebootstrap() ?? '/usr/sbin/debootstrap', /^\/(usr\/)?sbin\/debootstrap$/);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 
   it('maps official image names to the repositories a Docker Hub mirror serves', () => {

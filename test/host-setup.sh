@@ -5,6 +5,8 @@
 # (the firewall loader's integration tests), openssl and gpg (the e2e mirrors).
 # Idempotent: does nothing when all is there.
 set -euo pipefail
+# dockerd, debootstrap and iptables live in sbin, which PATH lacks after a plain `su` on Debian.
+export PATH="$PATH:/usr/sbin:/sbin"
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)

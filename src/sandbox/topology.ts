@@ -193,7 +193,7 @@ export async function recreateTopologyVm(topology: Topology, name: string): Prom
 
 /** The files `upTopology` keeps in the state directory for the running topology. */
 export const STATE_FILES = ['id_ed25519', 'id_ed25519.pub', KNOWN_HOSTS_FILE, 'secrets.json'];
-/** What mirror.ts and aptrepo.ts keep there: the test CA, the mirror's storage, the apt tree. Caches, kept by the e2e tests. */
+/** What mirror.ts and aptrepo.ts keep there: the test CA, the mirror's certificate, the apt tree. Caches, kept by the e2e tests. */
 export const SERVICE_STATE = ['test-ca', 'hubmirror', 'docker-apt'];
 
 /** Removes every container, volume and the network of the topology, and its state files. */

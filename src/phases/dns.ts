@@ -95,20 +95,19 @@ function resolvConfFiles(flavour: Extract<ResolverFlavour, { kind: 'resolv.conf'
 }
 
 function resolvConfActions(flavour: Extract<ResolverFlavour, { kind: 'resolv.conf' }>, facts: Facts, servers: string[]): Action[] {
-  const actions: Action[] = [];
-  if (flavour.symlink !== null) {
-    // The upload's rename would replace the link anyway; removing it first makes the plan say so.
-    actions.push({
-      kind: 'run',
-      title: `replace the symlink ${RESOLV_CONF} (→ ${flavour.symlink}) by a plain file`,
-      script: `if [ -L ${RESOLV_CONF} ]; then rm -f ${RESOLV_CONF}; fi`,
-      effects: [{ probe: 'resolvConfLink', code: 1, out: '' }],
-    });
-  }
   const files = resolvConfFiles(flavour, facts, servers);
-  // After a removed symlink the file must be written even if the link's target held the same text.
-  actions.push(...(flavour.symlink !== null ? files.map((f): Action => ({ kind: 'file', ...f })) : fileActions(facts, files)));
-  return actions;
+  if (flavour.symlink === null) return fileActions(facts, files);
+  // The upload renames the new file over the link, so there is never a moment without a resolv.conf;
+  // the file is written even if the link's target held the same text.
+  return [
+    ...files.map((f): Action => ({ kind: 'file', ...f })),
+    {
+      kind: 'run',
+      title: `check that ${RESOLV_CONF} is a plain file now (it was a symlink to ${flavour.symlink})`,
+      script: `test ! -L ${RESOLV_CONF}`,
+      effects: [{ probe: 'resolvConfLink', code: 1, out: '' }],
+    },
+  ];
 }
 
 function resolvedActions(flavour: Extract<ResolverFlavour, { kind: 'resolved' }>, facts: Facts, servers: string[]): Action[] {

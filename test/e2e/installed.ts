@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { e2eTopology, e2eWorkDir, type E2eTopology, type ExecResult } from './harness';
 
@@ -61,6 +61,8 @@ let installed: Promise<InstalledPlatform> | undefined;
 
 export function installedPlatform(): Promise<InstalledPlatform> {
   installed ??= (async () => {
+    // Logs of earlier runs hold earlier secrets: the specs judge this run's logs only.
+    rmSync(join(WORK_DIR, 'berth-logs'), { recursive: true, force: true });
     const topo = await e2eTopology();
     await Promise.all(Object.keys(topo.vms).map((vm) => topo.recreate(vm)));
     const answersFile = topo.writeAnswers();

@@ -38,10 +38,13 @@ function rulesDir(fw: FirewallInput): string {
   return dir;
 }
 
+/** iptables lives in /usr/sbin, which a plain `su` leaves off the PATH. */
+const SBIN_ENV = { ...process.env, PATH: `/usr/local/sbin:/usr/sbin:/sbin:${process.env.PATH ?? ''}` };
+
 /** Runs a bash script in a fresh network namespace; `fw DIR ARGS` runs the loader on the rules in DIR. */
 function inNamespace(script: string): { code: number; out: string } {
   const prelude = 'set -e\nfw() { local dir=$1; shift; BERTH_FIREWALL_DIR=$dir "$dir/berth-firewall" "$@"; }\n';
-  const result = spawnSync('unshare', ['--net', 'bash', '-c', prelude + script], { encoding: 'utf8' });
+  const result = spawnSync('unshare', ['--net', 'bash', '-c', prelude + script], { encoding: 'utf8', env: SBIN_ENV });
   return { code: result.status ?? 1, out: `${result.stdout}${result.stderr}` };
 }
 
@@ -51,7 +54,7 @@ function lines(text: string, prefix: string): string[] {
 
 describe('berth-firewall with real iptables (in a network namespace)', function () {
   before(function () {
-    if (spawnSync('unshare', ['--net', 'iptables', '-S'], { encoding: 'utf8' }).status !== 0) {
+    if (spawnSync('unshare', ['--net', 'iptables', '-S'], { encoding: 'utf8', env: SBIN_ENV }).status !== 0) {
       throw new Error('`unshare --net iptables -S` fails here; these tests need root, unshare and iptables (bash test/host-setup.sh)');
     }
   });

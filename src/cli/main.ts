@@ -54,7 +54,7 @@ function reportError(print: Printer, err: unknown): number {
 export async function main(io: MainIo): Promise<number> {
   const argv = io.argv;
   const noColor = argv.includes('--no-color');
-  const print = createPrinter(io, colorWanted(noColor, io.env, io.stderr.isTTY));
+  const print = createPrinter(io, { stdout: colorWanted(noColor, io.env, io.stdout.isTTY), stderr: colorWanted(noColor, io.env, io.stderr.isTTY) });
   try {
     if (argv[0] === '--version' || argv[0] === '-V') {
       print.out(VERSION);

@@ -7,7 +7,10 @@ import { redact } from '../engine/redact';
  * NO_COLOR (https://no-color.org) and whether the stream is a terminal.
  */
 export interface Printer {
+  /** Colours for what goes to stderr (messages, progress). */
   readonly color: chalk.Chalk;
+  /** Colours for what goes to stdout (results): off when stdout is a file or a pipe. */
+  readonly outColor: chalk.Chalk;
   /** A result (a schema, a plan): stdout. */
   out(text: string): void;
   /** Progress and messages: stderr. */
@@ -28,11 +31,12 @@ export function colorWanted(noColorFlag: boolean, env: NodeJS.ProcessEnv, isTTY:
   return Boolean(isTTY) && env.TERM !== 'dumb';
 }
 
-export function createPrinter(streams: PrinterStreams, useColor: boolean): Printer {
-  const color = new chalk.Instance({ level: useColor ? 1 : 0 });
+export function createPrinter(streams: PrinterStreams, useColor: { stdout: boolean; stderr: boolean }): Printer {
+  const color = new chalk.Instance({ level: useColor.stderr ? 1 : 0 });
   const line = (stream: NodeJS.WritableStream, text: string) => stream.write(`${redact(text)}\n`);
   return {
     color,
+    outColor: new chalk.Instance({ level: useColor.stdout ? 1 : 0 }),
     out: (text) => line(streams.stdout, text),
     info: (text) => line(streams.stderr, text),
     warn: (text) => line(streams.stderr, `${color.yellow('warning:')} ${text}`),

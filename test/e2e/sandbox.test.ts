@@ -27,7 +27,7 @@ async function berth(command: Command, args: string[]): Promise<{ out: string; e
   await command.run({
     values: parsed.values,
     positionals: parsed.positionals,
-    print: createPrinter({ stdout, stderr }, false),
+    print: createPrinter({ stdout, stderr }, { stdout: false, stderr: false }),
     env: process.env,
     stdin: new PassThrough(),
     stdout,

@@ -7,7 +7,7 @@ import type { LoadedAnswers } from '../../src/answers/load';
 import { interactiveChoices, pinAcceptedKeys } from '../../src/cli/commands/hosts';
 import type { SshConnector } from '../../src/ssh/connector';
 import { COMMANDS, main } from '../../src/cli/main';
-import { createPrinter } from '../../src/cli/print';
+import { colorWanted, createPrinter } from '../../src/cli/print';
 import { VERSION } from '../../src/version';
 import { answersYaml, fixtureDir, TEST_SECRETS } from '../support/answers';
 import { converse, fakeTty, KEY } from '../support/terminal';
@@ -133,7 +133,7 @@ describe('questions while connecting, on a terminal', () => {
       (keys) => stdin.write(keys),
     );
     stderr.on('data', (c: Buffer) => talk.feed(c));
-    const print = createPrinter({ stdout: new PassThrough(), stderr }, false);
+    const print = createPrinter({ stdout: new PassThrough(), stderr }, { stdout: false, stderr: false });
     const choices = interactiveChoices({ values: {}, positionals: [], print, env: {}, stdin, stdout: new PassThrough(), stderr });
     assert.equal(await choices.onNewHostKey!({ name: 'vm1', address: '10.0.0.11', port: 22 }, 'SHA256:x'), false);
     assert.equal(await choices.askPassphrase!('/keys/id'), undefined);
@@ -146,11 +146,22 @@ describe('pinning accepted host keys', () => {
     const stderr = new PassThrough();
     let text = '';
     stderr.on('data', (c: Buffer) => (text += c));
-    const print = createPrinter({ stdout: new PassThrough(), stderr }, false);
+    const print = createPrinter({ stdout: new PassThrough(), stderr }, { stdout: false, stderr: false });
     const ctx = { values: {}, positionals: [], print, env: {}, stdin: new PassThrough(), stdout: new PassThrough(), stderr };
     const loaded = { file: join(fixtureDir(), 'gone', 'berth.yaml') } as LoadedAnswers;
     const connector = { acceptedHostKeys: new Map([['vm1', 'SHA256:one'], ['jump host', 'SHA256:jump']]) } as SshConnector;
     pinAcceptedKeys(ctx, loaded, connector);
     assert.match(text, /warning: could not pin the accepted host keys in .*berth\.yaml \(ENOENT\); set them yourself:\n {2}hosts\[name=vm1\]\.hostKey: SHA256:one\n {2}ssh\.jumpHost\.hostKey: SHA256:jump\n/);
+  });
+});
+
+describe('cli colours per stream', () => {
+  it('colours stderr on a terminal, and not results on a redirected stdout', () => {
+    const stdout = Object.assign(new PassThrough(), { isTTY: false });
+    const stderr = Object.assign(new PassThrough(), { isTTY: true });
+    const want = { stdout: colorWanted(false, {}, stdout.isTTY), stderr: colorWanted(false, {}, stderr.isTTY) };
+    const print = createPrinter({ stdout, stderr }, want);
+    assert.equal(print.color.red('x'), '\u001b[31mx\u001b[39m');
+    assert.equal(print.outColor.red('x'), 'x');
   });
 });

@@ -27,7 +27,7 @@ export const doctorCommand: Command = {
       const self = { ...cluster.find((h) => h.name === host.name)!, clusterAddress: clusterAddressOf(host, info) };
       const phaseCtx = { answers, host: self, cluster, info, local };
       const lines = diagnose(phaseCtx, await agent.facts(preflightPhase.query(phaseCtx)));
-      const { color } = ctx.print;
+      const color = ctx.print.outColor;
       ctx.print.out(color.bold(`${host.name} (${host.address}), as ${agent.user}`));
       for (const d of lines) {
         const mark = d.status === 'ok' ? color.green(MARK.ok) : d.status === 'warn' ? color.yellow(MARK.warn) : color.red(MARK.fail);

@@ -174,7 +174,7 @@ export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mod
     log.close();
     pinAcceptedKeys(ctx, loaded, connector);
   }
-  if (mode === 'plan' && ctx.values.output !== 'json') ctx.print.out(renderPlan(result.plans, ctx.print.color));
+  if (mode === 'plan' && ctx.values.output !== 'json') ctx.print.out(renderPlan(result.plans, ctx.print.outColor));
   if (!result.ok) {
     throw new RunFailedError(
       abort.signal.aborted ? 'the run was interrupted' : 'the run failed',

@@ -15,7 +15,7 @@ export const statusCommand: Command = {
     const loaded = loadAnswersFile((ctx.values.answers as string | undefined) ?? 'berth.yaml');
     const unreachable = await inspectHosts(ctx, loaded, async (agent, host) => {
       const [journal, lock] = await Promise.all([agent.readJournal(), agent.readLock()]);
-      ctx.print.out(ctx.print.color.bold(`${host.name} (${host.address}), as ${agent.user}`));
+      ctx.print.out(ctx.print.outColor.bold(`${host.name} (${host.address}), as ${agent.user}`));
       if (lock) ctx.print.out(`  locked by ${lock.owner} (pid ${lock.pid}) since ${lock.started}, last heard of ${lock.heartbeat}`);
       const latest = new Map(journal.entries.map((e) => [e.phase, e]));
       if (latest.size === 0) ctx.print.out('  berth has changed nothing here yet');

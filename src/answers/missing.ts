@@ -8,7 +8,8 @@ export interface MissingAnswer {
   what: string;
 }
 
-const WHAT: Record<string, string> = {
+/** What each required secret is for, by its path: shown when it is missing and when the wizard asks. */
+export const SECRET_PURPOSE: Record<string, string> = {
   'registry.password': 'the password of the private registry',
   'app.secretKey': "Django's SECRET_KEY",
   'db.rootPassword': "MariaDB's root password",
@@ -18,6 +19,6 @@ const WHAT: Record<string, string> = {
 export function missingSecrets(answers: Answers): MissingAnswer[] {
   return REQUIRED_SECRETS.filter(([section, key]) => (answers[section] as Record<string, unknown>)[key] === undefined).map((path) => ({
     path: [...path],
-    what: WHAT[formatPath(path)],
+    what: SECRET_PURPOSE[formatPath(path)],
   }));
 }

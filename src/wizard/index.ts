@@ -5,6 +5,7 @@ import Enquirer from 'enquirer';
 import { isSeq, parseDocument, type Document } from 'yaml';
 import { addressProblem, cidrProblem, ipProblem } from '../answers/net';
 import { DNS_PRESET_NAMES, DNS_PRESETS } from '../answers/presets';
+import { SECRET_PURPOSE } from '../answers/missing';
 import { formatPath } from '../answers/problems';
 import { DEFAULT_LAYOUT, REQUIRED_SECRETS, ROLES } from '../answers/schema';
 import { generateSecret, weakPasswordReason } from '../answers/secret';
@@ -78,16 +79,11 @@ function defaultPrivateKey(): string {
   return '~/.ssh/id_ed25519';
 }
 
-const SECRET_LABEL: Record<string, string> = {
-  'registry.password': 'Password of the private registry',
-  'app.secretKey': "Django's SECRET_KEY",
-  'db.rootPassword': "MariaDB's root password",
-  'db.password': "The app's MariaDB password",
-};
 
 /** Ask for one secret: generated (the default), typed (masked) or from an environment variable. */
 async function askSecret(asker: Asker, path: readonly string[]): Promise<string> {
-  const label = SECRET_LABEL[formatPath(path)] ?? formatPath(path);
+  const purpose = SECRET_PURPOSE[formatPath(path)] ?? formatPath(path);
+  const label = purpose.charAt(0).toUpperCase() + purpose.slice(1);
   const how = await asker.ask<string>({
     type: 'select',
     name: 'how',

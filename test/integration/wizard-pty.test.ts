@@ -38,7 +38,7 @@ describe('the wizard in a real terminal (packaged binary under script(1))', func
       [/Upstream DNS/, `${KEY.down}${KEY.enter}`],
       [/Where Docker comes from/, KEY.enter],
       [/Docker Hub mirrors/, KEY.enter],
-      [/Password of the private registry/, KEY.enter],
+      [/The password of the private registry/, KEY.enter],
       [/Django's SECRET_KEY/, KEY.enter],
       [/MariaDB's root password/, KEY.enter],
       [/The app's MariaDB password/, KEY.enter],

@@ -33,7 +33,7 @@ const STEPS: Step[] = [
   [/Upstream DNS/, KEY.enter],
   [/Where Docker comes from/, `${KEY.down}${KEY.enter}`],
   [/Docker Hub mirrors/, `https://mirror.example${KEY.enter}`],
-  [/Password of the private registry/, KEY.enter],
+  [/The password of the private registry/, KEY.enter],
   [/Django's SECRET_KEY/, KEY.enter],
   [/MariaDB's root password/, `${KEY.down}${KEY.enter}`],
   [/MariaDB's root password/, `short${KEY.enter}`],

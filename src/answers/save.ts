@@ -48,6 +48,8 @@ export function pinHostKeys(path: string, text: string, fingerprints: ReadonlyMa
     doc.setIn(['ssh', 'jumpHost', 'hostKey'], jump);
     pinned.push(jumpHostName!);
   }
-  if (pinned.length > 0) writePrivateFile(path, doc.toString({ lineWidth: 0 }));
+  // A JSON answers file stays JSON (YAML would still be read, but it is not what the user wrote).
+  const json = text.trimStart().startsWith('{');
+  if (pinned.length > 0) writePrivateFile(path, json ? `${JSON.stringify(doc.toJS(), null, 2)}\n` : doc.toString({ lineWidth: 0 }));
   return pinned;
 }

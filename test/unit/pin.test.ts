@@ -35,4 +35,10 @@ describe('pinning host keys into the answers file', () => {
     assert.deepEqual(pinHostKeys(file, text, new Map([['vm2', 'SHA256:old']])), []);
     assert.throws(() => statSync(file));
   });
+
+  it('keeps a JSON answers file JSON', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'berth-pin-')), 'berth.json');
+    pinHostKeys(file, '{"hosts": [{"name": "vm1", "address": "10.0.0.11"}]}', new Map([['vm1', fp1]]));
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { hosts: [{ name: 'vm1', address: '10.0.0.11', hostKey: fp1 }] });
+  });
 });

@@ -1,6 +1,6 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { everyHost, HostProblem, type Phase } from '../engine/phase';
-import type { Action } from '../engine/plan';
+import type { Action, Facts } from '../engine/plan';
 import { shellCommand, shq } from '../engine/shell';
 import { renderAuthorizedKeys, renderSudoers } from '../render/admin';
 import { fileActions, type WantedFile } from './common';
@@ -22,11 +22,20 @@ function home(user: string): string {
   return `/home/${user}`;
 }
 
-function wantedFiles(ctx: Parameters<Phase['plan']>[0]): WantedFile[] {
+function keysPath(user: string): string {
+  return `${home(user)}/.ssh/authorized_keys`;
+}
+
+function sudoersPath(user: string): string {
+  return `/etc/sudoers.d/berth-${user}`;
+}
+
+function wantedFiles(ctx: Parameters<Phase['plan']>[0], facts: Facts): WantedFile[] {
   const { admin } = ctx.answers;
+  const path = keysPath(admin.user);
   return [
-    { path: `${home(admin.user)}/.ssh/authorized_keys`, content: renderAuthorizedKeys(ctx.local.adminKeys), mode: 0o600, owner: admin.user, group: admin.user },
-    { path: `/etc/sudoers.d/berth-${admin.user}`, content: renderSudoers(admin), mode: 0o440 },
+    { path, content: renderAuthorizedKeys(facts.files[path]?.content ?? null, ctx.local.adminKeys), mode: 0o600, owner: admin.user, group: admin.user },
+    { path: sudoersPath(admin.user), content: renderSudoers(admin), mode: 0o440 },
   ];
 }
 
@@ -38,7 +47,7 @@ export const adminPhase: Phase = {
     const user = ctx.answers.admin.user;
     return {
       packages: ['sudo'],
-      files: wantedFiles(ctx).map((f) => f.path),
+      files: [keysPath(user), sudoersPath(user)],
       probes: {
         account: `getent passwd ${shq(user)} | cut -d: -f6,7`,
         sshDir: `stat -c '%a %U %G' ${shq(`${home(user)}/.ssh`)}`,
@@ -72,7 +81,7 @@ export const adminPhase: Phase = {
         effects: [{ probe: 'sshDir', code: 0, out: `${wantedSshDir}\n` }],
       });
     }
-    actions.push(...fileActions(facts, wantedFiles(ctx)));
+    actions.push(...fileActions(facts, wantedFiles(ctx, facts)));
     if (admin.password) {
       const [salt, digest] = facts.probes.password.out.trim().split(' ');
       if (!salt || passwordDigest(admin.password.reveal(), salt) !== digest) {

@@ -16,6 +16,19 @@ export function managedHeader(what: string, comment = '#'): string {
   return `${comment} Managed by berth: ${what}. Changes here are overwritten by the next \`berth install\`.\n`;
 }
 
+const BLOCK_BEGIN = '# BEGIN berth';
+const BLOCK_END = '# END berth';
+
+/**
+ * A file berth shares with its owner: everything outside berth's marked
+ * block stays as it is; the block (replaced, or added at the end) holds `body`.
+ */
+export function withManagedBlock(existing: string | null, body: string): string {
+  const block = `${BLOCK_BEGIN}\n${body.trimEnd()}\n${BLOCK_END}\n`;
+  const others = (existing ?? '').replace(new RegExp(`${BLOCK_BEGIN}\n[\\s\\S]*?${BLOCK_END}\n?`), '').trimEnd();
+  return others ? `${others}\n${block}` : block;
+}
+
 export function fileMatches(fact: FileFact | null | undefined, wanted: WantedFile): boolean {
   return (
     fact !== null &&

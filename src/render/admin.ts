@@ -1,5 +1,5 @@
 import type { Answers } from '../answers/schema';
-import { managedHeader } from '../phases/common';
+import { managedHeader, withManagedBlock } from '../phases/common';
 
 /** The admin user's sudo rule: no password when it logs in by key only, else its own password. */
 export function renderSudoers(admin: Answers['admin']): string {
@@ -7,6 +7,11 @@ export function renderSudoers(admin: Answers['admin']): string {
   return `${managedHeader(`sudo rights of the admin user ${admin.user}`)}${admin.user} ${rule}\n`;
 }
 
-export function renderAuthorizedKeys(keys: readonly string[]): string {
-  return `${managedHeader('keys that may log in as the admin user (admin.authorizedKeys)')}${keys.join('\n')}\n`;
+/**
+ * The admin user's authorized_keys. The user may exist already (a cloud
+ * image's login user) with keys of other people: berth only owns its
+ * marked block and keeps every other line.
+ */
+export function renderAuthorizedKeys(existing: string | null, keys: readonly string[]): string {
+  return withManagedBlock(existing, `# berth: the keys of admin.authorizedKeys. Lines outside this block are kept.\n${keys.join('\n')}`);
 }

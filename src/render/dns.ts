@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { Answers } from '../answers/schema';
 import { expandUpstreams } from '../answers/presets';
 import type { ClusterHost } from '../engine/phase';
-import { managedHeader } from '../phases/common';
+import { managedHeader, withManagedBlock } from '../phases/common';
 
 /**
  * The DNS mirror's files: the forwarder's configuration on the dns hosts and
@@ -107,9 +107,6 @@ export function renderDhclientHook(): string {
   ].join('\n');
 }
 
-const DHCPCD_BEGIN = '# BEGIN berth';
-const DHCPCD_END = '# END berth';
-
 /**
  * dhcpcd-run-hooks sources /etc/dhcpcd.enter-hook before its own hooks and
  * skips the hooks named in skip_hooks (what `nohook resolv.conf` in
@@ -118,16 +115,14 @@ const DHCPCD_END = '# END berth';
  * owns its marked block.
  */
 export function renderDhcpcdEnterHook(existing: string | null): string {
-  const block = [
-    DHCPCD_BEGIN,
-    managedHeader(DNS_SETTING).trimEnd(),
-    '# dhcpcd must not rewrite /etc/resolv.conf on a lease or renewal: berth manages it.',
-    'skip_hooks="${skip_hooks:+$skip_hooks }resolv.conf"',
-    DHCPCD_END,
-    '',
-  ].join('\n');
-  const others = (existing ?? '').replace(new RegExp(`${DHCPCD_BEGIN}\\n[\\s\\S]*?${DHCPCD_END}\\n?`), '').trimEnd();
-  return others ? `${others}\n${block}` : block;
+  return withManagedBlock(
+    existing,
+    [
+      managedHeader(DNS_SETTING).trimEnd(),
+      '# dhcpcd must not rewrite /etc/resolv.conf on a lease or renewal: berth manages it.',
+      'skip_hooks="${skip_hooks:+$skip_hooks }resolv.conf"',
+    ].join('\n'),
+  );
 }
 
 /** Global servers with the catch-all routing domain: preferred over any server a link learnt by DHCP. */

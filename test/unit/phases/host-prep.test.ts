@@ -144,6 +144,20 @@ describe('admin phase', () => {
     assert.notEqual(passwordDigest('pw', 'salt'), passwordDigest('pw2', 'salt'));
   });
 
+  it("keeps other people's keys of an existing user, and owns only its block", () => {
+    const ctx = phaseContext(testAnswers({ admin: { user: 'debian' } }), 'vm1');
+    const theirs = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 colleague@desk\n';
+    const facts = factsFor(adminPhase, ctx, {
+      probes: { account: { code: 0, out: '/home/debian:/bin/bash\n' }, sshDir: { code: 0, out: '700 debian debian\n' } },
+      packages: { sudo: '1.9' },
+      files: { '/home/debian/.ssh/authorized_keys': { content: theirs, mode: 0o600, owner: 'debian', group: 'debian' } },
+    });
+    const actions = assertConverges(adminPhase, ctx, facts);
+    const keys = actions.find((a) => a.kind === 'file' && a.path.endsWith('authorized_keys'));
+    assert.ok(keys?.kind === 'file');
+    assert.equal(keys.content, `${theirs}# BEGIN berth\n# berth: the keys of admin.authorizedKeys. Lines outside this block are kept.\n${TEST_LOCAL.adminKeys[0]}\n# END berth\n`);
+  });
+
   it('refuses an existing user whose home berth does not manage', () => {
     const ctx = phaseContext(testAnswers(), 'vm1');
     const facts = factsFor(adminPhase, ctx, { probes: { account: { code: 0, out: '/srv/berth:/bin/sh\n' } } });

@@ -123,7 +123,7 @@ describe('admin phase', () => {
       ['packages', 'create the user berth', 'create /home/berth/.ssh', 'file /home/berth/.ssh/authorized_keys 600 berth', 'file /etc/sudoers.d/berth-berth 440 root'],
     );
     const keys = actions.find((a) => a.kind === 'file' && a.path.endsWith('authorized_keys'));
-    assert.ok(keys?.kind === 'file' && keys.content.endsWith(`${TEST_LOCAL.adminKeys[0]}\n`));
+    assert.ok(keys?.kind === 'file' && keys.content.includes(`\n${TEST_LOCAL.adminKeys[0]}\n# END berth\n`));
   });
 
   it('writes a sudo rule without password for key-only admins, with one when admin.password is set', () => {

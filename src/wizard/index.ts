@@ -246,13 +246,10 @@ export async function runWizard(doc: Document, io: WizardIo): Promise<Document> 
     choices: [
       { name: 'official', message: "official: Docker's apt repository (or a mirror of it)" },
       { name: 'distro', message: "distro: the distribution's own docker.io package" },
-      { name: 'bundle', message: 'bundle: an offline bundle of packages' },
+      // bundle (offline packages) is not offered until berth can install from one.
     ],
   });
   doc.setIn(['docker', 'source'], source);
-  if (source === 'bundle') {
-    doc.setIn(['docker', 'bundle'], (await asker.ask<string>({ type: 'input', name: 'bundle', message: 'Path of the bundle' })).trim());
-  }
   const mirrors = await asker.ask<string>({
     type: 'input',
     name: 'mirrors',

@@ -54,6 +54,23 @@ export function revertUnitName(phase: string): string {
   return `berth-revert-${phase}`;
 }
 
+/**
+ * The backup step of a guarded change, skipped while a change of the same
+ * phase still waits for its automatic revert (a run was killed before
+ * confirming it): what that change's backup saved is the last confirmed
+ * state, and the host may now hold the unconfirmed change itself, which a
+ * new backup would make the state to return to.
+ */
+export function backupUnlessRevertPending(phase: string, backup: string): string {
+  return [
+    `if systemctl is-active --quiet ${shq(`${revertUnitName(phase)}.timer`)}; then`,
+    "  echo 'an unconfirmed change waits for its automatic revert: keeping the state saved before it'",
+    'else',
+    backup,
+    'fi',
+  ].join('\n');
+}
+
 export function scheduleRevertScript(phase: string, revert: string, seconds: number): string {
   const unit = revertUnitName(phase);
   return [

@@ -1,5 +1,5 @@
 import { logLines, type RunLog } from './log';
-import { cancelRevertScript, installPackagesScript, removeFileScript, revertStateScript, scheduleRevertScript, serviceScript } from './commands';
+import { backupUnlessRevertPending, cancelRevertScript, installPackagesScript, removeFileScript, revertStateScript, scheduleRevertScript, serviceScript } from './commands';
 import { describeAction, type Action } from './plan';
 import type { ExecOptions, HostConnection, UploadEntry } from './transport';
 
@@ -58,7 +58,7 @@ function uploadEntry(action: Extract<Action, { kind: 'file' }>): UploadEntry {
 
 async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'guarded' }>): Promise<void> {
   const { conn, phase } = deps;
-  await run(deps, `${action.title}: save the current state`, action.backup);
+  await run(deps, `${action.title}: save the current state`, backupUnlessRevertPending(phase, action.backup));
   await run(deps, `${action.title}: schedule the automatic revert`, scheduleRevertScript(phase, action.revert, deps.revertAfterSeconds));
   const started = Date.now();
   try {

@@ -88,7 +88,7 @@ export type Action =
        */
       kind: 'guarded';
       title: string;
-      /** Saves what `revert` restores; runs before the revert is scheduled. */
+      /** Saves what `revert` restores; runs before the revert is scheduled (skipped while an earlier change of the phase awaits its revert). */
       backup: string;
       actions: Action[];
       /** Runs on the host if the change is not confirmed in time; restores the previous state. */

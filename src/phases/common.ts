@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
-import { revertUnitName } from '../engine/commands';
 import type { Action, Facts, FileFact, FileSpec } from '../engine/plan';
-import { shq } from '../engine/shell';
 
 /**
  * Building blocks phases share: comparing wanted files with the host's, and
@@ -109,19 +107,3 @@ export function packagedService(facts: Facts, service: PackagedService): Action[
   return actions;
 }
 
-/**
- * The backup step of a guarded change, skipped while a change of the same
- * phase still waits for its automatic revert (a run was killed before
- * confirming it): what that change's backup saved is the last confirmed
- * state, and the host may now hold the unconfirmed change itself, which a
- * new backup would make the state to return to.
- */
-export function backupUnlessRevertPending(phase: string, backup: string): string {
-  return [
-    `if systemctl is-active --quiet ${shq(`${revertUnitName(phase)}.timer`)}; then`,
-    "  echo 'an unconfirmed change waits for its automatic revert: keeping the state saved before it'",
-    'else',
-    backup,
-    'fi',
-  ].join('\n');
-}

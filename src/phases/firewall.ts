@@ -17,7 +17,7 @@ import {
   RULES_V4,
   RULES_V6,
 } from '../render/firewall';
-import { backupUnlessRevertPending, configuredService, configuredServiceFiles, markerPath, type WantedFile } from './common';
+import { configuredService, configuredServiceFiles, markerPath, type WantedFile } from './common';
 
 /**
  * The firewall: berth's iptables chains next to Docker's, loaded at boot by
@@ -89,7 +89,7 @@ export const firewallPhase: Phase = {
     actions.push({
       kind: 'guarded',
       title: 'apply the firewall rules',
-      backup: backupUnlessRevertPending('firewall', firewallBackupScript(SAVED)),
+      backup: firewallBackupScript(SAVED),
       actions: change,
       revert: firewallRevertScript(SAVED),
       risk: lockoutRisk(ctx.answers, { address: ctx.info.clientAddress, sshPort: ctx.info.sshPort }),

@@ -3,7 +3,7 @@ import type { Action } from '../engine/plan';
 import { revertPendingScript } from '../engine/commands';
 import { shellCommand, shq } from '../engine/shell';
 import { renderSshdDropIn, SSHD_DROP_IN } from '../render/sshd';
-import { backupUnlessRevertPending, configDigest, fileActions, markerPath, type WantedFile } from './common';
+import { configDigest, fileActions, markerPath, type WantedFile } from './common';
 
 /**
  * SSH hardening, after the admin user's key login was proven (the engine
@@ -100,10 +100,7 @@ export const sshPhase: Phase = {
       actions.push({
         kind: 'guarded',
         title: 'apply the sshd settings',
-        backup: backupUnlessRevertPending(
-          'ssh',
-          [`rm -rf ${ROLLBACK}`, `install -d -m 0700 ${ROLLBACK}`, `if [ -e ${shq(SSHD_DROP_IN)} ]; then cp -a ${shq(SSHD_DROP_IN)} ${shq(saved)}; fi`].join('\n'),
-        ),
+        backup: [`rm -rf ${ROLLBACK}`, `install -d -m 0700 ${ROLLBACK}`, `if [ -e ${shq(SSHD_DROP_IN)} ]; then cp -a ${shq(SSHD_DROP_IN)} ${shq(saved)}; fi`].join('\n'),
         actions: [
           ...changed,
           // sshd refuses to start with a broken configuration: test it before the reload, not after.

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cancelRevertScript, scheduleRevertScript } from '../../src/engine/commands';
+import { backupUnlessRevertPending, cancelRevertScript, scheduleRevertScript } from '../../src/engine/commands';
 import { ActionFailedError, executeActions, type ExecutorDeps } from '../../src/engine/executor';
 import { memoryLog } from '../../src/engine/log';
 import type { Action } from '../../src/engine/plan';
@@ -118,7 +118,7 @@ describe('executor', () => {
       [guarded],
     );
     const scripts = calls.map((c) => c.script!);
-    assert.equal(scripts[0], 'iptables-save > /var/lib/berth/firewall/rollback.v4');
+    assert.equal(scripts[0], backupUnlessRevertPending('firewall', 'iptables-save > /var/lib/berth/firewall/rollback.v4'), 'the backup, unless an unconfirmed change awaits its revert');
     assert.match(scripts[1], /systemd-run --unit=berth-revert-firewall --on-active=60 --timer-property=AccuracySec=1s \/bin\/bash -c 'iptables-restore < \/var\/lib\/berth\/firewall\/rollback.v4'$/);
     assert.match(scheduleRevertScript('x', 'for f in $HOME/*; do echo "${f}"; done', 60), /bash -c 'for f in \$\$HOME\/\*; do echo "\$\$\{f\}"; done'$/, 'systemd must not expand the script\'s variables');
     assert.equal(scripts[2], 'iptables-restore < /etc/berth/firewall/rules.v4');

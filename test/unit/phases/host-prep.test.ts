@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { adminPhase, passwordDigest } from '../../../src/phases/admin';
-import { backupUnlessRevertPending } from '../../../src/phases/common';
+import { backupUnlessRevertPending } from '../../../src/engine/commands';
 import { diagnose, parseReach, preflightPhase, reachScript, reachTargets } from '../../../src/phases/preflight';
 import { effectiveSettingsCheckScript, sshPhase } from '../../../src/phases/ssh';
 import { renderSshdDropIn } from '../../../src/render/sshd';
@@ -283,7 +283,7 @@ describe('preflight refuses a Docker source the host cannot use, before any chan
   });
 });
 
-describe('the backup of a guarded change', () => {
+describe('the backup of a guarded change (every guarded action gets it from the executor)', () => {
   /** Runs the backup with a stand-in systemctl that says whether the phase's revert timer is active. */
   function runBackup(timerActive: boolean): { saved: boolean; out: string } {
     const dir = mkdtempSync(join(tmpdir(), 'berth-backup-'));
@@ -303,12 +303,5 @@ describe('the backup of a guarded change', () => {
     assert.deepEqual(runBackup(true), { saved: false, out: 'an unconfirmed change waits for its automatic revert: keeping the state saved before it\n' });
   });
 
-  it('wraps the SSH phase\'s backup', () => {
-    const ctx = phaseContext(testAnswers(), 'vm1');
-    const guarded = sshPhase.plan(ctx, factsFor(sshPhase, ctx, { probes: { include: { code: 0, out: 'yes\n' }, rootPassword: { code: 0, out: 'L\n' } } })).find((a) => a.kind === 'guarded');
-    assert.ok(guarded?.kind === 'guarded');
-    assert.match(guarded.backup, /^if systemctl is-active --quiet berth-revert-ssh\.timer; then\n/);
-    assert.match(guarded.backup, /\nelse\nrm -rf \/var\/lib\/berth\/rollback\/ssh\n/);
-  });
 });
 

@@ -101,12 +101,6 @@ export type Action =
       effects?: ProbeEffect[];
     };
 
-export interface HostPlan {
-  phase: string;
-  host: string;
-  actions: Action[];
-}
-
 export function emptyFacts(): Facts {
   return { files: {}, packages: {}, units: {}, probes: {} };
 }

@@ -5,13 +5,12 @@ import { RunFailedError } from '../errors';
 import { VERSION } from '../version';
 import type { Reporter, SummaryRow } from './events';
 import { ActionFailedError } from './executor';
-import type { HostAgent } from './agent';
 import { appendToJournal, judgeLock, pidAlive, type Journal, type LockOwner } from './hoststate';
 import type { RunLog } from './log';
 import { HostProblem, type ClusterHost, type HostInfo, type LocalFacts, type Phase, type PhaseContext } from './phase';
 import { describeAction, type Action, type FactsQuery, type FileFact } from './plan';
 import { SshError, type HostConnection } from './transport';
-import { HostStateError } from './agent';
+import { HostStateError, type HostAgent } from './agent';
 
 /** Opens connections; the SSH module implements it, unit tests fake it. */
 export interface Connector {

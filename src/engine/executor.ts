@@ -1,6 +1,6 @@
 import { logLines, type RunLog } from './log';
 import { backupUnlessRevertPending, cancelRevertScript, installPackagesScript, removeFileScript, revertStateScript, scheduleRevertScript, serviceScript } from './commands';
-import { describeAction, type Action } from './plan';
+import { describeAction, type Action, type FileFact } from './plan';
 import type { ExecOptions, HostConnection, UploadEntry } from './transport';
 
 /** An action that failed on a host: where, what, how, and the end of what it printed. */
@@ -28,6 +28,8 @@ export interface ExecutorDeps {
   revertAfterSeconds: number;
   sleep(ms: number): Promise<void>;
   onAction?(description: string): void;
+  /** A file as another host of the cluster has it now, for `copy` actions. */
+  readPeerFile(host: string, path: string): Promise<FileFact | null>;
 }
 
 const TAIL_LINES = 12;
@@ -126,6 +128,44 @@ async function proveLogin(deps: ExecutorDeps, port: number | undefined): Promise
   }
 }
 
+const PROGRESS_STEPS = 10;
+
+async function uploadLarge(deps: ExecutorDeps, action: Extract<Action, { kind: 'upload' }>): Promise<void> {
+  const { conn } = deps;
+  const description = describeAction(action);
+  let reported = 0;
+  const onProgress = (sent: number, total: number) => {
+    const step = total === 0 ? PROGRESS_STEPS : Math.floor((sent / total) * PROGRESS_STEPS);
+    if (step > reported && step < PROGRESS_STEPS) {
+      reported = step;
+      deps.onAction?.(`${description}: ${step * (100 / PROGRESS_STEPS)}%`);
+    }
+  };
+  deps.log.write(conn.name, `upload ${action.localPath} to ${action.remotePath}`);
+  let sha256: string;
+  try {
+    ({ sha256 } = await conn.uploadLarge({ localPath: action.localPath, remotePath: action.remotePath, mode: action.mode, onProgress }));
+  } catch (err) {
+    throw new ActionFailedError(conn.name, deps.phase, description, undefined, (err as Error).message);
+  }
+  if (sha256 !== action.sha256) {
+    throw new ActionFailedError(conn.name, deps.phase, description, undefined, `${action.localPath} changed after the plan was made (sha256 ${sha256.slice(0, 12)}, planned ${action.sha256.slice(0, 12)})`, 'Run again: the new plan uses the file as it is now.');
+  }
+}
+
+async function copyFromPeer(deps: ExecutorDeps, action: Extract<Action, { kind: 'copy' }>): Promise<void> {
+  const { conn } = deps;
+  const description = describeAction(action);
+  const source = await deps.readPeerFile(action.from.host, action.from.path);
+  if (!source) throw new ActionFailedError(conn.name, deps.phase, description, undefined, `${action.from.host} has no ${action.from.path}`);
+  deps.log.write(conn.name, `upload ${action.path} (from ${action.from.host}:${action.from.path})`);
+  try {
+    await conn.upload([{ path: action.path, content: source.content, mode: action.mode }]);
+  } catch (err) {
+    throw new ActionFailedError(conn.name, deps.phase, description, undefined, (err as Error).message);
+  }
+}
+
 /** Run a plan's actions in order on one host. Consecutive file writes go up in one upload. */
 export async function executeActions(deps: ExecutorDeps, actions: readonly Action[]): Promise<void> {
   const { conn } = deps;
@@ -158,6 +198,12 @@ export async function executeActions(deps: ExecutorDeps, actions: readonly Actio
         break;
       case 'run':
         await run(deps, description, action.script, { stdin: action.stdin?.reveal(), timeoutMs: action.timeoutMs });
+        break;
+      case 'upload':
+        await uploadLarge(deps, action);
+        break;
+      case 'copy':
+        await copyFromPeer(deps, action);
         break;
       case 'guarded':
         await runGuarded(deps, action);

@@ -244,16 +244,17 @@ export function taskListReporter(stream: Stream, color: chalk.Chalk): Reporter {
 }
 
 /** A plan as text: per host and phase, each action, with a unified diff for each file. */
-export function renderPlan(plans: readonly { phase: string; host: string; actions: Action[]; files: Record<string, FileFact | null> }[], color: chalk.Chalk): string {
+export function renderPlan(plans: readonly { phase: string; host: string; actions: Action[]; files: Record<string, FileFact | null>; reads?: string }[], color: chalk.Chalk): string {
   const out: string[] = [];
   const renderActions = (actions: readonly Action[], files: Record<string, FileFact | null>, indent: string) => {
     for (const a of actions) {
       out.push(`${indent}${color.yellow('~')} ${describeAction(a)}`);
-      if (a.kind === 'file') {
+      const planned = a.kind === 'file' ? a.content : a.kind === 'copy' ? a.expected : undefined;
+      if (planned !== undefined && (a.kind === 'file' || a.kind === 'copy')) {
         const before = files[a.path]?.content ?? '';
-        if (a.sensitive) out.push(`${indent}    (content holds a secret: not shown)`);
-        else if (before !== a.content) {
-          const patch = createTwoFilesPatch(a.path, a.path, before, a.content, files[a.path] ? 'on host' : 'absent', 'planned', { context: 2 })
+        if (a.kind === 'file' && a.sensitive) out.push(`${indent}    (content holds a secret: not shown)`);
+        else if (before !== planned) {
+          const patch = createTwoFilesPatch(a.path, a.path, before, planned, files[a.path] ? 'on host' : 'absent', 'planned', { context: 2 })
             .split('\n')
             .slice(2)
             .filter((l) => l !== '')
@@ -270,6 +271,7 @@ export function renderPlan(plans: readonly { phase: string; host: string; action
       continue;
     }
     out.push(color.bold(`${p.host} · ${p.phase}:`));
+    if (p.reads) out.push(`  (uses ${p.reads})`);
     renderActions(p.actions, p.files, '  ');
   }
   return redact(out.join('\n'));

@@ -40,6 +40,15 @@ export interface HostInfo {
 export interface LocalFacts {
   /** Public key lines for the admin user's authorized_keys. */
   adminKeys: string[];
+  /** The app's build context, archived on this machine before the run (absent when the app is a prebuilt image). */
+  appContext?: BuildContextFact;
+}
+
+/** A build context archive on the installer machine, named by its content. */
+export interface BuildContextFact {
+  localPath: string;
+  sha256: string;
+  size: number;
 }
 
 export interface PhaseContext {
@@ -48,9 +57,25 @@ export interface PhaseContext {
   cluster: readonly ClusterHost[];
   info: HostInfo;
   local: LocalFacts;
+  /** What the phase's `peers` read from other hosts, by host name (empty when it reads none). */
+  peers: Readonly<Record<string, Facts>>;
 }
 
-export type PhaseName = 'preflight' | 'admin' | 'dns-forwarder' | 'dns' | 'docker' | 'firewall' | 'ssh' | 'registry' | 'app-image' | 'app' | 'verify';
+export type PhaseName = 'preflight' | 'admin' | 'dns-forwarder' | 'dns' | 'docker' | 'firewall' | 'ssh' | 'registry' | 'registry-access' | 'app-image' | 'app' | 'verify';
+
+/**
+ * Facts a phase reads from other hosts before any of its own hosts plans,
+ * e.g. the registry host's CA certificate for every Docker host. The engine
+ * reads them once the phases before have applied, hands them to every plan
+ * as `ctx.peers`, and names them in the log and in `berth plan`.
+ */
+export interface PeerFacts {
+  /** What is read, in a few words: "the registry's CA certificate". */
+  what: string;
+  from(cluster: readonly ClusterHost[], answers: Answers): ClusterHost[];
+  /** The query, in the context of the peer host it is read from. */
+  query(answers: Answers, peer: ClusterHost): FactsQuery;
+}
 
 /**
  * One step of the install. `query` says which facts it needs (read-only);
@@ -62,8 +87,17 @@ export interface Phase {
   name: PhaseName;
   title: string;
   appliesTo(host: ClusterHost, answers: Answers): boolean;
+  peers?: PeerFacts;
+  /**
+   * Where correctness needs it (a bootstrap node first, then the joiners):
+   * the hosts in the order they must run, one after another, each reading its
+   * facts only once the one before has applied. Absent: all at once.
+   */
+  sequence?(targets: readonly ClusterHost[], peers: Readonly<Record<string, Facts>>, answers: Answers): ClusterHost[];
   query(ctx: PhaseContext): FactsQuery;
   plan(ctx: PhaseContext, facts: Facts): Action[];
+  /** The user the engine connects as once this phase applied (the admin phase creates it). */
+  reconnectAs?(answers: Answers): string;
 }
 
 /** A host is not in a state berth can work with; the message says what to do. */

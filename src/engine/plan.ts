@@ -18,6 +18,27 @@ export interface FactsQuery {
   units?: string[];
   /** Read-only shell snippets by name; their exit code and output are facts. */
   probes?: Record<string, string>;
+  /** Requests made from the installer machine by name (what a user would see from there), not from the host. */
+  installer?: Record<string, InstallerCheck>;
+}
+
+/** An HTTP(S) request from the installer machine. Certificates are always verified. */
+export interface InstallerCheck {
+  url: string;
+  /** PEM CA to verify the server with, instead of the system's; absent: the system's CAs. */
+  caPem?: string;
+  /** Basic authentication; the password travels in the request header only. */
+  auth?: { user: string; password: Secret };
+  timeoutMs?: number;
+}
+
+export interface InstallerFact {
+  /** The HTTP status, or 0 when no answer came (then `error` says why). */
+  status: number;
+  headers: Record<string, string>;
+  /** The first 4 KiB of the body. */
+  body: string;
+  error?: string;
 }
 
 export interface FileFact {
@@ -44,6 +65,7 @@ export interface Facts {
   packages: Record<string, string | null>;
   units: Record<string, UnitFact>;
   probes: Record<string, ProbeFact>;
+  installer: Record<string, InstallerFact>;
 }
 
 export interface ProbeEffect {
@@ -70,6 +92,27 @@ export type Action =
   | { kind: 'remove'; path: string }
   | { kind: 'packages'; install: string[] }
   | { kind: 'service'; unit: string; op: ServiceOp }
+  | {
+      /** A large local file (an image archive, a build context), streamed and checked by its SHA-256 on the host. */
+      kind: 'upload';
+      localPath: string;
+      remotePath: string;
+      sha256: string;
+      size: number;
+      mode: number;
+      /** What it is, in a few words. */
+      title: string;
+      effects?: ProbeEffect[];
+    }
+  | {
+      /** A file written with the content another host has (e.g. the registry's CA certificate), read when the action runs. */
+      kind: 'copy';
+      from: { host: string; path: string };
+      path: string;
+      mode: number;
+      /** The content as planned (the source's when the plan was made, if it existed): for simulation and diffs. */
+      expected?: string;
+    }
   | {
       kind: 'run';
       /** What it does, in a few words: shown in plans, progress and errors. */
@@ -102,7 +145,40 @@ export type Action =
     };
 
 export function emptyFacts(): Facts {
-  return { files: {}, packages: {}, units: {}, probes: {} };
+  return { files: {}, packages: {}, units: {}, probes: {}, installer: {} };
+}
+
+/** A fact was read that the phase's query did not ask for: a planner bug, caught in every test and run. */
+export class UnaskedFactError extends Error {
+  constructor(kind: string, key: string) {
+    super(`the plan read ${kind} "${key}", which its query did not ask for`);
+    this.name = 'UnaskedFactError';
+  }
+}
+
+/**
+ * The facts as a planner may see them: only what the query asked for.
+ * Reading anything else throws, so that a fact missing from a query cannot
+ * make a plan (or a convergence test) pass by reading `undefined`.
+ */
+export function askedFacts(facts: Facts, query: FactsQuery): Facts {
+  const only = <T>(kind: string, record: Record<string, T>, keys: readonly string[]): Record<string, T> => {
+    const allowed = new Set(keys);
+    return new Proxy(record, {
+      get(target, key, receiver) {
+        // Names every object answers to (JSON.stringify's toJSON, a Promise check's then) are not facts.
+        if (typeof key === 'string' && !allowed.has(key) && !(key in Object.prototype) && key !== 'toJSON' && key !== 'then') throw new UnaskedFactError(kind, key);
+        return Reflect.get(target, key, receiver);
+      },
+    });
+  };
+  return {
+    files: only('file', facts.files, query.files ?? []),
+    packages: only('package', facts.packages, query.packages ?? []),
+    units: only('unit', facts.units, query.units ?? []),
+    probes: only('probe', facts.probes, Object.keys(query.probes ?? {})),
+    installer: only('installer check', facts.installer, Object.keys(query.installer ?? {})),
+  };
 }
 
 function clone(facts: Facts): Facts {
@@ -111,6 +187,7 @@ function clone(facts: Facts): Facts {
     packages: { ...facts.packages },
     units: Object.fromEntries(Object.entries(facts.units).map(([k, v]) => [k, { ...v }])),
     probes: { ...facts.probes },
+    installer: { ...facts.installer },
   };
 }
 
@@ -137,7 +214,11 @@ export function simulate(facts: Facts, actions: readonly Action[]): Facts {
         break;
       }
       case 'run':
+      case 'upload':
         for (const e of action.effects ?? []) next.probes[e.probe] = { code: e.code, out: e.out };
+        break;
+      case 'copy':
+        next.files[action.path] = { content: action.expected ?? '', mode: action.mode, owner: 'root', group: 'root' };
         break;
       case 'guarded':
         Object.assign(next, simulate(next, action.actions));
@@ -161,6 +242,10 @@ export function describeAction(action: Action): string {
       return `${action.op} ${action.unit}`;
     case 'run':
       return action.title;
+    case 'upload':
+      return `upload ${action.title} to ${action.remotePath} (${(action.size / 1e6).toFixed(1)} MB, sha256 ${action.sha256.slice(0, 12)})`;
+    case 'copy':
+      return `write ${action.path} (mode ${action.mode.toString(8).padStart(4, '0')}) with the content of ${action.from.host}:${action.from.path}`;
     case 'guarded':
       return `${action.title} (reverted automatically unless a new SSH login works)`;
   }

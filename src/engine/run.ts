@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { Answers, HostAnswers } from '../answers/schema';
 import { RunFailedError } from '../errors';
 import { VERSION } from '../version';
@@ -7,8 +6,10 @@ import type { Reporter, SummaryRow } from './events';
 import { ActionFailedError } from './executor';
 import { appendToJournal, judgeLock, pidAlive, type Journal, type LockOwner } from './hoststate';
 import type { RunLog } from './log';
+import { clusterOf } from './cluster';
+import { httpProbe, type InstallerProbe } from './installer';
 import { HostProblem, type ClusterHost, type HostInfo, type LocalFacts, type Phase, type PhaseContext } from './phase';
-import { describeAction, type Action, type FactsQuery, type FileFact } from './plan';
+import { askedFacts, describeAction, UnaskedFactError, type Action, type Facts, type FactsQuery, type FileFact } from './plan';
 import { SshError, type HostConnection } from './transport';
 import { HostStateError, type HostAgent } from './agent';
 
@@ -37,8 +38,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   sleep?: (ms: number) => Promise<void>;
   pidAlive?: (pid: number) => boolean;
-  /** Phases whose hosts should connect as this user afterwards (the admin phase). */
-  reconnectAfter?: Partial<Record<string, (answers: Answers) => string>>;
+  /** Makes the requests of `installer` facts; default: real HTTP(S) from this machine. */
+  installerProbe?: InstallerProbe;
 }
 
 export interface StepPlan {
@@ -47,6 +48,8 @@ export interface StepPlan {
   actions: Action[];
   /** The facts about the files the actions write, for diffs. */
   files: Record<string, FileFact | null>;
+  /** What the plan used from other hosts, e.g. "the registry's CA certificate from vm2". */
+  reads?: string;
 }
 
 export interface RunResult {
@@ -67,20 +70,13 @@ const HEARTBEAT_MS = 60_000;
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-
-/** Where the other hosts reach this one: privateAddress, the address if it is an IP, else the host's first address. */
-export function clusterAddressOf(host: HostAnswers, info: HostInfo): string {
-  if (host.privateAddress) return host.privateAddress;
-  if (isIP(host.address)) return host.address;
-  return info.addresses[0] ?? host.address;
-}
-
 function describeQuery(query: FactsQuery): string {
   const parts = [
     query.files?.length ? `files ${query.files.join(', ')}` : '',
     query.packages?.length ? `packages ${query.packages.join(', ')}` : '',
     query.units?.length ? `units ${query.units.join(', ')}` : '',
     query.probes ? `probes ${Object.keys(query.probes).join(', ')}` : '',
+    query.installer ? `from this machine ${Object.values(query.installer).map((c) => c.url).join(', ')}` : '',
   ].filter(Boolean);
   return parts.length ? parts.join('; ') : 'no facts';
 }
@@ -92,160 +88,228 @@ function errorText(err: unknown): { error: string; hint?: string } {
   return { error: err instanceof Error ? err.message : String(err) };
 }
 
+/** The state of one run, shared by its steps. */
+class Run {
+  readonly id = randomUUID();
+  readonly summary: SummaryRow[] = [];
+  readonly plans: StepPlan[] = [];
+  readonly sessions = new Map<string, Session>();
+  ok = true;
+
+  constructor(readonly options: RunOptions) {}
+
+  get stopping(): boolean {
+    return !this.ok || Boolean(this.options.signal?.aborted);
+  }
+
+  fail(phase: string, host: string, started: number, err: unknown): void {
+    if (err instanceof UnaskedFactError) throw err; // berth's bug, not the host's: an internal error
+    const { error, hint } = errorText(err);
+    this.ok = false;
+    this.options.log.write(host, `FAILED in ${phase}: ${error}${hint ? `\n${hint}` : ''}`);
+    this.summary.push({ host, phase, status: 'failed', changed: 0, durationMs: Date.now() - started });
+    this.options.reporter.handle({ type: 'step-failed', phase, host, durationMs: Date.now() - started, error, hint });
+  }
+
+  skip(phase: string, hosts: readonly ClusterHost[]): void {
+    const reason = this.options.signal?.aborted ? 'interrupted' : 'an earlier step failed';
+    for (const h of hosts) {
+      this.summary.push({ host: h.name, phase, status: 'skipped', changed: 0, durationMs: 0 });
+      this.options.reporter.handle({ type: 'step-skipped', phase, host: h.name, reason });
+    }
+  }
+
+  lockOwner(): LockOwner {
+    const now = new Date().toISOString();
+    return { ...this.options.owner, runId: this.id, started: now, heartbeat: now };
+  }
+
+  session(host: string): Session {
+    const s = this.sessions.get(host);
+    if (!s) throw new Error(`no connection to ${host}`);
+    return s;
+  }
+
+  /** A host's facts for a query: from the host, and the installer checks from this machine. */
+  async facts(host: string, query: FactsQuery): Promise<Facts> {
+    const probe = this.options.installerProbe ?? httpProbe;
+    const checks = Object.entries(query.installer ?? {});
+    const [facts, answers] = await Promise.all([this.session(host).agent.facts(query), Promise.all(checks.map(([, check]) => probe(check)))]);
+    checks.forEach(([name], i) => (facts.installer[name] = answers[i]));
+    return facts;
+  }
+}
+
+/** Step 1: connect to every host and learn about it before anything changes. */
+async function connectAll(run: Run): Promise<void> {
+  const { connector, reporter, log } = run.options;
+  await Promise.all(
+    run.options.answers.hosts.map(async (host) => {
+      const started = Date.now();
+      try {
+        const agent = await connector.connect(host);
+        const info = await agent.info();
+        run.sessions.set(host.name, { answers: host, agent, info, journal: { entries: [] } });
+        reporter.handle({ type: 'connected', host: host.name, address: host.address, user: agent.user });
+        log.write(host.name, `connected to ${host.address} as ${agent.user}: ${info.osName} ${info.arch}`);
+      } catch (err) {
+        run.fail('connect', host.name, started, err);
+      }
+    }),
+  );
+}
+
+/** Step 2 (apply only): take every host's lock and read its journal. */
+async function lockAll(run: Run): Promise<void> {
+  const { options } = run;
+  await Promise.all(
+    [...run.sessions.values()].map(async (s) => {
+      const started = Date.now();
+      try {
+        const owner = run.lockOwner();
+        const taken = await s.agent.lock(owner, Boolean(options.forceUnlock));
+        if (!taken.acquired) {
+          const holder = taken.holder;
+          const judged = holder ? judgeLock(holder, { machine: options.owner.machine, pidAlive: options.pidAlive ?? pidAlive, now: new Date() }) : { stale: true as const, why: 'its owner file is unreadable' };
+          const who = holder ? `${holder.owner} (pid ${holder.pid}) since ${holder.started}` : 'an unknown holder';
+          throw new RunFailedError(
+            `${s.answers.name} is locked by another berth run: ${who}`,
+            [],
+            judged.stale
+              ? `The lock looks stale: ${judged.why}. If no other install is running, run again with --force-unlock.`
+              : 'Wait for that run to finish. If it is gone, run again with --force-unlock.',
+          );
+        }
+        s.lock = owner;
+        s.journal = await s.agent.readJournal();
+      } catch (err) {
+        run.fail('lock', s.answers.name, started, err);
+      }
+    }),
+  );
+}
+
+/** What a phase reads from other hosts, read once before its hosts plan. */
+async function readPeers(run: Run, phase: Phase, cluster: readonly ClusterHost[]): Promise<Record<string, Facts>> {
+  if (!phase.peers) return {};
+  const { answers, log } = run.options;
+  const peers: Record<string, Facts> = {};
+  for (const peer of phase.peers.from(cluster, answers)) {
+    const query = phase.peers.query(answers, peer);
+    peers[peer.name] = askedFacts(await run.facts(peer.name, query), query);
+    log.write(peer.name, `${phase.name}: read for the other hosts (${phase.peers.what}): ${describeQuery(query)}`);
+  }
+  return peers;
+}
+
+/** A heartbeat a minute is plenty to tell a live run from a dead one, and saves a round trip per phase. */
+async function heartbeat(s: Session): Promise<void> {
+  if (s.lock && Date.now() - Date.parse(s.lock.heartbeat) > HEARTBEAT_MS) {
+    s.lock = { ...s.lock, heartbeat: new Date().toISOString() };
+    await s.agent.refreshLock(s.lock);
+  }
+}
+
+/** Step 3, per phase and host: facts, plan, then (apply) the actions, the journal and a reconnect where the phase asks for one. */
+async function runStep(run: Run, phase: Phase, host: ClusterHost, cluster: readonly ClusterHost[], peers: Record<string, Facts>): Promise<boolean> {
+  const { answers, mode, reporter, log, connector } = run.options;
+  const s = run.session(host.name);
+  const started = Date.now();
+  reporter.handle({ type: 'step-start', phase: phase.name, host: host.name });
+  try {
+    // Before the phase, so that a lock another run took over stops this one before it changes anything.
+    await heartbeat(s);
+    const ctx: PhaseContext = { answers, host, cluster, info: s.info, local: run.options.local, peers };
+    const query = phase.query(ctx);
+    const facts = await run.facts(host.name, query);
+    const actions = phase.plan(ctx, askedFacts(facts, query));
+    log.write(host.name, `${phase.name}: read ${describeQuery(query)}; ${actions.length === 0 ? 'up to date' : `plan: ${actions.map(describeAction).join('; ')}`}`);
+    if (mode === 'plan') {
+      const paths = (list: readonly Action[]): string[] => list.flatMap((a) => (a.kind === 'file' || a.kind === 'remove' || a.kind === 'copy' ? [a.path] : a.kind === 'guarded' ? paths(a.actions) : []));
+      const files = Object.fromEntries(paths(actions).map((path) => [path, facts.files[path] ?? null]));
+      const reads = phase.peers && Object.keys(peers).length > 0 ? `${phase.peers.what} from ${Object.keys(peers).join(', ')}` : undefined;
+      run.plans.push({ phase: phase.name, host: host.name, actions, files, ...(reads ? { reads } : {}) });
+    } else if (actions.length > 0) {
+      await s.agent.apply(actions, {
+        phase: phase.name,
+        log,
+        revertAfterSeconds: run.options.revertAfterSeconds ?? 60,
+        sleep: run.options.sleep ?? defaultSleep,
+        connectFresh: (port) => connector.open(s.answers, s.agent.user, port ?? s.info.sshPort),
+        onAction: (description) => reporter.handle({ type: 'action', phase: phase.name, host: host.name, description }),
+        readPeerFile: async (peer, path) => (await run.session(peer).agent.facts({ files: [path] })).files[path] ?? null,
+      });
+      s.journal = appendToJournal(s.journal, { phase: phase.name, at: new Date().toISOString(), runId: run.id, berth: VERSION, actions: actions.map(describeAction) });
+      await s.agent.writeJournal(s.journal);
+    }
+    const reconnectUser = phase.reconnectAs?.(answers);
+    if (mode === 'apply' && reconnectUser && s.agent.user !== reconnectUser) {
+      const next = await connector.connectAs(s.answers, reconnectUser);
+      await s.agent.close();
+      s.agent = next;
+      log.write(host.name, `now connected as ${reconnectUser}`);
+    }
+    const durationMs = Date.now() - started;
+    run.summary.push({ host: host.name, phase: phase.name, status: actions.length === 0 ? 'ok' : mode === 'plan' ? 'planned' : 'changed', changed: actions.length, durationMs });
+    reporter.handle({ type: 'step-done', phase: phase.name, host: host.name, changed: actions.length, durationMs, actions });
+    return true;
+  } catch (err) {
+    run.fail(phase.name, host.name, started, err);
+    return false;
+  }
+}
+
+/** One phase on the hosts it concerns: all at once, or one after another in the phase's `sequence`. */
+async function runPhase(run: Run, phase: Phase, cluster: readonly ClusterHost[]): Promise<void> {
+  const { answers, reporter } = run.options;
+  const targets = cluster.filter((h) => phase.appliesTo(h, answers));
+  if (targets.length === 0) return;
+  if (run.stopping) return run.skip(phase.name, targets);
+  reporter.handle({ type: 'phase-start', phase: phase.name, title: phase.title, hosts: targets.map((h) => h.name) });
+  let peers: Record<string, Facts>;
+  const started = Date.now();
+  try {
+    peers = await readPeers(run, phase, cluster);
+  } catch (err) {
+    for (const h of targets) run.fail(phase.name, h.name, started, err);
+    return;
+  }
+  if (!phase.sequence) {
+    await Promise.all(targets.map((host) => runStep(run, phase, host, cluster, peers)));
+    return;
+  }
+  const order = phase.sequence(targets, peers, answers);
+  run.options.log.write(order[0]?.name ?? '-', `${phase.name}: one host after another: ${order.map((h) => h.name).join(', ')}`);
+  for (const [i, host] of order.entries()) {
+    if (!(await runStep(run, phase, host, cluster, peers))) return run.skip(phase.name, order.slice(i + 1));
+  }
+}
+
 /**
- * Run the phases in order against every host they concern: within a phase
- * the hosts run in parallel, and a failure stops the phases after it. In
- * plan mode nothing is written anywhere: no lock, no journal, no action.
+ * Run the phases in order against every host they concern: connect, lock,
+ * then phase by phase (a failure stops the phases after it), and finally
+ * release the locks. In plan mode nothing is written anywhere: no lock, no
+ * journal, no action.
  */
 export async function runPhases(options: RunOptions): Promise<RunResult> {
-  const { answers, phases, connector, mode, reporter, log } = options;
-  const sleep = options.sleep ?? defaultSleep;
-  const runId = randomUUID();
-  const summary: SummaryRow[] = [];
-  const plans: StepPlan[] = [];
-  const sessions = new Map<string, Session>();
-  const hostNames = answers.hosts.map((h) => h.name);
-  reporter.handle({ type: 'run-start', mode, hosts: hostNames, phases: phases.map((p) => p.name) });
-
-  const fail = (phase: string, host: string, started: number, err: unknown) => {
-    const { error, hint } = errorText(err);
-    log.write(host, `FAILED in ${phase}: ${error}${hint ? `\n${hint}` : ''}`);
-    summary.push({ host, phase, status: 'failed', changed: 0, durationMs: Date.now() - started });
-    reporter.handle({ type: 'step-failed', phase, host, durationMs: Date.now() - started, error, hint });
-  };
-
-  const lockOwner = (): LockOwner => {
-    const now = new Date().toISOString();
-    return { ...options.owner, runId, started: now, heartbeat: now };
-  };
-
-  let ok = true;
+  const { answers, phases, mode, reporter, log } = options;
+  const run = new Run(options);
+  reporter.handle({ type: 'run-start', mode, hosts: answers.hosts.map((h) => h.name), phases: phases.map((p) => p.name) });
   try {
-    // Connect to every host and learn about it before anything changes.
-    await Promise.all(
-      answers.hosts.map(async (host) => {
-        const started = Date.now();
-        try {
-          const agent = await connector.connect(host);
-          const info = await agent.info();
-          sessions.set(host.name, { answers: host, agent, info, journal: { entries: [] } });
-          reporter.handle({ type: 'connected', host: host.name, address: host.address, user: agent.user });
-          log.write(host.name, `connected to ${host.address} as ${agent.user}: ${info.osName} ${info.arch}`);
-        } catch (err) {
-          ok = false;
-          fail('connect', host.name, started, err);
-        }
-      }),
-    );
-
-    if (ok && mode === 'apply') {
-      await Promise.all(
-        [...sessions.values()].map(async (s) => {
-          const started = Date.now();
-          try {
-            const owner = lockOwner();
-            const taken = await s.agent.lock(owner, Boolean(options.forceUnlock));
-            if (!taken.acquired) {
-              const holder = taken.holder;
-              const judged = holder ? judgeLock(holder, { machine: options.owner.machine, pidAlive: options.pidAlive ?? pidAlive, now: new Date() }) : { stale: true as const, why: 'its owner file is unreadable' };
-              const who = holder ? `${holder.owner} (pid ${holder.pid}) since ${holder.started}` : 'an unknown holder';
-              throw new RunFailedError(
-                `${s.answers.name} is locked by another berth run: ${who}`,
-                [],
-                judged.stale
-                  ? `The lock looks stale: ${judged.why}. If no other install is running, run again with --force-unlock.`
-                  : 'Wait for that run to finish. If it is gone, run again with --force-unlock.',
-              );
-            }
-            s.lock = owner;
-            s.journal = await s.agent.readJournal();
-          } catch (err) {
-            ok = false;
-            fail('lock', s.answers.name, started, err);
-          }
-        }),
-      );
-    }
-
-    const cluster: ClusterHost[] = answers.hosts.map((h) => {
-      const s = sessions.get(h.name);
-      return { name: h.name, address: h.address, clusterAddress: s ? clusterAddressOf(h, s.info) : h.privateAddress ?? h.address, roles: h.roles ?? [] };
-    });
-
-    for (const phase of phases) {
-      const targets = cluster.filter((h) => phase.appliesTo(h, answers));
-      if (targets.length === 0) continue;
-      if (!ok || options.signal?.aborted) {
-        const reason = options.signal?.aborted ? 'interrupted' : 'an earlier step failed';
-        for (const h of targets) {
-          summary.push({ host: h.name, phase: phase.name, status: 'skipped', changed: 0, durationMs: 0 });
-          reporter.handle({ type: 'step-skipped', phase: phase.name, host: h.name, reason });
-        }
-        continue;
-      }
-      reporter.handle({ type: 'phase-start', phase: phase.name, title: phase.title, hosts: targets.map((h) => h.name) });
-      const results = await Promise.all(
-        targets.map(async (host) => {
-          const s = sessions.get(host.name)!;
-          const started = Date.now();
-          reporter.handle({ type: 'step-start', phase: phase.name, host: host.name });
-          try {
-            // A heartbeat a minute is plenty to tell a live run from a dead one, and saves a round trip per phase.
-            // Before the phase, so that a lock another run took over stops this one before it changes anything.
-            if (s.lock && Date.now() - Date.parse(s.lock.heartbeat) > HEARTBEAT_MS) {
-              s.lock = { ...s.lock, heartbeat: new Date().toISOString() };
-              await s.agent.refreshLock(s.lock);
-            }
-            const ctx: PhaseContext = { answers, host, cluster, info: s.info, local: options.local };
-            const query = phase.query(ctx);
-            const facts = await s.agent.facts(query);
-            const actions = phase.plan(ctx, facts);
-            log.write(host.name, `${phase.name}: read ${describeQuery(query)}; ${actions.length === 0 ? 'up to date' : `plan: ${actions.map(describeAction).join('; ')}`}`);
-            const paths = (list: readonly Action[]): string[] => list.flatMap((a) => (a.kind === 'file' || a.kind === 'remove' ? [a.path] : a.kind === 'guarded' ? paths(a.actions) : []));
-            const files = Object.fromEntries(paths(actions).map((path) => [path, facts.files[path] ?? null]));
-            if (mode === 'plan') {
-              plans.push({ phase: phase.name, host: host.name, actions, files });
-            } else if (actions.length > 0) {
-              await s.agent.apply(actions, {
-                phase: phase.name,
-                log,
-                revertAfterSeconds: options.revertAfterSeconds ?? 60,
-                sleep,
-                connectFresh: (port) => connector.open(s.answers, s.agent.user, port ?? s.info.sshPort),
-                onAction: (description) => reporter.handle({ type: 'action', phase: phase.name, host: host.name, description }),
-              });
-              s.journal = appendToJournal(s.journal, { phase: phase.name, at: new Date().toISOString(), runId, berth: VERSION, actions: actions.map(describeAction) });
-              await s.agent.writeJournal(s.journal);
-            }
-            const reconnectUser = options.reconnectAfter?.[phase.name]?.(answers);
-            if (mode === 'apply' && reconnectUser && s.agent.user !== reconnectUser) {
-              const next = await connector.connectAs(s.answers, reconnectUser);
-              await s.agent.close();
-              s.agent = next;
-              log.write(host.name, `now connected as ${reconnectUser}`);
-            }
-            const durationMs = Date.now() - started;
-            summary.push({ host: host.name, phase: phase.name, status: actions.length === 0 ? 'ok' : mode === 'plan' ? 'planned' : 'changed', changed: actions.length, durationMs });
-            reporter.handle({ type: 'step-done', phase: phase.name, host: host.name, changed: actions.length, durationMs, actions });
-            return true;
-          } catch (err) {
-            fail(phase.name, host.name, started, err);
-            return false;
-          }
-        }),
-      );
-      if (results.includes(false)) ok = false;
-    }
+    await connectAll(run);
+    if (run.ok && mode === 'apply') await lockAll(run);
+    const cluster = clusterOf(answers, new Map([...run.sessions].map(([name, s]) => [name, s.info])));
+    for (const phase of phases) await runPhase(run, phase, cluster);
   } finally {
     await Promise.all(
-      [...sessions.values()].map(async (s) => {
-        if (s.lock) await s.agent.releaseLock(runId).catch(() => undefined);
+      [...run.sessions.values()].map(async (s) => {
+        if (s.lock) await s.agent.releaseLock(run.id).catch(() => undefined);
         await s.agent.close().catch(() => undefined);
       }),
     );
   }
-  if (options.signal?.aborted) ok = false;
-  reporter.handle({ type: 'run-done', ok, summary, logFile: log.path });
+  const ok = run.ok && !options.signal?.aborted;
+  reporter.handle({ type: 'run-done', ok, summary: run.summary, logFile: log.path });
   await reporter.close();
-  return { ok, summary, plans };
+  return { ok, summary: run.summary, plans: run.plans };
 }

@@ -43,6 +43,8 @@ export const adminPhase: Phase = {
   name: 'admin',
   title: 'admin user',
   appliesTo: everyHost,
+  // From here on berth connects as the user this phase created: the proof that its key login works.
+  reconnectAs: (answers) => answers.admin.user,
   query(ctx) {
     const user = ctx.answers.admin.user;
     return {

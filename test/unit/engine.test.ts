@@ -205,7 +205,7 @@ describe('engine: runPhases', () => {
   });
 
   it('reconnects as the admin user after the phase that creates it', async () => {
-    const { hosts, options } = setup({ reconnectAfter: { preflight: () => 'berth' } });
+    const { hosts, options } = setup({ phases: [{ ...motdPhase, reconnectAs: () => 'berth' }, packagePhase] });
     const users: string[] = [];
     options.connector = {
       ...connectorFor(hosts),
@@ -258,5 +258,65 @@ describe('engine: runPhases', () => {
     assert.equal(result.ok, false);
     assert.deepEqual(hosts.vm1.applied, []);
     assert.ok(reporter.events.some((e) => e.type === 'step-failed' && e.phase === 'connect' && /connection refused/.test(e.error)));
+  });
+
+  it('hands a phase the facts it reads from other hosts, and says so in the plan', async () => {
+    const trust: Phase = {
+      name: 'registry-access',
+      title: 'trust',
+      appliesTo: everyHost,
+      peers: { what: 'the CA', from: (cluster) => cluster.filter((h) => h.name === 'vm2'), query: () => ({ files: ['/ca.crt'] }) },
+      query: () => ({ files: ['/trusted.crt'] }),
+      plan: (ctx, facts) => {
+        const ca = ctx.peers.vm2.files['/ca.crt']?.content ?? '';
+        return facts.files['/trusted.crt']?.content === ca ? [] : [{ kind: 'file', path: '/trusted.crt', content: ca, mode: 0o644 }];
+      },
+    };
+    const { hosts, options } = setup({ phases: [trust] });
+    hosts.vm2.state.files['/ca.crt'] = { content: 'PEM\n', mode: 0o644, owner: 'root', group: 'root' };
+    const planned = await runPhases({ ...options, mode: 'plan' });
+    assert.deepEqual(planned.plans.map((p) => `${p.host}: ${p.reads}`), ['vm1: the CA from vm2', 'vm2: the CA from vm2']);
+    await runPhases(options);
+    assert.equal(hosts.vm1.state.files['/trusted.crt']?.content, 'PEM\n');
+    const again = await runPhases({ ...options, reporter: recorder() });
+    assert.deepEqual(again.summary.map((r) => r.status), ['ok', 'ok']);
+  });
+
+  it('runs the hosts of a phase one after another in its sequence; a failure skips the rest', async () => {
+    const serial: Phase = { ...motdPhase, sequence: (targets) => [...targets].reverse() };
+    const { hosts, options } = setup({ phases: [serial] });
+    const order: string[] = [];
+    for (const h of Object.values(hosts)) h.onFacts = async (name) => void order.push(`facts ${name} after ${Object.values(hosts).filter((x) => x.applied.length > 0).map((x) => x.name).join('+') || 'none'}`);
+    await runPhases(options);
+    assert.deepEqual(order, ['facts vm2 after none', 'facts vm1 after vm2']);
+
+    const failing = setup({ phases: [{ ...motdPhase, name: 'registry', sequence: (targets) => [...targets].reverse() }] });
+    failing.hosts.vm2.failIn = 'registry';
+    const result = await runPhases(failing.options);
+    assert.deepEqual(result.summary.map((r) => `${r.host} ${r.status}`), ['vm2 failed', 'vm1 skipped']);
+  });
+
+  it('gives plans the answers of requests made from the installer machine', async () => {
+    const seen: string[] = [];
+    const verify: Phase = {
+      name: 'verify',
+      title: 'verify',
+      appliesTo: (h) => h.name === 'vm1',
+      query: () => ({ installer: { site: { url: 'http://10.0.0.11/' } } }),
+      plan: (_ctx, facts) => {
+        seen.push(`${facts.installer.site.status} ${facts.installer.site.body}`);
+        return [];
+      },
+    };
+    const { options } = setup({ phases: [verify], installerProbe: async (check) => ({ status: 200, headers: {}, body: `hello from ${check.url}` }) });
+    assert.equal((await runPhases(options)).ok, true);
+    assert.deepEqual(seen, ['200 hello from http://10.0.0.11/']);
+  });
+
+  it('stops with an internal error when a plan reads a fact its query did not ask for', async () => {
+    const sloppy: Phase = { ...motdPhase, plan: (_ctx, facts) => (facts.files['/etc/issue'] ? [] : []) };
+    const { hosts, options } = setup({ phases: [sloppy] });
+    await assert.rejects(runPhases(options), /the plan read file "\/etc\/issue", which its query did not ask for/);
+    for (const h of Object.values(hosts)) assert.equal(h.lock, undefined, 'the locks are released');
   });
 });

@@ -8,7 +8,7 @@ import { Secret } from '../../src/answers/secret';
 
 /** A connection that records what it is asked and answers from a script of results. */
 function recordingConnection(answer: (script: string) => Partial<ExecResult> = () => ({})) {
-  const calls: { script?: string; upload?: UploadEntry[]; stdin?: ExecOptions['stdin'] }[] = [];
+  const calls: { script?: string; upload?: UploadEntry[]; uploadLarge?: string; stdin?: ExecOptions['stdin'] }[] = [];
   const conn: HostConnection = {
     name: 'vm1',
     address: '10.0.0.11',
@@ -20,8 +20,10 @@ function recordingConnection(answer: (script: string) => Partial<ExecResult> = (
     async upload(entries) {
       calls.push({ upload: [...entries] });
     },
-    async uploadLarge() {
-      throw new Error('not used');
+    async uploadLarge(upload) {
+      calls.push({ uploadLarge: upload.localPath });
+      for (const sent of [10, 55, 100]) upload.onProgress?.(sent, 100);
+      return { sha256: 'a'.repeat(64) };
     },
     async close() {},
   };
@@ -39,12 +41,40 @@ function deps(conn: HostConnection, extra: Partial<ExecutorDeps> = {}): Executor
       slept.push(ms);
     },
     connectFresh: async () => recordingConnection().conn,
+    readPeerFile: async () => null,
     slept,
     ...extra,
   };
 }
 
 describe('executor', () => {
+  const upload: Action = { kind: 'upload', localPath: '/tmp/context.tar', remotePath: '/var/lib/berth/app/context.tar', sha256: 'a'.repeat(64), size: 100, mode: 0o600, title: 'the build context' };
+
+  it('streams a large upload with progress in tenths, and checks it is the file that was planned', async () => {
+    const { conn, calls } = recordingConnection();
+    const progress: string[] = [];
+    await executeActions(deps(conn, { onAction: (d) => progress.push(d) }), [upload]);
+    assert.deepEqual(calls, [{ uploadLarge: '/tmp/context.tar' }]);
+    const line = 'upload the build context to /var/lib/berth/app/context.tar (0.0 MB, sha256 aaaaaaaaaaaa)';
+    assert.deepEqual(progress, [line, `${line}: 10%`, `${line}: 50%`]);
+    const changed = { ...upload, sha256: 'b'.repeat(64) };
+    await assert.rejects(executeActions(deps(conn), [changed]), (e: unknown) => e instanceof ActionFailedError && /context\.tar changed after the plan was made/.test(e.message) && e.hint === 'Run again: the new plan uses the file as it is now.');
+  });
+
+  it("copies a file from another host as that host has it when the action runs", async () => {
+    const { conn, calls } = recordingConnection();
+    const copy: Action = { kind: 'copy', from: { host: 'vm2', path: '/etc/berth/registry/ca.crt' }, path: '/etc/docker/certs.d/10.0.0.12:5000/ca.crt', mode: 0o644, expected: 'old\n' };
+    const read: string[] = [];
+    const readPeerFile = async (host: string, path: string) => {
+      read.push(`${host}:${path}`);
+      return { content: 'PEM\n', mode: 0o644, owner: 'root', group: 'root' };
+    };
+    await executeActions(deps(conn, { readPeerFile }), [copy]);
+    assert.deepEqual(read, ['vm2:/etc/berth/registry/ca.crt']);
+    assert.deepEqual(calls, [{ upload: [{ path: '/etc/docker/certs.d/10.0.0.12:5000/ca.crt', content: 'PEM\n', mode: 0o644 }] }]);
+    await assert.rejects(executeActions(deps(conn), [copy]), /vm2 has no \/etc\/berth\/registry\/ca\.crt/);
+  });
+
   it('sends consecutive file writes in one upload, then runs the other actions in order', async () => {
     const { conn, calls } = recordingConnection();
     const actions: Action[] = [

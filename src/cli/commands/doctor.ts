@@ -14,18 +14,16 @@ export const doctorCommand: Command = {
   details: 'Runs the preflight checks alone; changes nothing. Exit code 1 when a host cannot be installed as the answers stand.',
   async run(ctx) {
     const { loadAnswersFile } = require('../../answers/load') as typeof import('../../answers/load');
-    const { clusterAddressOf } = require('../../engine/run') as typeof import('../../engine/run');
-    const { clusterFromAnswers } = require('../../phases') as typeof import('../../phases');
+    const { clusterOf } = require('../../engine/cluster') as typeof import('../../engine/cluster');
     const { diagnose, preflightPhase } = require('../../phases/preflight') as typeof import('../../phases/preflight');
     const { inspectHosts, localFacts } = require('./hosts') as typeof import('./hosts');
     const loaded = loadAnswersFile((ctx.values.answers as string | undefined) ?? 'berth.yaml');
     const { answers } = loaded;
     const local = localFacts(loaded);
-    const cluster = clusterFromAnswers(answers);
     const failing = await inspectHosts(ctx, loaded, async (agent, host) => {
       const info = await agent.info();
-      const self = { ...cluster.find((h) => h.name === host.name)!, clusterAddress: clusterAddressOf(host, info) };
-      const phaseCtx = { answers, host: self, cluster, info, local };
+      const cluster = clusterOf(answers, new Map([[host.name, info]]));
+      const phaseCtx = { answers, host: cluster.find((h) => h.name === host.name)!, cluster, info, local, peers: {} };
       const lines = diagnose(phaseCtx, await agent.facts(preflightPhase.query(phaseCtx)));
       const color = ctx.print.outColor;
       ctx.print.out(color.bold(`${host.name} (${host.address}), as ${agent.user}`));

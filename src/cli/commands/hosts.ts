@@ -167,7 +167,6 @@ export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mod
       owner: { owner: `${userInfo().username}@${hostname()}`, machine: hostname(), pid: process.pid },
       forceUnlock: Boolean(ctx.values['force-unlock']),
       signal: abort.signal,
-      reconnectAfter: { admin: (answers) => answers.admin.user },
     });
   } finally {
     process.off('SIGINT', onInterrupt);

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { Answers, HostAnswers } from '../answers/schema';
+import type { Answers, HostAnswers, Role } from '../answers/schema';
 import type { ClusterHost, HostInfo } from './phase';
 
 /**
@@ -22,4 +22,11 @@ export function clusterOf(answers: Answers, infos: ReadonlyMap<string, HostInfo>
     clusterAddress: clusterAddressOf(h, infos.get(h.name)),
     roles: h.roles ?? [],
   }));
+}
+
+/** The first host with the role (the answers are checked to have one: exactly one for the registry). */
+export function firstWithRole(cluster: readonly ClusterHost[], role: Role): ClusterHost {
+  const host = cluster.find((h) => h.roles.includes(role));
+  if (!host) throw new Error(`no host has the role ${role}`);
+  return host;
 }

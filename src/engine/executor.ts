@@ -1,5 +1,6 @@
 import { logLines, type RunLog } from './log';
 import { backupUnlessRevertPending, cancelRevertScript, installPackagesScript, removeFileScript, revertStateScript, scheduleRevertScript, serviceScript } from './commands';
+import type { InstallerProbe } from './installer';
 import { describeAction, type Action, type FileFact } from './plan';
 import type { ExecOptions, HostConnection, UploadEntry } from './transport';
 
@@ -30,6 +31,8 @@ export interface ExecutorDeps {
   onAction?(description: string): void;
   /** A file as another host of the cluster has it now, for `copy` actions. */
   readPeerFile(host: string, path: string): Promise<FileFact | null>;
+  /** Makes requests from the installer machine, for `installer-check` actions. */
+  probeFromInstaller: InstallerProbe;
 }
 
 const TAIL_LINES = 12;
@@ -166,6 +169,23 @@ async function copyFromPeer(deps: ExecutorDeps, action: Extract<Action, { kind: 
   }
 }
 
+const CHECK_PAUSE_MS = 2000;
+
+/** Asks again until the answer is the expected one: a service that just started may need a moment. */
+async function installerCheck(deps: ExecutorDeps, action: Extract<Action, { kind: 'installer-check' }>): Promise<void> {
+  const deadline = Date.now() + (action.timeoutMs ?? 60_000);
+  for (;;) {
+    const answer = await deps.probeFromInstaller(action.check);
+    deps.log.write(deps.conn.name, `from this machine: ${action.check.url}: ${answer.status === 0 ? answer.error : `HTTP ${answer.status}`}`);
+    if (answer.status === action.expectStatus) return;
+    if (Date.now() >= deadline) {
+      const got = answer.status === 0 ? `no answer (${answer.error})` : `HTTP ${answer.status}`;
+      throw new ActionFailedError(deps.conn.name, deps.phase, describeAction(action), undefined, `${action.check.url} answered ${got}, not HTTP ${action.expectStatus}`, 'Check that this machine may reach the host (firewall.adminCidrs) and the service runs there; then run again.');
+    }
+    await deps.sleep(CHECK_PAUSE_MS);
+  }
+}
+
 /** Run a plan's actions in order on one host. Consecutive file writes go up in one upload. */
 export async function executeActions(deps: ExecutorDeps, actions: readonly Action[]): Promise<void> {
   const { conn } = deps;
@@ -204,6 +224,9 @@ export async function executeActions(deps: ExecutorDeps, actions: readonly Actio
         break;
       case 'copy':
         await copyFromPeer(deps, action);
+        break;
+      case 'installer-check':
+        await installerCheck(deps, action);
         break;
       case 'guarded':
         await runGuarded(deps, action);

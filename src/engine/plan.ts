@@ -125,6 +125,20 @@ export type Action =
     }
   | {
       /**
+       * Waits until a request from the installer machine gets the answer a
+       * user should see (e.g. 401 from the registry without a login), or
+       * fails saying what it got. Planned only while the check does not pass.
+       */
+      kind: 'installer-check';
+      title: string;
+      /** The installer fact this makes true. */
+      fact: string;
+      check: InstallerCheck;
+      expectStatus: number;
+      timeoutMs?: number;
+    }
+  | {
+      /**
        * Changes that could lock the user out (firewall, sshd). The executor
        * schedules `revert` on the host, applies `actions`, proves that a new
        * SSH connection still works and only then cancels the revert.
@@ -220,6 +234,9 @@ export function simulate(facts: Facts, actions: readonly Action[]): Facts {
       case 'copy':
         next.files[action.path] = { content: action.expected ?? '', mode: action.mode, owner: 'root', group: 'root' };
         break;
+      case 'installer-check':
+        next.installer[action.fact] = { status: action.expectStatus, headers: {}, body: '' };
+        break;
       case 'guarded':
         Object.assign(next, simulate(next, action.actions));
         for (const e of action.effects ?? []) next.probes[e.probe] = { code: e.code, out: e.out };
@@ -244,6 +261,8 @@ export function describeAction(action: Action): string {
       return action.title;
     case 'upload':
       return `upload ${action.title} to ${action.remotePath} (${(action.size / 1e6).toFixed(1)} MB, sha256 ${action.sha256.slice(0, 12)})`;
+    case 'installer-check':
+      return `check from this machine: ${action.title}`;
     case 'copy':
       return `write ${action.path} (mode ${action.mode.toString(8).padStart(4, '0')}) with the content of ${action.from.host}:${action.from.path}`;
     case 'guarded':

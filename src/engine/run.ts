@@ -238,6 +238,7 @@ async function runStep(run: Run, phase: Phase, host: ClusterHost, cluster: reado
         connectFresh: (port) => connector.open(s.answers, s.agent.user, port ?? s.info.sshPort),
         onAction: (description) => reporter.handle({ type: 'action', phase: phase.name, host: host.name, description }),
         readPeerFile: async (peer, path) => (await run.session(peer).agent.facts({ files: [path] })).files[path] ?? null,
+        probeFromInstaller: run.options.installerProbe ?? httpProbe,
       });
       s.journal = appendToJournal(s.journal, { phase: phase.name, at: new Date().toISOString(), runId: run.id, berth: VERSION, actions: actions.map(describeAction) });
       await s.agent.writeJournal(s.journal);

@@ -23,13 +23,15 @@ export interface RunBerthOptions {
   /** Called with each chunk of output as it comes; e.g. to kill the run at a given moment. */
   onOutput?: (text: string, child: { kill(signal: NodeJS.Signals): void }) => void;
   env?: NodeJS.ProcessEnv;
+  /** Where berth runs (default WORK_DIR): a machine with nothing but the answers file. */
+  cwd?: string;
 }
 
 /** Runs the built CLI from a work directory of its own (its logs land in WORK_DIR/berth-logs). */
 export function runBerth(args: string[], options: RunBerthOptions = {}): Promise<BerthRun> {
   mkdirSync(WORK_DIR, { recursive: true });
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: WORK_DIR, env: { ...process.env, NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? WORK_DIR, env: { ...process.env, NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let output = '';

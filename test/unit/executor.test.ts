@@ -42,6 +42,7 @@ function deps(conn: HostConnection, extra: Partial<ExecutorDeps> = {}): Executor
     },
     connectFresh: async () => recordingConnection().conn,
     readPeerFile: async () => null,
+    probeFromInstaller: async () => ({ status: 0, headers: {}, body: '', error: 'not used' }),
     slept,
     ...extra,
   };
@@ -59,6 +60,18 @@ describe('executor', () => {
     assert.deepEqual(progress, [line, `${line}: 10%`, `${line}: 50%`]);
     const changed = { ...upload, sha256: 'b'.repeat(64) };
     await assert.rejects(executeActions(deps(conn), [changed]), (e: unknown) => e instanceof ActionFailedError && /context\.tar changed after the plan was made/.test(e.message) && e.hint === 'Run again: the new plan uses the file as it is now.');
+  });
+
+  it('checks from the installer machine until the answer is the expected one, else says what came back', async () => {
+    const { conn } = recordingConnection();
+    const check: Action = { kind: 'installer-check', title: 'the registry asks for a login', fact: 'anonymous', check: { url: 'https://10.0.0.12:5000/v2/' }, expectStatus: 401, timeoutMs: 0 };
+    const answers = [0, 503, 401];
+    let asked = 0;
+    const probeFromInstaller = async () => ({ status: answers[asked++], headers: {}, body: '', error: 'connection refused' });
+    await executeActions(deps(conn, { probeFromInstaller }), [{ ...check, timeoutMs: 10_000 }]);
+    assert.equal(asked, 3);
+    const refused = async () => ({ status: 0, headers: {}, body: '', error: 'connection refused' });
+    await assert.rejects(executeActions(deps(conn, { probeFromInstaller: refused }), [check]), /https:\/\/10\.0\.0\.12:5000\/v2\/ answered no answer \(connection refused\), not HTTP 401/);
   });
 
   it("copies a file from another host as that host has it when the action runs", async () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -7,4 +8,17 @@ import { join } from 'node:path';
  */
 export function assetPath(...parts: string[]): string {
   return join(__dirname, '..', 'assets', ...parts);
+}
+
+const texts = new Map<string, string>();
+
+/** The text of a shipped file, read once. */
+export function assetText(...parts: string[]): string {
+  const path = assetPath(...parts);
+  let text = texts.get(path);
+  if (text === undefined) {
+    text = readFileSync(path, 'utf8');
+    texts.set(path, text);
+  }
+  return text;
 }

@@ -2,7 +2,8 @@
 # Installs and starts what the tests need on a fresh machine of this kind
 # (Debian 12, root): Docker Engine, debootstrap, OpenSSH server and client,
 # util-linux's `script`, sudo and pkill (the SSH transport's tests), iptables
-# (the firewall loader's integration tests), openssl and gpg (the e2e mirrors).
+# (the firewall loader's integration tests), openssl and gpg (the e2e mirrors),
+# shellcheck (the shipped shell scripts), curl (the registry certificate's TLS test).
 # Idempotent: does nothing when all is there.
 set -euo pipefail
 # dockerd, debootstrap and iptables live in sbin, which PATH lacks after a plain `su` on Debian.
@@ -23,6 +24,10 @@ command -v gpg >/dev/null || need+=(gpg)
 command -v gpgconf >/dev/null || need+=(gpgconf)
 # gpg makes and uses secret keys only through the agent, a mere Recommends of gpg.
 command -v gpg-agent >/dev/null || need+=(gpg-agent)
+# test/unit/assets.test.ts checks the shell scripts berth ships.
+command -v shellcheck >/dev/null || need+=(shellcheck)
+# test/integration/registry-tls.test.ts connects to its test certificate with curl.
+command -v curl >/dev/null || need+=(curl)
 # Packaging (build/package.ts) strips the x64 and arm64 Node base binaries.
 command -v x86_64-linux-gnu-strip >/dev/null || need+=(binutils-x86-64-linux-gnu)
 command -v aarch64-linux-gnu-strip >/dev/null || need+=(binutils-aarch64-linux-gnu)

@@ -1,15 +1,9 @@
 import type { Answers, Role } from '../answers/schema';
+import type { ClusterHost } from '../model';
 import type { Action, Facts, FactsQuery } from './plan';
 
-/** The host as the engine sees it: from the answers, completed with what the host said about itself. */
-export interface ClusterHost {
-  name: string;
-  /** Where berth connects to. */
-  address: string;
-  /** Where the other hosts reach this one (privateAddress, or the host's own address on the route to the others). */
-  clusterAddress: string;
-  roles: Role[];
-}
+/** ClusterHost lives in src/model.ts, below the renderers that use it too. */
+export type { ClusterHost } from '../model';
 
 /** Facts every phase may use, gathered once per host when the run connects. */
 export interface HostInfo {

@@ -9,24 +9,6 @@ import type { Action, Facts, FileFact, FileSpec } from '../engine/plan';
 
 export type WantedFile = FileSpec;
 
-/** The header of every file berth writes on a host, with the comment syntax of the file. */
-export function managedHeader(what: string, comment = '#'): string {
-  return `${comment} Managed by berth: ${what}. Changes here are overwritten by the next \`berth install\`.\n`;
-}
-
-const BLOCK_BEGIN = '# BEGIN berth';
-const BLOCK_END = '# END berth';
-
-/**
- * A file berth shares with its owner: everything outside berth's marked
- * block stays as it is; the block (replaced, or added at the end) holds `body`.
- */
-export function withManagedBlock(existing: string | null, body: string): string {
-  const block = `${BLOCK_BEGIN}\n${body.trimEnd()}\n${BLOCK_END}\n`;
-  const others = (existing ?? '').replace(new RegExp(`${BLOCK_BEGIN}\n[\\s\\S]*?${BLOCK_END}\n?`), '').trimEnd();
-  return others ? `${others}\n${block}` : block;
-}
-
 export function fileMatches(fact: FileFact | null | undefined, wanted: WantedFile): boolean {
   return (
     fact !== null &&

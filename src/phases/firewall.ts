@@ -8,6 +8,7 @@ import {
   FIREWALL_UNIT,
   FIREWALL_UNIT_PATH,
   firewallBackupScript,
+  firewallCommand,
   firewallPolicy,
   firewallRevertScript,
   lockoutRisk,
@@ -37,7 +38,7 @@ const LIVE_SCRIPT = [
   `if systemctl is-active --quiet ${revertUnitName('firewall')}.timer; then echo 'an unconfirmed change waits for its automatic revert'; exit 1; fi`,
   `systemctl is-enabled --quiet ${FIREWALL_UNIT} || { echo '${FIREWALL_UNIT} is not enabled'; exit 1; }`,
   `systemctl is-active --quiet ${FIREWALL_UNIT} || { echo '${FIREWALL_UNIT} is not active'; exit 1; }`,
-  `${FIREWALL_SCRIPT} check`,
+  firewallCommand('check'),
 ].join('\n');
 
 function wanted(ctx: PhaseContext): WantedFile[] {
@@ -63,7 +64,7 @@ const LOAD: Action[] = [
   {
     kind: 'run',
     title: `load the firewall rules (restart ${FIREWALL_UNIT})`,
-    script: `systemctl restart ${FIREWALL_UNIT}\n${FIREWALL_SCRIPT} check`,
+    script: `systemctl restart ${FIREWALL_UNIT}\n${firewallCommand('check')}`,
     effects: [{ probe: LIVE_PROBE, code: 0, out: '' }],
   },
 ];

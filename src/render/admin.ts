@@ -1,5 +1,5 @@
 import type { Answers } from '../answers/schema';
-import { managedHeader, withManagedBlock } from '../phases/common';
+import { managedHeader, withManagedBlock } from './managed';
 
 /** The admin user's sudo rule: no password when it logs in by key only, else its own password. */
 export function renderSudoers(admin: Answers['admin']): string {

@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import type { Answers } from '../answers/schema';
 import { expandUpstreams } from '../answers/presets';
-import type { ClusterHost } from '../engine/phase';
-import { managedHeader, withManagedBlock } from '../phases/common';
+import type { ClusterHost } from '../model';
+import { managedHeader, withManagedBlock } from './managed';
 
 /**
  * The DNS mirror's files: the forwarder's configuration on the dns hosts and

@@ -1,5 +1,5 @@
 import type { Answers } from '../answers/schema';
-import { managedHeader } from '../phases/common';
+import { managedHeader } from './managed';
 
 /**
  * Docker's files: daemon.json merged into whatever the host already has, the

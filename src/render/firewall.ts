@@ -1,8 +1,10 @@
 import { isIP } from 'node:net';
 import type { Answers } from '../answers/schema';
 import { cidrContains, cidrFamily, normaliseCidr } from '../answers/net';
-import type { ClusterHost } from '../engine/phase';
-import { managedHeader } from '../phases/common';
+import { assetText } from '../assets';
+import type { ClusterHost } from '../model';
+import { shellCommand } from '../shell';
+import { managedHeader, managedScript } from './managed';
 
 /**
  * The firewall's files: iptables rules for berth's own chains (IPv4 and
@@ -272,112 +274,24 @@ Conflicts=shutdown.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=${FIREWALL_SCRIPT} start
+ExecStart=${firewallCommand('start')}
 
 [Install]
 WantedBy=multi-user.target
 `;
 }
 
-/**
- * The loader. It reads the chains to jump to from the rules files, so it is
- * the same on every host. Chains and jumps are made before the rules are
- * loaded: an empty chain lets everything fall through to what was there
- * before, then iptables-restore fills the chains and sets the policies in one
- * transaction.
- */
+/** Where each of berth's chains is jumped to from, as the loader takes them: FROM:CHAIN. */
+export const FIREWALL_JUMPS = [`INPUT:${CHAINS.input}`, `DOCKER-USER:${CHAINS.dockerUser}`, `OUTPUT:${CHAINS.output}`];
+
+/** The loader's command line: `start` loads the rules files, `check` exits 0 when the live rules are theirs. */
+export function firewallCommand(op: 'start' | 'check'): string {
+  return shellCommand([FIREWALL_SCRIPT, op, FIREWALL_DIR, ...FIREWALL_JUMPS]);
+}
+
+/** The loader (assets/scripts/berth-firewall.sh): the same on every host, its data comes as arguments. */
 export function renderFirewallScript(): string {
-  return `#!/bin/bash
-${managedHeader('the firewall')}#
-# ${FIREWALL_SCRIPT} start: load ${FIREWALL_DIR}/rules.v4 and rules.v6 into berth's own
-# chains and make sure each jump to them exists exactly once. Docker's chains are never flushed.
-# ${FIREWALL_SCRIPT} check: exit 0 when the live rules are the ones in those files.
-set -euo pipefail
-
-# BERTH_FIREWALL_DIR points it at other files: berth's tests run it in a network namespace of their own.
-RULES_DIR=\${BERTH_FIREWALL_DIR:-${FIREWALL_DIR}}
-# Where each of berth's chains is jumped to from.
-JUMPS="INPUT:${CHAINS.input} DOCKER-USER:${CHAINS.dockerUser} OUTPUT:${CHAINS.output}"
-
-declared() { grep -q "^:$2 " "$1"; }
-has_chain() { "$1" -w -S "$2" >/dev/null 2>&1; }
-jumps() { { "$1" -w -S "$2" 2>/dev/null || true; } | grep -cxF -- "-A $2 -j $3" || true; }
-
-ensure_chain() { has_chain "$1" "$2" || "$1" -w -N "$2"; }
-
-# One jump, inserted first when missing.
-ensure_jump() {
-  local n
-  n=$(jumps "$1" "$2" "$3")
-  while [ "$n" -gt 1 ]; do "$1" -w -D "$2" -j "$3"; n=$((n - 1)); done
-  [ "$n" -eq 1 ] || "$1" -w -I "$2" 1 -j "$3"
-}
-
-remove_chain() {
-  while [ "$(jumps "$1" "$2" "$3")" -gt 0 ]; do "$1" -w -D "$2" -j "$3"; done
-  if has_chain "$1" "$3"; then "$1" -w -F "$3" && "$1" -w -X "$3"; fi
-}
-
-load() {
-  local tool=$1 rules=$2 pair
-  # Docker makes DOCKER-USER and puts the jump to it first in FORWARD when it starts; until then berth does.
-  ensure_chain "$tool" DOCKER-USER
-  ensure_jump "$tool" FORWARD DOCKER-USER
-  for pair in $JUMPS; do
-    if declared "$rules" "\${pair#*:}"; then
-      ensure_chain "$tool" "\${pair#*:}"
-      ensure_jump "$tool" "\${pair%%:*}" "\${pair#*:}"
-    fi
-  done
-  "$tool-restore" -w --noflush "$rules"
-  for pair in $JUMPS; do
-    declared "$rules" "\${pair#*:}" || remove_chain "$tool" "\${pair%%:*}" "\${pair#*:}"
-  done
-}
-
-# Prints what differs between the live rules and the file; fails when anything does.
-# One iptables-save per family: each iptables call reads the whole ruleset.
-check() {
-  local tool=$1 rules=$2 live pair from chain have want policy ok=0
-  live=$("$tool-save" -t filter 2>/dev/null || true)
-  for pair in $JUMPS; do
-    from=\${pair%%:*} chain=\${pair#*:}
-    if declared "$rules" "$chain"; then
-      have=$(grep -c "^-A $chain " <<<"$live" || true)
-      want=$(grep -c "^-A $chain " "$rules" || true)
-      [ "$have" -eq "$want" ] || { echo "$tool: $chain has $have rules, $rules has $want"; ok=1; }
-      [ "$(grep -cxF -- "-A $from -j $chain" <<<"$live" || true)" -eq 1 ] || { echo "$tool: $from does not jump to $chain exactly once"; ok=1; }
-    elif grep -q "^:$chain " <<<"$live"; then
-      echo "$tool: $chain exists but $rules does not declare it"; ok=1
-    fi
-  done
-  for policy in $(sed -n 's/^:\\(INPUT\\|OUTPUT\\) \\([A-Z]*\\) .*/\\1:\\2/p' "$rules"); do
-    grep -q "^:\${policy%%:*} \${policy#*:} " <<<"$live" || { echo "$tool: the policy of \${policy%%:*} is not \${policy#*:}"; ok=1; }
-  done
-  return "$ok"
-}
-
-# A kernel without IPv6 has nothing for ip6tables to work on.
-families() {
-  echo "iptables $RULES_DIR/rules.v4"
-  if [ -e /proc/net/if_inet6 ]; then echo "ip6tables $RULES_DIR/rules.v6"; fi
-}
-
-case "\${1:-start}" in
-  start)
-    while read -r tool rules; do load "$tool" "$rules"; done < <(families)
-    ;;
-  check)
-    status=0
-    while read -r tool rules; do check "$tool" "$rules" || status=1; done < <(families)
-    exit "$status"
-    ;;
-  *)
-    echo "usage: $0 [start|check]" >&2
-    exit 2
-    ;;
-esac
-`;
+  return managedScript(assetText('scripts', 'berth-firewall.sh'), 'the firewall');
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import type { Answers } from '../answers/schema';
-import { managedHeader } from '../phases/common';
+import { managedHeader } from './managed';
 
 /**
  * The sshd drop-in. sshd keeps the first value it reads for most keywords,

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { firewallPolicy, renderFirewallScript, renderRules, type FirewallInput } from '../../src/render/firewall';
+import { FIREWALL_JUMPS, firewallPolicy, renderFirewallScript, renderRules, type FirewallInput } from '../../src/render/firewall';
 import { testAnswers } from '../support/answers';
 import { phaseContext } from '../support/phase-check';
 
@@ -41,9 +41,9 @@ function rulesDir(fw: FirewallInput): string {
 /** iptables lives in /usr/sbin, which a plain `su` leaves off the PATH. */
 const SBIN_ENV = { ...process.env, PATH: `/usr/local/sbin:/usr/sbin:/sbin:${process.env.PATH ?? ''}` };
 
-/** Runs a bash script in a fresh network namespace; `fw DIR ARGS` runs the loader on the rules in DIR. */
+/** Runs a bash script in a fresh network namespace; `fw DIR start|check` runs the loader on the rules in DIR, with berth's chains. */
 function inNamespace(script: string): { code: number; out: string } {
-  const prelude = 'set -e\nfw() { local dir=$1; shift; BERTH_FIREWALL_DIR=$dir "$dir/berth-firewall" "$@"; }\n';
+  const prelude = `set -e\nfw() { "$1/berth-firewall" "$2" "$1" ${FIREWALL_JUMPS.join(' ')}; }\n`;
   const result = spawnSync('unshare', ['--net', 'bash', '-c', prelude + script], { encoding: 'utf8', env: SBIN_ENV });
   return { code: result.status ?? 1, out: `${result.stdout}${result.stderr}` };
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { assetPath } from '../../src/assets';
 import { HostProblem } from '../../src/engine/phase';
 import { simulate, type Action, type Facts, type FileFact } from '../../src/engine/plan';
 import { markerPath } from '../../src/phases/common';
@@ -370,7 +372,7 @@ Conflicts=shutdown.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/usr/local/sbin/berth-firewall start
+ExecStart=/usr/local/sbin/berth-firewall start /etc/berth/firewall INPUT:BERTH-INPUT DOCKER-USER:BERTH-DOCKER-USER OUTPUT:BERTH-OUTPUT
 
 [Install]
 WantedBy=multi-user.target
@@ -379,15 +381,16 @@ WantedBy=multi-user.target
   });
 
   // Its behaviour with real iptables: test/integration/firewall-script.test.ts.
-  it('the loader is valid bash, jumps to berth\'s chains from where the rules files use them, and refuses an unknown command', () => {
+  it('the loader is the shipped script with berth\'s header after its #! line, and refuses an unknown command or missing arguments', () => {
     const loader = renderFirewallScript();
-    const syntax = spawnSync('bash', ['-n'], { input: loader, encoding: 'utf8' });
-    assert.equal(syntax.status, 0, syntax.stderr);
-    assert.match(loader, /^JUMPS="INPUT:BERTH-INPUT DOCKER-USER:BERTH-DOCKER-USER OUTPUT:BERTH-OUTPUT"$/m);
-    assert.match(loader, /^RULES_DIR=\$\{BERTH_FIREWALL_DIR:-\/etc\/berth\/firewall\}$/m);
-    const usage = spawnSync('bash', ['-s', 'stop'], { input: loader, encoding: 'utf8' });
-    assert.equal(usage.status, 2);
-    assert.match(usage.stderr, /^usage: .* \[start\|check\]$/m);
+    const shipped = readFileSync(assetPath('scripts', 'berth-firewall.sh'), 'utf8');
+    assert.equal(loader, shipped.replace(/^(#!\/bin\/bash\n)/, '$1# Managed by berth: the firewall. Changes here are overwritten by the next `berth install`.\n'));
+    assert.notEqual(loader, shipped);
+    for (const args of [['stop', '/etc/berth/firewall', 'INPUT:BERTH-INPUT'], ['start', '/etc/berth/firewall']]) {
+      const usage = spawnSync('bash', ['-s', ...args], { input: loader, encoding: 'utf8' });
+      assert.equal(usage.status, 2, args.join(' '));
+      assert.match(usage.stderr, /^usage: .* start\|check RULES_DIR FROM:CHAIN\.\.\.$/m);
+    }
   });
 });
 
@@ -492,7 +495,7 @@ describe('firewall phase', () => {
     const load = g.actions.find((a) => a.kind === 'run');
     assert.ok(load && load.kind === 'run');
     // The load fails (and the guard restores the old rules at once) when the rules did not take.
-    assert.equal(load.script, 'systemctl restart berth-firewall.service\n/usr/local/sbin/berth-firewall check');
+    assert.equal(load.script, 'systemctl restart berth-firewall.service\n/usr/local/sbin/berth-firewall check /etc/berth/firewall INPUT:BERTH-INPUT DOCKER-USER:BERTH-DOCKER-USER OUTPUT:BERTH-OUTPUT');
   });
 
   it('reads the files, the package and whether the live rules are the loaded, confirmed ones', () => {
@@ -504,7 +507,7 @@ describe('firewall phase', () => {
           "if systemctl is-active --quiet berth-revert-firewall.timer; then echo 'an unconfirmed change waits for its automatic revert'; exit 1; fi",
           "systemctl is-enabled --quiet berth-firewall.service || { echo 'berth-firewall.service is not enabled'; exit 1; }",
           "systemctl is-active --quiet berth-firewall.service || { echo 'berth-firewall.service is not active'; exit 1; }",
-          '/usr/local/sbin/berth-firewall check',
+          '/usr/local/sbin/berth-firewall check /etc/berth/firewall INPUT:BERTH-INPUT DOCKER-USER:BERTH-DOCKER-USER OUTPUT:BERTH-OUTPUT',
         ].join('\n'),
       },
     });

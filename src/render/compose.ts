@@ -1,0 +1,136 @@
+import { stringify } from 'yaml';
+import { managedHeader } from './managed';
+
+/**
+ * Docker Compose files as berth writes them: typed, only what is set, keys in
+ * one fixed order (maps sorted by name), so that the same spec always gives
+ * the same bytes. Field names are Compose's own. Pure.
+ */
+
+export interface ComposePort {
+  /** The container's port. */
+  target: number;
+  /** The host's port. */
+  published: number;
+  /** The host address to publish on; every address when unset. */
+  host_ip?: string;
+  protocol?: 'tcp' | 'udp';
+}
+
+/** A bind mount of a host path (which must exist) or a named volume of the project. */
+export interface ComposeMount {
+  type: 'bind' | 'volume';
+  source: string;
+  target: string;
+  read_only?: boolean;
+}
+
+export interface ComposeHealthcheck {
+  /** Exec form (CMD, then the argument vector) or one shell command line (CMD-SHELL). */
+  test: ['CMD', ...string[]] | ['CMD-SHELL', string];
+  interval?: string;
+  timeout?: string;
+  retries?: number;
+  start_period?: string;
+}
+
+export interface ComposeService {
+  image: string;
+  entrypoint?: string[];
+  command?: string[];
+  user?: string;
+  /** Plain values only: secrets reach containers as read-only bind-mounted files. */
+  environment?: Record<string, string>;
+  ports?: ComposePort[];
+  volumes?: ComposeMount[];
+  /** Writable scratch space (e.g. /tmp) for a read-only root filesystem. */
+  tmpfs?: string[];
+  read_only?: boolean;
+  cap_drop?: string[];
+  cap_add?: string[];
+  security_opt?: string[];
+  healthcheck?: ComposeHealthcheck;
+  depends_on?: Record<string, { condition: 'service_started' | 'service_healthy' | 'service_completed_successfully' }>;
+  restart?: 'no' | 'always' | 'on-failure' | 'unless-stopped';
+  stop_grace_period?: string;
+  logging?: { driver: string; options?: Record<string, string> };
+  labels?: Record<string, string>;
+  networks?: string[];
+}
+
+export interface ComposeSpec {
+  /** The Compose project name. */
+  name: string;
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, { labels?: Record<string, string> }>;
+  networks?: Record<string, { internal?: boolean; labels?: Record<string, string> }>;
+}
+
+/** `value` with its keys in the order of `keys`, those not set left out. */
+function pick<T extends object>(value: T, keys: readonly (keyof T)[]): T {
+  const out = {} as T;
+  for (const key of keys) if (value[key] !== undefined) out[key] = value[key];
+  return out;
+}
+
+function sorted<V, W>(record: Record<string, V>, each: (value: V) => W): Record<string, W> {
+  return Object.fromEntries(Object.keys(record).sort().map((key) => [key, each(record[key])]));
+}
+
+const same = <V>(value: V): V => value;
+
+const PORT_KEYS = ['target', 'published', 'host_ip', 'protocol'] as const;
+const MOUNT_KEYS = ['type', 'source', 'target', 'read_only'] as const;
+const HEALTHCHECK_KEYS = ['test', 'interval', 'timeout', 'retries', 'start_period'] as const;
+const SERVICE_KEYS = [
+  'image',
+  'entrypoint',
+  'command',
+  'user',
+  'environment',
+  'ports',
+  'volumes',
+  'tmpfs',
+  'read_only',
+  'cap_drop',
+  'cap_add',
+  'security_opt',
+  'healthcheck',
+  'depends_on',
+  'restart',
+  'stop_grace_period',
+  'logging',
+  'labels',
+  'networks',
+] as const;
+
+function service(s: ComposeService): ComposeService {
+  return pick(
+    {
+      ...s,
+      environment: s.environment && sorted(s.environment, same),
+      ports: s.ports?.map((p) => pick(p, PORT_KEYS)),
+      volumes: s.volumes?.map((m) => pick(m, MOUNT_KEYS)),
+      healthcheck: s.healthcheck && pick(s.healthcheck, HEALTHCHECK_KEYS),
+      depends_on: s.depends_on && sorted(s.depends_on, (d) => ({ condition: d.condition })),
+      logging: s.logging && pick({ ...s.logging, options: s.logging.options && sorted(s.logging.options, same) }, ['driver', 'options']),
+      labels: s.labels && sorted(s.labels, same),
+    },
+    SERVICE_KEYS,
+  );
+}
+
+const labelled = <T extends { labels?: Record<string, string> }>(value: T): T => ({ ...value, ...(value.labels ? { labels: sorted(value.labels, same) } : {}) });
+
+export function renderCompose(spec: ComposeSpec): string {
+  const document = pick(
+    {
+      name: spec.name,
+      services: sorted(spec.services, service),
+      networks: spec.networks && sorted(spec.networks, (n) => pick(labelled(n), ['internal', 'labels'])),
+      volumes: spec.volumes && sorted(spec.volumes, (v) => pick(labelled(v), ['labels'])),
+    },
+    ['name', 'services', 'networks', 'volumes'],
+  );
+  return `${managedHeader(`the Docker Compose project ${spec.name}`)}${stringify(document, { lineWidth: 0 })}`;
+}

@@ -132,8 +132,15 @@ function collect(root: string, rules: readonly IgnoreRule[]): { entries: Entry[]
       }
       if (excluded) continue;
       if (stat.isSymbolicLink()) {
+        let linkname: string;
+        try {
+          linkname = readlinkSync(fullPath);
+        } catch (err) {
+          problems.push(`${fullPath}: cannot be read (${ioReason(err)})`);
+          continue;
+        }
         // Kept as a link, wherever it points: Docker never follows links in a context.
-        emit({ name: path, full: fullPath, type: 'symlink', mode: 0o777, size: 0, linkname: readlinkSync(fullPath) });
+        emit({ name: path, full: fullPath, type: 'symlink', mode: 0o777, size: 0, linkname });
       } else if (stat.isFile()) {
         try {
           closeSync(openSync(fullPath, 'r'));
@@ -171,6 +178,8 @@ function addEntry(pack: Pack, entry: Entry): Promise<void> {
   const header: Headers = { name: entry.name, type: entry.type, mode: entry.mode, size: entry.size, mtime: EPOCH, uid: 0, gid: 0, uname: '', gname: '', linkname: entry.linkname };
   return new Promise<void>((resolveEntry, reject) => {
     const sink = pack.entry(header, (err) => (err ? reject(err) : resolveEntry()));
+    // The callback above reports the entry's failure; streamx would also emit it, unheard.
+    sink.on('error', () => undefined);
     if (entry.type !== 'file') return;
     (async () => {
       for await (const chunk of createReadStream(entry.full)) {
@@ -214,6 +223,10 @@ export async function buildContext(dir: string, outFile: string): Promise<Contex
   const hash = createHash('sha256');
   let size = 0;
   const pack = tarPack();
+  const out = createWriteStream(outFile);
+  // A failure to write is berth's, not the app's: it must not be reported as an unreadable app file.
+  let writeError: Error | undefined;
+  out.on('error', (err) => (writeError ??= err));
   const written = pipeline(
     pack,
     new Transform({
@@ -223,7 +236,7 @@ export async function buildContext(dir: string, outFile: string): Promise<Contex
         callback(null, chunk);
       },
     }),
-    createWriteStream(outFile),
+    out,
   );
   // Awaited below; this only keeps an early failure from counting as unhandled.
   written.catch(() => undefined);
@@ -235,7 +248,7 @@ export async function buildContext(dir: string, outFile: string): Promise<Contex
     pack.destroy();
     await written.catch(() => undefined);
     rmSync(outFile, { force: true });
-    throw err;
+    throw writeError ?? err;
   }
   return { sha256: hash.digest('hex'), size, files: entries.filter((e) => e.type !== 'directory').length };
 }

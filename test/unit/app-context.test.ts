@@ -266,6 +266,11 @@ describe('app build context: bad input', () => {
     });
   });
 
+  it('a place the archive cannot be written is berth’s own error, not bad input', async () => {
+    const out = join(tempDir('berth-ctx-out-'), 'missing-dir', 'context.tar');
+    await assert.rejects(buildContext(appDir(), out), (err: unknown) => !(err instanceof BadInputError) && (err as NodeJS.ErrnoException).code === 'ENOENT');
+  });
+
   it('an archive path inside the context is a mistake of the caller', async () => {
     const dir = appDir();
     await assert.rejects(buildContext(dir, join(dir, 'ctx.tar')), { message: `the context archive ${join(dir, 'ctx.tar')} must be written outside ${dir}` });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { closeSync, createReadStream, createWriteStream, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as tarPack, type Headers, type Pack } from 'tar-stream';
@@ -206,7 +206,8 @@ function addEntry(pack: Pack, entry: Entry): Promise<void> {
 export async function buildContext(dir: string, outFile: string): Promise<ContextArchive> {
   const root = resolve(dir);
   const fromRoot = relative(root, resolve(outFile));
-  if (fromRoot === '' || (!fromRoot.startsWith('..') && !isAbsolute(fromRoot))) throw new Error(`the context archive ${outFile} must be written outside ${root}`);
+  const outside = fromRoot === '..' || fromRoot.startsWith(`..${sep}`) || isAbsolute(fromRoot);
+  if (!outside) throw new Error(`the context archive ${outFile} must be written outside ${root}`);
   const problem = appDirectoryProblem(root);
   if (problem) throw new BadInputError(`${FIELD}: ${problem}`, [], 'Set app.path to the directory that holds your app and its Dockerfile.');
   const ignore = readRules(root);

@@ -79,15 +79,72 @@ function requiresField(data: Raw, section: string, field: string, value: string,
     : [];
 }
 
+/** app.path belongs to source: path and app.image to source: image; each needs the other. */
+function appProblems(data: Raw): Problem[] {
+  const app = data.app;
+  if (!isRecord(app)) return [];
+  const source = app.source ?? 'demo';
+  // An unknown source is the schema's to report; guessing what was meant would only add noise.
+  if (source !== 'demo' && source !== 'path' && source !== 'image') return [];
+  const sourceText = app.source === undefined ? `${source} (the default)` : source;
+  const problems: Problem[] = [];
+  const pairs = [
+    ['path', "the directory holding the app's Dockerfile, e.g. path: ./myapp"],
+    ['image', 'a prebuilt image, e.g. image: ghcr.io/team/app:1.4'],
+  ] as const;
+  for (const [field, what] of pairs) {
+    if (source === field && app[field] === undefined) {
+      problems.push({ path: ['app', field], message: `is required when app.source is ${field}: ${what}` });
+    } else if (source !== field && app[field] !== undefined) {
+      problems.push({ path: ['app', field], message: `is only used with app.source: ${field}, but app.source is ${sourceText}; set source: ${field}, or remove ${field}` });
+    }
+  }
+  return problems;
+}
+
+const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
+
+/** Ports the registry's port must not share, each with the setting or service that holds it. */
+function takenPorts(data: Raw): [number, string][] {
+  const section = (name: string) => (isRecord(data[name]) ? data[name] : {});
+  const ssh = section('ssh').port ?? 22;
+  const hardened = section('sshHardening').port ?? 22;
+  const taken: [number, string][] = [
+    [53, 'the port of the DNS forwarder'],
+    [80, "the port of the app's load balancer (80 and 443)"],
+    [443, "the port of the app's load balancer (80 and 443)"],
+  ];
+  if (isPort(ssh)) taken.push([ssh, `already ssh.port${section('ssh').port === undefined ? ' (the default)' : ''}`]);
+  if (isPort(hardened)) taken.push([hardened, `already sshHardening.port${section('sshHardening').port === undefined ? ' (the default)' : ''}`]);
+  const open = section('firewall').openPorts;
+  if (Array.isArray(open)) {
+    open.forEach((entry, i) => {
+      // The registry speaks TCP; a UDP port of the same number does not collide.
+      const port = isRecord(entry) ? (entry.protocol === undefined || entry.protocol === 'tcp' ? entry.port : undefined) : entry;
+      if (isPort(port)) taken.push([port, `also listed in firewall.openPorts[${i}], a port for another service`]);
+    });
+  }
+  return taken;
+}
+
+function registryPortProblems(data: Raw): Problem[] {
+  const registry = isRecord(data.registry) ? data.registry : {};
+  const port = registry.port ?? 5000;
+  if (!isPort(port)) return [];
+  const taken = takenPorts(data);
+  const clash = taken.find(([p]) => p === port);
+  if (!clash) return [];
+  let free = 5000;
+  while (free === port || taken.some(([p]) => p === free)) free++;
+  const value = registry.port === undefined ? `${port} (the default)` : String(port);
+  return [{ path: ['registry', 'port'], message: `${value} is ${clash[1]}; the registry needs a port of its own, e.g. registry.port: ${free}` }];
+}
+
 export function crossFieldProblems(data: unknown): Problem[] {
   if (!isRecord(data)) return [];
   const problems: Problem[] = [];
   if (Array.isArray(data.hosts)) problems.push(...hostProblems(data.hosts.filter(isRecord), data));
-  problems.push(
-    ...requiresField(data, 'app', 'source', 'path', 'path'),
-    ...requiresField(data, 'app', 'source', 'image', 'image'),
-    ...requiresField(data, 'docker', 'source', 'bundle', 'bundle'),
-  );
+  problems.push(...appProblems(data), ...registryPortProblems(data), ...requiresField(data, 'docker', 'source', 'bundle', 'bundle'));
   return problems;
 }
 

@@ -2,6 +2,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
+import { appDirectoryProblem } from '../app/context';
 import { BadInputError } from '../errors';
 import { crossFieldProblems, applyDefaultLayout } from './cross';
 import { formatProblem, locate, problemsFromIssue, type Problem } from './problems';
@@ -47,6 +48,7 @@ export function answersEnvironment(baseDir: string, env: NodeJS.ProcessEnv = pro
   return {
     unreadableFile: (path) => unreadableFile(path, baseDir),
     readText: (path) => readFileSync(resolveUserPath(path, baseDir), 'utf8'),
+    appDirectoryProblem: (path) => appDirectoryProblem(resolveUserPath(path, baseDir)),
     resolveSecret(ref) {
       const parsed = parseSecretRef(ref);
       if ('error' in parsed) return parsed;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { imageReferenceProblem } from './image-ref';
 import { addressProblem, cidrProblem, ipProblem } from './net';
 import { DNS_PRESET_NAMES, isDnsPreset } from './presets';
 import { Secret, weakPasswordReason } from './secret';
@@ -24,6 +25,8 @@ export interface AnswersEnvironment {
   unreadableFile(path: string): string | null;
   /** The text of a (small, readable) file the answers point at. */
   readText(path: string): string;
+  /** Why a directory cannot be built as the app (missing, not a directory, no Dockerfile at its top), or null. */
+  appDirectoryProblem(path: string): string | null;
 }
 
 /** Resolves nothing: for printing the JSON Schema, where no value is parsed. */
@@ -31,6 +34,7 @@ export const SCHEMA_ONLY: AnswersEnvironment = {
   resolveSecret: () => ({ error: 'not resolved' }),
   unreadableFile: () => null,
   readText: () => '',
+  appDirectoryProblem: () => null,
 };
 
 const UNIX_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -213,8 +217,18 @@ export function answersSchema(env: AnswersEnvironment) {
   const app = z
     .strictObject({
       source: z.enum(['demo', 'path', 'image']).default('demo').meta({ description: 'demo: the bundled Django app; path: build from a local directory; image: a prebuilt image.' }),
-      path: filePath.optional().meta({ description: 'The app directory, with source: path.' }),
-      image: z.string().regex(/^[^\s]+$/).optional().meta({ description: 'The image reference, with source: image.' }),
+      path: z
+        .string()
+        .min(1)
+        .superRefine(checked((path) => env.appDirectoryProblem(path)))
+        .optional()
+        .meta({ description: 'The app directory, with its Dockerfile at the top (source: path); ~ and paths relative to this file work.' }),
+      image: z
+        .string()
+        .min(1)
+        .superRefine(checked(imageReferenceProblem))
+        .optional()
+        .meta({ description: 'The image reference, e.g. ghcr.io/team/app:1.4 (source: image).' }),
       replicas: z.number().int().min(1).max(20).default(2),
       domain: address.optional().meta({ description: 'The name the app is served under.' }),
       allowedHosts: z.array(z.string().min(1)).default([]),

@@ -1,11 +1,15 @@
 import type { Phase } from '../engine/phase';
 import { adminPhase } from './admin';
+import { appImagePhase } from './app-image';
 import { dnsPhase } from './dns';
 import { dnsForwarderPhase } from './dns-forwarder';
 import { dockerPhase } from './docker';
 import { firewallPhase } from './firewall';
 import { preflightPhase } from './preflight';
+import { registryPhase } from './registry';
+import { registryAccessPhase } from './registry-access';
 import { sshPhase } from './ssh';
+import { verifyPhase } from './verify';
 
-/** The install, in order. Each phase waits for the one before it; its hosts run in parallel. */
-export const PHASES: readonly Phase[] = [preflightPhase, adminPhase, dnsForwarderPhase, dnsPhase, dockerPhase, firewallPhase, sshPhase];
+/** The install, in order. Each phase waits for the one before it; its hosts run in parallel unless the phase gives a sequence. */
+export const PHASES: readonly Phase[] = [preflightPhase, adminPhase, dnsForwarderPhase, dnsPhase, dockerPhase, firewallPhase, sshPhase, registryPhase, registryAccessPhase, appImagePhase, verifyPhase];

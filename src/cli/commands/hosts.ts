@@ -1,5 +1,5 @@
-import { hostname, userInfo } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { hostname, tmpdir, userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { resolveUserPath, type LoadedAnswers } from '../../answers/load';
 import { publicKeyLine } from '../../ssh/public-key';
 import { pinHostKeys } from '../../answers/save';
@@ -8,7 +8,7 @@ import type { Reporter } from '../../engine/events';
 import { defaultLogPath, openRunLog, type RunLog } from '../../engine/log';
 import { jsonReporter, plainReporter, renderPlan, taskListReporter } from '../../engine/output';
 import { runPhases, type RunResult } from '../../engine/run';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { HostAnswers } from '../../answers/schema';
 import { HostStateError, type HostAgent } from '../../engine/agent';
 import { HostProblem, type LocalFacts } from '../../engine/phase';
@@ -76,6 +76,26 @@ export function localFacts(loaded: LoadedAnswers): LocalFacts {
     );
   }
   return { adminKeys: [derived] };
+}
+
+/**
+ * Archives the app's build context (the bundled demo app or app.path) in a
+ * temporary directory for the run, and removes it afterwards: the installer
+ * machine keeps nothing. A prebuilt image (app.source: image) needs none.
+ */
+async function withAppContext<T>(loaded: LoadedAnswers, local: LocalFacts, run: (local: LocalFacts) => Promise<T>): Promise<T> {
+  const { app } = loaded.answers;
+  if (app.source === 'image') return run(local);
+  const { buildContext, demoAppDir } = require('../../app/context') as typeof import('../../app/context');
+  const dir = app.source === 'path' && app.path ? resolveUserPath(app.path, dirname(resolve(loaded.file))) : demoAppDir();
+  const tmp = mkdtempSync(join(tmpdir(), 'berth-context-'));
+  try {
+    const localPath = join(tmp, 'context.tar');
+    const archive = await buildContext(dir, localPath);
+    return await run({ ...local, appContext: { localPath, sha256: archive.sha256, size: archive.size } });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** Failures of a host rather than of berth: reported with the host's name, not as an internal error. */
@@ -156,18 +176,18 @@ export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mod
   process.on('SIGINT', onInterrupt);
   let result: RunResult;
   try {
-    result = await runPhases({
+    result = await withAppContext(loaded, local, (withContext) => runPhases({
       answers: loaded.answers,
       phases: PHASES,
       connector,
       mode,
-      local,
+      local: withContext,
       reporter,
       log,
       owner: { owner: `${userInfo().username}@${hostname()}`, machine: hostname(), pid: process.pid },
       forceUnlock: Boolean(ctx.values['force-unlock']),
       signal: abort.signal,
-    });
+    }));
   } finally {
     process.off('SIGINT', onInterrupt);
     log.close();

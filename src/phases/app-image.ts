@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import { HostProblem, type Phase, type PhaseContext } from '../engine/phase';
+import type { Action } from '../engine/plan';
+import { shellCommand, shq } from '../engine/shell';
+import { contextTag } from '../app/context';
+import { firstWithRole } from '../engine/cluster';
+import { registryAddress } from '../render/registry';
+
+/**
+ * The app image, built on the first app host from the build context this
+ * machine archived (the bundled demo app or app.path), or a prebuilt image
+ * pulled there, and pushed to the private registry under a tag named by its
+ * content. A rerun finds the tag in the registry and builds and pushes
+ * nothing; a run killed while building or pushing is finished by the next.
+ */
+
+/** The tag: the build context's SHA-256, or for a prebuilt image a hash of its reference (12 hex digits). */
+export function appImageTag(ctx: Pick<PhaseContext, 'answers' | 'local'>): string {
+  const { app } = ctx.answers;
+  if (app.source === 'image') return createHash('sha256').update(app.image ?? '').digest('hex').slice(0, 12);
+  if (!ctx.local.appContext) throw new Error('the build context was not archived before the run');
+  return contextTag(ctx.local.appContext.sha256);
+}
+
+/** Where the app image lives in the private registry, e.g. 10.0.0.12:5000/app/app:3f2a9c1b7d4e. */
+export function appImageRef(ctx: Pick<PhaseContext, 'answers' | 'local' | 'cluster'>): string {
+  return `${registryAddress(ctx.answers, firstWithRole(ctx.cluster, 'registry'))}/${ctx.answers.project}/app:${appImageTag(ctx)}`;
+}
+
+function contextPath(ctx: PhaseContext, sha256: string): string {
+  return `/var/lib/berth/${ctx.answers.project}/app-context-${sha256.slice(0, 12)}.tar`;
+}
+
+export const appImagePhase: Phase = {
+  name: 'app-image',
+  title: 'app image',
+  // The first app host builds and pushes.
+  appliesTo: (host, answers) => answers.hosts.find((h) => h.roles?.includes('app'))?.name === host.name,
+  query(ctx) {
+    const ref = appImageRef(ctx);
+    const context = ctx.local.appContext;
+    return {
+      probes: {
+        // Through the daemon's login and certs.d, as a pull would.
+        pushed: `docker manifest inspect ${shq(ref)} >/dev/null`,
+        ...(ctx.answers.app.source !== 'image' && context ? { uploaded: `sha256sum ${shq(contextPath(ctx, context.sha256))} 2>/dev/null | cut -d' ' -f1` } : {}),
+      },
+    };
+  },
+  plan(ctx, facts): Action[] {
+    if (facts.probes.pushed.code === 0) return [];
+    const ref = appImageRef(ctx);
+    const pushed = [{ probe: 'pushed', code: 0, out: '' }];
+    if (ctx.answers.app.source === 'image') {
+      const image = ctx.answers.app.image!;
+      return [{ kind: 'run', title: `pull ${image} and push it as ${ref}`, script: [shellCommand(['docker', 'pull', '--quiet', image]), shellCommand(['docker', 'tag', image, ref]), shellCommand(['docker', 'push', '--quiet', ref])].join('\n'), timeoutMs: 30 * 60 * 1000, effects: pushed }];
+    }
+    const context = ctx.local.appContext;
+    if (!context) throw new HostProblem('the app build context was not archived before the run');
+    const path = contextPath(ctx, context.sha256);
+    const actions: Action[] = [];
+    if (facts.probes.uploaded.out.trim() !== context.sha256) {
+      actions.push({ kind: 'upload', title: 'the app build context', localPath: context.localPath, remotePath: path, sha256: context.sha256, size: context.size, mode: 0o600, effects: [{ probe: 'uploaded', code: 0, out: `${context.sha256}\n` }] });
+    }
+    actions.push({
+      kind: 'run',
+      title: `build and push ${ref}`,
+      script: [
+        shellCommand(['docker', 'build', '--progress=plain', '--label', `berth.context=${context.sha256}`, '--tag', ref, '-']) + ` < ${shq(path)}`,
+        shellCommand(['docker', 'push', '--quiet', ref]),
+        // Kept until the push succeeded: a run killed before then builds again from it without a new upload.
+        shellCommand(['rm', '-f', '--', path]),
+      ].join('\n'),
+      timeoutMs: 60 * 60 * 1000,
+      effects: [...pushed, { probe: 'uploaded', code: 0, out: '' }],
+    });
+    return actions;
+  },
+};

@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { everyHost, hostsWithRole, type ClusterHost, type Phase, type PhaseContext } from '../engine/phase';
+import type { Action, Facts } from '../engine/plan';
+import { shellCommand } from '../engine/shell';
+import { trustedCaPath } from '../render/docker';
+import { firstWithRole } from '../engine/cluster';
+import { REGISTRY_FILES, registryAddress } from '../render/registry';
+
+/**
+ * Every Docker host trusts the private registry's CA (certs.d, never
+ * insecure-registries), copied from the registry host; the hosts that push
+ * or pull the app image (app hosts) are logged in, the password on stdin.
+ */
+
+const DOCKER_CONFIG = '/root/.docker/config.json';
+
+/**
+ * Prints the SHA-256 of the credentials docker login stored for a registry
+ * (docker writes config.json indented, one key a line), so that the planner
+ * can tell whether they are the answers' without the host printing them.
+ */
+export function storedLoginScript(address: string): string {
+  const awk = 'index($0, reg) { found = 1; next } found && /"auth":/ { sub(/.*"auth": *"/, ""); sub(/".*/, ""); print; exit }';
+  return `if [ -f ${DOCKER_CONFIG} ]; then ${shellCommand(['awk', '-v', `reg="${address}": {`, awk, DOCKER_CONFIG])} | tr -d '\\n' | sha256sum | cut -d' ' -f1; fi`;
+}
+
+/** What storedLoginScript prints once docker login stored these credentials. */
+export function loginDigest(user: string, password: string): string {
+  const auth = Buffer.from(`${user}:${password}`).toString('base64');
+  return `${createHash('sha256').update(auth).digest('hex')}\n`;
+}
+
+function target(ctx: Pick<PhaseContext, 'answers' | 'cluster'>): { host: ClusterHost; address: string } {
+  const host = firstWithRole(ctx.cluster, 'registry');
+  return { host, address: registryAddress(ctx.answers, host) };
+}
+
+export const registryAccessPhase: Phase = {
+  name: 'registry-access',
+  title: 'registry access',
+  appliesTo: everyHost,
+  peers: {
+    what: "the registry's CA certificate",
+    from: (cluster) => [firstWithRole(cluster, 'registry')],
+    query: () => ({ files: [REGISTRY_FILES.caCert.path] }),
+  },
+  query(ctx) {
+    const { address } = target(ctx);
+    const pulls = hostsWithRole('app')(ctx.host);
+    return { files: [trustedCaPath(address)], ...(pulls ? { probes: { login: storedLoginScript(address) } } : {}) };
+  },
+  plan(ctx, facts: Facts): Action[] {
+    const { host, address } = target(ctx);
+    const path = trustedCaPath(address);
+    const ca = ctx.peers[host.name]?.files[REGISTRY_FILES.caCert.path]?.content;
+    const actions: Action[] = [];
+    if (ca === undefined || facts.files[path]?.content !== ca || facts.files[path]?.mode !== 0o644) {
+      actions.push({ kind: 'copy', from: { host: host.name, path: REGISTRY_FILES.caCert.path }, path, mode: 0o644, ...(ca === undefined ? {} : { expected: ca }) });
+    }
+    const { user, password } = ctx.answers.registry;
+    if (hostsWithRole('app')(ctx.host) && password) {
+      const digest = loginDigest(user, password.reveal());
+      if (facts.probes.login.out !== digest) {
+        actions.push({
+          kind: 'run',
+          title: `docker login ${address} as ${user}`,
+          script: `${shellCommand(['docker', 'login', '--username', user, '--password-stdin', address])} >/dev/null`,
+          stdin: password,
+          effects: [{ probe: 'login', code: 0, out: digest }],
+        });
+      }
+    }
+    return actions;
+  },
+};

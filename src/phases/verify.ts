@@ -1,0 +1,43 @@
+import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
+import type { Action, InstallerCheck } from '../engine/plan';
+import { firstWithRole } from '../engine/cluster';
+import { REGISTRY_FILES, registryAddress } from '../render/registry';
+
+/**
+ * What a user sees from the installer machine once the install is done: the
+ * registry over HTTPS with berth's CA, refusing anonymous requests and
+ * taking the answers' login. A check that passes plans nothing; one that
+ * does not becomes an action that waits for it, and fails saying what came
+ * back.
+ */
+
+interface Expectation {
+  fact: string;
+  title: string;
+  check: InstallerCheck;
+  expectStatus: number;
+}
+
+function expectations(ctx: Pick<PhaseContext, 'answers' | 'cluster' | 'peers'>): Expectation[] {
+  const host = firstWithRole(ctx.cluster, 'registry');
+  const url = `https://${registryAddress(ctx.answers, host)}/v2/`;
+  // Before the registry phase first ran (a plan of a fresh cluster) there is no CA yet: the check then fails, as it should.
+  const caPem = ctx.peers[host.name]?.files[REGISTRY_FILES.caCert.path]?.content ?? undefined;
+  const { user, password } = ctx.answers.registry;
+  const list: Expectation[] = [{ fact: 'anonymous', title: `${url} refuses requests without a login (401)`, check: { url, caPem }, expectStatus: 401 }];
+  if (password) list.push({ fact: 'login', title: `${url} takes the registry login (200)`, check: { url, caPem, auth: { user, password } }, expectStatus: 200 });
+  return list;
+}
+
+export const verifyPhase: Phase = {
+  name: 'verify',
+  title: 'verify',
+  appliesTo: hostsWithRole('registry'),
+  peers: { what: "the registry's CA certificate", from: (cluster) => [firstWithRole(cluster, 'registry')], query: () => ({ files: [REGISTRY_FILES.caCert.path] }) },
+  query: (ctx) => ({ installer: Object.fromEntries(expectations(ctx).map((e) => [e.fact, e.check])) }),
+  plan(ctx, facts): Action[] {
+    return expectations(ctx)
+      .filter((e) => facts.installer[e.fact].status !== e.expectStatus)
+      .map((e) => ({ kind: 'installer-check', title: e.title, fact: e.fact, check: e.check, expectStatus: e.expectStatus }));
+  },
+};

@@ -60,7 +60,7 @@ export function e2eWorkDir(name: string): string {
 
 /**
  * The network of a spec that runs containers of its own outside the topology
- * ('standins' on 10.213.96, 'imgtest' on 10.213.97): prefix berth-<name>-, or
+ * ('standins' on 10.213.96, 'imgtest' on 10.213.97, 'apptest' on 10.213.98): prefix berth-<name>-, or
  * berth-<name><N>- on 10.213.<net + 10 N> for instance N.
  */
 export function e2eSideNetwork(name: string, net: number): { prefix: string; net24: string } {

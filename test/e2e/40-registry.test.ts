@@ -26,7 +26,7 @@ describe('e2e: the private registry and the app image', function () {
   });
 
   /** A docker login on vm1 with a configuration of its own, the password on stdin. */
-  const login = (pass: string) => p.topo.exec('vm1', `export DOCKER_CONFIG=$(mktemp -d); printf '%s' '${pass}' | docker login --username berth --password-stdin ${registry}; echo "config=$DOCKER_CONFIG"`);
+  const login = (pass: string) => p.topo.exec('vm1', `export DOCKER_CONFIG=$(mktemp -d); printf '%s' '${pass}' | docker login --username berth --password-stdin ${registry} && rc=0 || rc=$?; echo "config=$DOCKER_CONFIG"; exit $rc`);
 
   it('takes a login with the right password, and push and pull work with certificate verification', async () => {
     const ok = await login(password);
@@ -57,8 +57,10 @@ describe('e2e: the private registry and the app image', function () {
     assert.equal(withCa.code, 0, withCa.stderr);
     const withoutCa = await p.topo.exec('vm1', `curl -s -o /dev/null https://${registry}/v2/`);
     assert.equal(withoutCa.code, 60, 'curl: the peer certificate cannot be verified');
-    const key = await p.topo.exec('vm2', "stat -c '%a %U' /etc/berth/registry/ca.key /etc/berth/registry/server.key /etc/berth/registry/htpasswd");
-    assert.deepEqual(key.stdout.trim().split('\n'), ['600 root', '600 root', '600 root']);
+    const key = await p.topo.exec('vm2', "stat -c '%a %U' /etc/berth/registry-ca /etc/berth/registry-ca/ca.key /etc/berth/registry /etc/berth/registry/server.key /etc/berth/registry/htpasswd");
+    assert.deepEqual(key.stdout.trim().split('\n'), ['700 root', '600 root', '700 root', '600 root', '600 root']);
+    const mounted = await p.topo.exec('vm2', "docker inspect --format '{{range .Mounts}}{{.Source}} {{end}}' $(docker ps -q --filter label=com.docker.compose.service=registry)");
+    assert.doesNotMatch(mounted.stdout, /registry-ca/, 'the CA key is never inside the registry container');
   });
 
   it('does not answer on its port from outside the cluster', async () => {
@@ -74,9 +76,11 @@ describe('e2e: the private registry and the app image', function () {
     const ref = `${registry}/app/app:${tags[0]}`;
     const run = await p.topo.exec(
       'vm1',
-      `set -e; docker rm -f berth-e2e-app >/dev/null 2>&1 || true; docker run -d --name berth-e2e-app -p 127.0.0.1:18000:8000 ${ref} >/dev/null
+      `set -e; docker rm -f berth-e2e-app >/dev/null 2>&1 || true
+       key=$(mktemp); head -c 48 /dev/urandom | base64 > "$key"; chown 10001 "$key"; chmod 0400 "$key"
+       docker run -d --name berth-e2e-app -p 127.0.0.1:18000:8000 -v "$key:/run/secrets/django_secret_key:ro" -e DB_HOST=127.0.0.1 ${ref} >/dev/null
        for i in $(seq 30); do code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18000/healthz || true); [ "$code" != 000 ] && break; sleep 1; done
-       echo "$code"; docker exec berth-e2e-app id -u; docker rm -f berth-e2e-app >/dev/null`,
+       echo "$code"; docker exec berth-e2e-app id -u; docker rm -f berth-e2e-app >/dev/null; rm -f "$key"`,
     );
     assert.equal(run.code, 0, run.stderr);
     const [code, uid] = run.stdout.trim().split('\n');
@@ -93,7 +97,7 @@ describe('e2e: the private registry and the app image', function () {
     for (const text of [inspect.stdout, history.stdout, journal.stdout, p.firstRun.output, ...logs]) {
       for (const s of secrets) assert.ok(!text.includes(s), 'a secret leaked');
     }
-    const caKey = (await p.topo.exec('vm2', 'sed -n 2p /etc/berth/registry/ca.key')).stdout.trim();
+    const caKey = (await p.topo.exec('vm2', 'sed -n 2p /etc/berth/registry-ca/ca.key')).stdout.trim();
     assert.ok(caKey.length > 20);
     for (const text of [p.firstRun.output, ...logs]) assert.ok(!text.includes(caKey), 'the CA key leaked');
   });

@@ -43,7 +43,8 @@ const CACHE_DIR = join(ROOT, 'build', '.cache');
 const PKG_HOME = join(CACHE_DIR, 'home');
 const PKG_SEA_CACHE = join(PKG_HOME, '.pkg-cache', 'sea');
 const STAMP_DIR = join(CACHE_DIR, 'stamps');
-const STRIP_TOOL: Record<Arch, { command: string; debianPackage: string }> = {
+/** The strip of each architecture, and the Debian package `test/host-setup.sh package` installs it from. */
+export const STRIP_TOOL: Record<Arch, { command: string; debianPackage: string }> = {
   x64: { command: 'x86_64-linux-gnu-strip', debianPackage: 'binutils-x86-64-linux-gnu' },
   arm64: { command: 'aarch64-linux-gnu-strip', debianPackage: 'binutils-aarch64-linux-gnu' },
 };
@@ -241,7 +242,7 @@ async function verifyBinary(arch: Arch, file: string): Promise<string> {
 /**
  * The command prefix that runs a binary of `arch` here: nothing for the host's own
  * architecture, qemu user-mode emulation with Debian's cross sysroot for arm64 on
- * x64 when installed (see test/host-setup.sh), otherwise undefined.
+ * x64 when installed (`bash test/host-setup.sh package`), otherwise undefined.
  */
 export function runnerFor(arch: Arch): string[] | undefined {
   if (arch === process.arch) return [];
@@ -259,7 +260,7 @@ function findOnPath(command: string): string | undefined {
 
 function requireTool(command: string, debianPackage: string): string {
   const found = findOnPath(command);
-  if (!found) throw new Error(`${command} is missing: run \`bash test/host-setup.sh\` (it installs ${debianPackage})`);
+  if (!found) throw new Error(`${command} is missing: \`npm run package\` installs it (${debianPackage}) with \`bash test/host-setup.sh package\``);
   return found;
 }
 

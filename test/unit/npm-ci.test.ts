@@ -18,7 +18,7 @@ function npmCi(dir: string): { status: number | null; output: string } {
   const work = mkdtempSync(join(tmpdir(), 'berth-npm-ci-'));
   try {
     for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(dir, file), join(work, file));
-    const run = spawnSync('npm', ['ci', '--dry-run', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', `--cache=${join(work, 'cache')}`], { cwd: work, env: PLAIN_ENV, encoding: 'utf8' });
+    const run = spawnSync('npm', ['ci', '--dry-run', '--offline', '--no-audit', '--no-fund', `--cache=${join(work, 'cache')}`], { cwd: work, env: PLAIN_ENV, encoding: 'utf8' });
     return { status: run.status, output: `${run.stdout}${run.stderr}` };
   } finally {
     rmSync(work, { recursive: true, force: true });

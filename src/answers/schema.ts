@@ -19,8 +19,12 @@ export type Role = (typeof ROLES)[number];
 
 /** What the schema needs from the outside world to check references. */
 export interface AnswersEnvironment {
-  /** Resolve a secret reference (literal, env:NAME, file:PATH) or say why it cannot be. */
-  resolveSecret(ref: string): { secret: Secret } | { error: string };
+  /**
+   * Resolve a secret reference (literal, env:NAME, file:PATH) or say why it cannot be.
+   * A plain value, not yet a Secret: the schema makes the Secret (which registers it
+   * for redaction) only once the value is accepted.
+   */
+  resolveSecret(ref: string): { value: string; source: string } | { error: string };
   /** Why a file the answers point at cannot be read, or null when it can. */
   unreadableFile(path: string): string | null;
   /** The text of a (small, readable) file the answers point at. */
@@ -71,12 +75,14 @@ export function answersSchema(env: AnswersEnvironment) {
           ctx.addIssue({ code: 'custom', message: resolved.error });
           return z.NEVER;
         }
-        const weak = strength === 'password' ? weakPasswordReason(resolved.secret.reveal()) : null;
+        // A refused value is never used, so it is not registered for redaction: a common
+        // word such as "password" would otherwise be masked in every message, field names included.
+        const weak = strength === 'password' ? weakPasswordReason(resolved.value) : null;
         if (weak) {
           ctx.addIssue({ code: 'custom', message: `this password ${weak}` });
           return z.NEVER;
         }
-        return resolved.secret;
+        return new Secret(resolved.value, resolved.source);
       })
       .meta({ description: 'A secret: the value itself, env:NAME (an environment variable) or file:PATH (a file holding it).' });
 

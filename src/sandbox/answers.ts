@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Document } from 'yaml';
-import type { AnswersInput } from '../answers/schema';
+import { DEFAULT_LAYOUT, ROLES, type AnswersInput, type Role } from '../answers/schema';
 import { generateSecret } from '../answers/secret';
 
 /**
@@ -63,12 +63,27 @@ export function mergeOverrides(base: Record<string, unknown>, overrides: Record<
   return merged;
 }
 
+/**
+ * The roles of VM `index` (0-based) of `count`, so that the answers install as they
+ * are for every count: one VM holds every role; two, the original layout. From three
+ * on, the first three are the db hosts (one Galera node each, so that a majority
+ * survives the loss of a host) and the others run the app, so that one more VM
+ * changes no other VM's roles.
+ */
+export function sandboxRoles(index: number, count: number): Role[] {
+  if (count === 1) return [...ROLES];
+  if (count === 2) return [...DEFAULT_LAYOUT[index]];
+  if (index === 0) return ['app', 'lb', 'db'];
+  if (index === 1) return ['registry', 'dns', 'db'];
+  return index === 2 ? ['app', 'db'] : ['app'];
+}
+
 export function topologyAnswers(target: AnswersTarget, overrides: AnswersOverrides = {}): AnswersInput {
   const base: AnswersInput = {
     version: 1,
     project: 'app',
     ssh: { user: 'root', port: 22, privateKey: target.sshKeyPath, agent: false },
-    hosts: target.vms.map((vm) => ({ name: vm.name, address: vm.ip, ...(vm.hostKey ? { hostKey: vm.hostKey } : {}) })),
+    hosts: target.vms.map((vm, i) => ({ name: vm.name, address: vm.ip, roles: sandboxRoles(i, target.vms.length), ...(vm.hostKey ? { hostKey: vm.hostKey } : {}) })),
     dns: { mode: 'forwarder', upstreams: [target.smartdnsIp] },
     docker: {
       source: 'distro',

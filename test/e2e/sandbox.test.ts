@@ -64,14 +64,21 @@ describe('berth sandbox', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('up starts two VMs, writes answers for them and prints the next command', async () => {
-    const { out, err } = await berth(sandboxUpCommand, ['--dir', dir, '--mirror', 'never']);
+  // Three VMs, not the default two: answers for a count other than the original layout's must install as they are.
+  const up = ['--dir', dir, '--vms', '3', '--mirror', 'never'];
+
+  it('up starts three VMs, writes answers berth accepts as they are and prints the next command', async () => {
+    const { out, err } = await berth(sandboxUpCommand, up);
     const answersPath = join(dir, SANDBOX_ANSWERS_FILE);
     assert.equal(out.trim(), `berth install --answers ${answersPath}`);
     assert.match(err, /vm1 +10\.213\.58\.11 +created/);
-    assert.match(err, /sandbox is up: vm1 10\.213\.58\.11, vm2 10\.213\.58\.12/);
+    assert.match(err, /sandbox is up: vm1 10\.213\.58\.11, vm2 10\.213\.58\.12, vm3 10\.213\.58\.13/);
     const { answers } = parseAnswers(readFileSync(answersPath, 'utf8'), answersPath, { env: {} });
-    assert.deepEqual(answers.hosts.map((h) => h.address), ['10.213.58.11', '10.213.58.12']);
+    assert.deepEqual(answers.hosts.map((h) => [h.address, h.roles]), [
+      ['10.213.58.11', ['app', 'lb', 'db']],
+      ['10.213.58.12', ['registry', 'dns', 'db']],
+      ['10.213.58.13', ['app', 'db']],
+    ]);
     assert.deepEqual(answers.dns.upstreams, ['10.213.58.53']);
     assert.deepEqual(answers.docker.registryMirrors, []);
     // The key and the pinned host key let a plain OpenSSH client in as root.
@@ -85,7 +92,7 @@ describe('berth sandbox', function () {
   });
 
   it('up again reuses everything, and status lists each container with its address', async () => {
-    const again = await berth(sandboxUpCommand, ['--dir', dir, '--mirror', 'never']);
+    const again = await berth(sandboxUpCommand, up);
     assert.doesNotMatch(again.err, /created|started/);
     assert.match(again.err, /vm2 +10\.213\.58\.12 +reused/);
     const status = await berth(sandboxStatusCommand, []);
@@ -99,13 +106,14 @@ describe('berth sandbox', function () {
         'berth-sandbox-smartdns smartdns running 10.213.58.53',
         'berth-sandbox-vm1 vm running 10.213.58.11',
         'berth-sandbox-vm2 vm running 10.213.58.12',
+        'berth-sandbox-vm3 vm running 10.213.58.13',
       ],
     );
   });
 
   it('up replaces a VM that is not healthy (sshd down) by a fresh one', async () => {
     await docker(['exec', 'berth-sandbox-vm1', 'systemctl', 'mask', '--now', 'ssh']);
-    const { err } = await berth(sandboxUpCommand, ['--dir', dir, '--mirror', 'never']);
+    const { err } = await berth(sandboxUpCommand, up);
     assert.match(err, /vm1 +10\.213\.58\.11 +recreated/);
     assert.match(err, /vm2 +10\.213\.58\.12 +reused/);
     const ssh = await docker(['exec', 'berth-sandbox-vm1', 'systemctl', 'is-active', 'ssh']);

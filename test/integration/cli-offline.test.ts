@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { freePort } from '../support/sshd';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { answersYaml, TEST_SECRETS } from '../support/answers';
+import { sharedCliCopy } from '../support/shared-cli';
 
 const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 const RECORDER = join(__dirname, '..', 'support', 'net-recorder.cjs');
@@ -83,18 +84,24 @@ describe('bad input contacts nothing (the built CLI, with its connections record
     writeFileSync(join(shared, 'locked.yaml'), 'version: 1\n', { mode: 0o600 });
     writeFileSync(join(shared, 'key'), 'x\n', { mode: 0o600 });
     writeFileSync(join(shared, 'berth.yaml'), stringify(answersYaml({ ssh: { privateKey: './key' } })), { mode: 0o644 });
+    // nobody may not reach this clone (under /root, say): it runs a copy of the CLI that it can.
+    const copy = sharedCliCopy();
     const asNobody = (args: string[]) =>
       new Promise<{ code: number; stderr: string }>((resolve) =>
-        execFile('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], { cwd: shared, env: { ...process.env, NO_COLOR: '1', HOME: shared } }, (error, _o, stderr) =>
+        execFile('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', copy.node, copy.cli, ...args], { cwd: shared, env: { ...process.env, NO_COLOR: '1', HOME: shared } }, (error, _o, stderr) =>
           resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stderr }),
         ),
       );
-    const locked = await asNobody(['answers', 'validate', 'locked.yaml']);
-    assert.equal(locked.code, 2, locked.stderr);
-    assert.match(locked.stderr, /locked\.yaml cannot be read \(permission denied\)/);
-    const key = await asNobody(['answers', 'validate', 'berth.yaml']);
-    assert.equal(key.code, 2, key.stderr);
-    assert.match(key.stderr, /ssh\.privateKey: .*key cannot be read \(permission denied\)/);
-    for (const s of Object.values(TEST_SECRETS)) assert.ok(!key.stderr.includes(s));
+    try {
+      const locked = await asNobody(['answers', 'validate', 'locked.yaml']);
+      assert.equal(locked.code, 2, locked.stderr);
+      assert.match(locked.stderr, /locked\.yaml cannot be read \(permission denied\)/);
+      const key = await asNobody(['answers', 'validate', 'berth.yaml']);
+      assert.equal(key.code, 2, key.stderr);
+      assert.match(key.stderr, /ssh\.privateKey: .*key cannot be read \(permission denied\)/);
+      for (const s of Object.values(TEST_SECRETS)) assert.ok(!key.stderr.includes(s));
+    } finally {
+      rmSync(copy.dir, { recursive: true, force: true });
+    }
   });
 });

@@ -118,6 +118,19 @@ describe('cli', () => {
     for (const s of Object.values(TEST_SECRETS)) assert.ok(!all.includes(s), `${s} was printed:\n${all}`);
     assert.match(all, /\[redacted\]/);
   });
+
+  it('a weak secret that is a common word is refused in readable words; a strong one is still masked', async () => {
+    const dir = fixtureDir();
+    const file = join(dir, 'password.yaml');
+    const hosts = [{ name: 'vm1', address: `${TEST_SECRETS.registry}!`, roles: ['app', 'lb', 'db'] }, { name: 'vm2', address: '10.0.0.12', roles: ['registry', 'dns'] }];
+    writeFileSync(file, stringify(answersYaml({ hosts, db: { rootPassword: TEST_SECRETS.dbRoot, password: 'password' } })));
+    const r = await runCli(['answers', 'validate', file]);
+    assert.equal(r.code, 2);
+    assert.ok(r.stderr.includes(`${file} has 2 problems`), r.stderr);
+    assert.match(r.stderr, /password\.yaml:\d+:\d+: db\.password: this password is only 8 characters long; use at least 12\n/);
+    assert.ok(!r.stderr.includes(TEST_SECRETS.registry), r.stderr);
+    assert.match(r.stderr, /hosts\[0\]\.address: .*\[redacted\]/);
+  });
 });
 
 describe('questions while connecting, on a terminal', () => {

@@ -6,7 +6,7 @@ import { parseAnswers } from '../../src/answers/load';
 import { mergeOverrides, topologyAnswers, writeAnswersFile, type AnswersTarget } from '../../src/sandbox/answers';
 import { containerConfigHash, containerRunArgs } from '../../src/sandbox/containers';
 import { contextHash, type ContextFile } from '../../src/sandbox/images';
-import { addressPlan, E2E_NETWORK, SANDBOX_NETWORK, topologyNames, vmIndex, vmNames } from '../../src/sandbox/plan';
+import { addressPlan, E2E_NETWORK, MAX_VMS, SANDBOX_NETWORK, topologyNames, vmIndex, vmNames } from '../../src/sandbox/plan';
 import { outsiderSpec, resolverSpec, smartDnsSpec } from '../../src/sandbox/services';
 import { vmContainerSpec, type VmSpec } from '../../src/sandbox/vm';
 
@@ -163,6 +163,25 @@ describe('sandbox answers', () => {
     assert.deepEqual(answers.docker.trustedCAs, [{ registry: 'hubmirror.berth.test', ca: { path: caPath, pem: caPem } }]);
     assert.deepEqual(answers.firewall.adminCidrs, ['10.213.57.1/32']);
     assert.equal(answers.db.password?.reveal(), 'App-db-sandbox-pw9');
+  });
+
+  it('install as they are for every count of VMs `berth sandbox up --vms` accepts, each host with its roles', () => {
+    const rolesFor = (count: number) => {
+      const vms = vmNames(count).map((name, i) => ({ name, ip: addressPlan(SANDBOX_NETWORK).vm(i + 1) }));
+      const file = join(dir, `answers-${count}.yaml`);
+      writeAnswersFile(file, topologyAnswers({ ...target, vms }), 'test header');
+      // The real loader: it throws, naming every problem, on answers berth would refuse.
+      const { answers } = parseAnswers(readFileSync(file, 'utf8'), file, { env: {} });
+      assert.deepEqual(answers.hosts.map((h) => h.address), vms.map((vm) => vm.ip));
+      return answers.hosts.map((h) => `${h.name}: ${h.roles!.join(' ')}`);
+    };
+    assert.deepEqual(rolesFor(1), ['vm1: registry dns app lb db']);
+    assert.deepEqual(rolesFor(2), ['vm1: app lb db', 'vm2: registry dns']);
+    assert.deepEqual(rolesFor(3), ['vm1: app lb db', 'vm2: registry dns db', 'vm3: app db']);
+    assert.deepEqual(rolesFor(4), ['vm1: app lb db', 'vm2: registry dns db', 'vm3: app db', 'vm4: app']);
+    for (let count = 5; count <= MAX_VMS; count++) {
+      assert.deepEqual(rolesFor(count), [...rolesFor(4), ...vmNames(count).slice(4).map((name) => `${name}: app`)]);
+    }
   });
 
   it('leave the mirror out when Docker Hub is used directly', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { HostProblem } from '../../../src/engine/phase';
+import { HostProblem, type PhaseContext } from '../../../src/engine/phase';
 import { emptyFacts } from '../../../src/engine/plan';
 import { PHASES } from '../../../src/phases';
 import { REGISTRY_FILES } from '../../../src/render/registry';
@@ -24,7 +24,7 @@ describe('every phase converges', () => {
       const base = phaseContext(answers, hostName);
       if (!phase.appliesTo(base.host, answers)) continue;
       it(`${phase.name} on ${hostName}`, () => {
-        const ctx = { ...base, local: { ...base.local, ...local }, peers: phase.peers ? { vm2: peer } : {} };
+        const ctx: PhaseContext = { ...base, local: { ...base.local, ...local }, peers: phase.peers ? { vm2: peer } : {} };
         // What a fresh Debian 13 VM has that the phases read before changing it.
         const facts = factsFor(phase, ctx, { probes: { root: { code: 0, out: '0\n' }, clock: { code: 0, out: 'yes\n' }, include: { code: 0, out: 'yes\n' }, reach } });
         try {

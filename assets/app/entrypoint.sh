@@ -9,9 +9,14 @@ secret_key_file="${DJANGO_SECRET_KEY_FILE:-/run/secrets/django_secret_key}"
 
 case "${1:-serve}" in
   serve)
-    if [ ! -s "$secret_key_file" ] || [ ! -r "$secret_key_file" ]; then
+    if [ ! -s "$secret_key_file" ]; then
       echo "berth-app: no Django secret key: $secret_key_file is missing or empty." \
         "Mount it as a secret (or point DJANGO_SECRET_KEY_FILE at it); refusing to start." >&2
+      exit 78
+    fi
+    if [ ! -r "$secret_key_file" ]; then
+      echo "berth-app: the Django secret key $secret_key_file is not readable by uid $(id -u);" \
+        "refusing to start." >&2
       exit 78
     fi
     exec gunicorn berthapp.wsgi:application \

@@ -85,6 +85,8 @@ describe('the demo app image (assets/app)', function () {
   let secretMounts: string[];
   /** The database password for the MariaDB container (its entrypoint reads it as user mysql). */
   let dbSecretMount: string[];
+  /** A secret key file only root may read: what a mistaken chown/chmod gives. */
+  let unreadableKeyMount: string[];
 
   before(async function () {
     const [python] = await Promise.all([ensureStandin('python:3.13-slim'), ensureStandin('mariadb:11.8')]);
@@ -99,6 +101,7 @@ describe('the demo app image (assets/app)', function () {
     };
     secretMounts = [...secret('django_secret_key', secretKey), ...secret('db_password', dbPassword)];
     dbSecretMount = secret('db_password', dbPassword, 0, 0o444);
+    unreadableKeyMount = secret('django_secret_key', secretKey, 0, 0o400);
     // FROM the stand-in's image id: another run retagging python:3.13-slim meanwhile cannot change the base.
     await docker(['build', '--build-arg', `PYTHON_IMAGE=${python!.id}`, ...LABEL, '--tag', IMAGE, assetPath('app')]);
   });
@@ -135,10 +138,17 @@ describe('the demo app image (assets/app)', function () {
     assert.deepEqual(inside.stdout.trim().split('\n'), ['no-index-ok', '0', 'static-collected', '0 755', '0 755', 'code-read-only']);
   });
 
-  it('refuses to serve without the secret key file, saying why', async function () {
+  it('refuses to serve without a readable secret key file, saying why', async function () {
     const result = await docker(['run', '--rm', ...LABEL, IMAGE], { allowFailure: true });
     assert.equal(result.code, 78);
     assert.match(result.stderr, /no Django secret key: \/run\/secrets\/django_secret_key is missing or empty/);
+    const unreadable = await docker(['run', '--rm', ...LABEL, ...unreadableKeyMount, IMAGE], { allowFailure: true });
+    assert.equal(unreadable.code, 78);
+    assert.match(unreadable.stderr, /django_secret_key is not readable by uid 10001/);
+    // gunicorn started directly, bypassing entrypoint.sh: the WSGI module refuses too.
+    const direct = await docker(['run', '--rm', ...LABEL, '--entrypoint', 'timeout', IMAGE, '60', 'gunicorn', 'berthapp.wsgi:application'], { allowFailure: true });
+    assert.equal(direct.code, 3, 'gunicorn halts: "Worker failed to boot"');
+    assert.match(direct.stderr, /no Django secret key: \/run\/secrets\/django_secret_key is missing or empty/);
   });
 
   it('with no database: /healthz answers 503 and the container stays up, unhealthy', async function () {
@@ -160,7 +170,7 @@ describe('the demo app image (assets/app)', function () {
     assert.equal((await docker(['inspect', '--format', '{{.State.Running}} {{.RestartCount}}', container])).stdout.trim(), 'true 0');
   });
 
-  it('against MariaDB: migrate, then / counts visits, /healthz 200, numbered writes, static files, as uid 10001', async function () {
+  it('against MariaDB: migrate, then / counts visits, /healthz 200, numbered writes, static files, as uid 10001 on a read-only root', async function () {
     const db = await run('db', [
       '--network', NETWORK, ...dbSecretMount,
       '-e', 'MARIADB_RANDOM_ROOT_PASSWORD=1', '-e', 'MARIADB_DATABASE=app', '-e', 'MARIADB_USER=app',
@@ -179,6 +189,8 @@ describe('the demo app image (assets/app)', function () {
 
     const app = await run('app1', [
       ...dbEnv, '--hostname', 'app1', '--publish', '127.0.0.1::8000',
+      // As hardened as a stack may run it: nothing to write but /dev/shm, no capabilities.
+      '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
       '--health-interval', '2s', '--health-start-period', '1s',
       '-e', 'APP_VERSION=1.2.3', '-e', 'GUNICORN_WORKERS=2', IMAGE,
     ]);
@@ -200,8 +212,14 @@ describe('the demo app image (assets/app)', function () {
       visits.push(Number(page.headers['x-visits']));
     }
     assert.deepEqual(visits, [1, 2, 3]);
+    // Concurrent requests (two workers): each gets its own increment, none is lost.
+    const concurrent = await Promise.all(Array.from({ length: 16 }, () => http(port, '/')));
+    assert.deepEqual(
+      concurrent.map((page) => Number(page.headers['x-visits'])).sort((a, b) => a - b),
+      Array.from({ length: 16 }, (_, i) => 4 + i),
+    );
     assert.equal((await http(port, '/healthz')).status, 200);
-    assert.equal(Number((await http(port, '/')).headers['x-visits']), 4, '/healthz does not count or write');
+    assert.equal(Number((await http(port, '/')).headers['x-visits']), 20, '/healthz does not count or write');
     assert.equal((await http(port, '/', 'GET', { host: 'elsewhere.example' })).status, 400, 'ALLOWED_HOSTS applies to pages');
 
     const css = await http(port, '/static/counter/style.css');

@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import pymysql
+from django.core.exceptions import ImproperlyConfigured
 
 # PyMySQL is pure Python (no compiler, unlike mysqlclient); Django's MySQL backend uses it as MySQLdb.
 pymysql.install_as_MySQLdb()
@@ -37,6 +38,11 @@ def read_secret(file_variable, default_path):
             return handle.read().rstrip("\r\n")
     except FileNotFoundError:
         return ""
+    except PermissionError:
+        raise ImproperlyConfigured(
+            f"{path} ({file_variable}) exists but uid {os.getuid()} cannot read it: "
+            "make the secret file readable by the app's user"
+        ) from None
 
 
 SECRET_KEY_FILE = os.environ.get("DJANGO_SECRET_KEY_FILE") or "/run/secrets/django_secret_key"

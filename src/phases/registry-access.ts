@@ -27,7 +27,7 @@ export function storedLoginScript(address: string): string {
 /** What storedLoginScript prints once docker login stored these credentials. */
 export function loginDigest(user: string, password: string): string {
   const auth = Buffer.from(`${user}:${password}`).toString('base64');
-  return `${createHash('sha256').update(auth).digest('hex')}\n`;
+  return createHash('sha256').update(auth).digest('hex');
 }
 
 function target(ctx: Pick<PhaseContext, 'answers' | 'cluster'>): { host: ClusterHost; address: string } {
@@ -60,7 +60,8 @@ export const registryAccessPhase: Phase = {
     const { user, password } = ctx.answers.registry;
     if (hostsWithRole('app')(ctx.host) && password) {
       const digest = loginDigest(user, password.reveal());
-      if (facts.probes.login.out !== digest) {
+      // Probe output comes without its trailing newline (command substitution).
+      if (facts.probes.login.out.trim() !== digest) {
         actions.push({
           kind: 'run',
           title: `docker login ${address} as ${user}`,

@@ -20,7 +20,7 @@ function composeCommand(ctx: PhaseContext, ...args: string[]): string {
   return shellCommand(['docker', 'compose', '--file', registryComposePath(ctx.answers), ...args]);
 }
 
-/** Prints the registry container's health (healthy, starting, unhealthy), nothing when it does not run. */
+/** Prints the registry container's health (healthy, starting, unhealthy), nothing when it does not exist. */
 function healthScript(ctx: PhaseContext): string {
   return `id=$(${composeCommand(ctx, 'ps', '--quiet', 'registry')} 2>/dev/null) && [ -n "$id" ] && docker inspect --format '{{.State.Health.Status}}' "$id"`;
 }
@@ -73,8 +73,9 @@ export const registryPhase: Phase = {
     const files = wantedFiles(ctx, facts);
     actions.push(...fileActions(facts, files));
     const changed = actions.length > 0 || facts.probes.applied.out.trim() !== 'yes';
-    const healthy = facts.probes.health.out.trim() === 'healthy';
-    if (changed || !healthy) {
+    // Just after a reboot the container runs but has not been checked yet ("starting"): Docker brought it back, nothing to do.
+    const running = ['healthy', 'starting'].includes(facts.probes.health.out.trim());
+    if (changed || !running) {
       actions.push({
         kind: 'run',
         title: changed ? 'start the registry with its new configuration (docker compose up)' : 'start the registry (docker compose up)',

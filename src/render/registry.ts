@@ -92,7 +92,7 @@ export function registryComposeSpec(answers: Answers): ComposeSpec {
         cap_drop: ['ALL'],
         security_opt: ['no-new-privileges:true'],
         // busybox wget in the official image (Debian's wget in the test stand-in).
-        healthcheck: { test: ['CMD', 'wget', '-q', '-O', '/dev/null', `http://${DEBUG_ADDR}/debug/health`], interval: '30s', timeout: '5s', retries: 3, start_period: '10s' },
+        healthcheck: { test: ['CMD', 'wget', '-q', '-O', '/dev/null', `http://${DEBUG_ADDR}/debug/health`], interval: '10s', timeout: '5s', retries: 3, start_period: '10s' },
         restart: 'unless-stopped',
       },
     },

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildContext, contextTag, demoAppDir } from '../../src/app/context';
 import { e2eWorkDir } from './harness';
 import { INSTALL_TIMEOUT_MS, installedPlatform, runBerth, WORK_DIR, type InstalledPlatform } from './installed';
 
@@ -71,9 +73,12 @@ describe('e2e: the private registry and the app image', function () {
     const catalog = await p.topo.exec('vm1', `printf 'user = "berth:%s"\\n' '${password}' | curl -sf -K - --cacert /etc/docker/certs.d/${registry}/ca.crt https://${registry}/v2/app/app/tags/list`);
     assert.equal(catalog.code, 0, catalog.stderr);
     const tags = (JSON.parse(catalog.stdout) as { tags: string[] }).tags;
-    assert.equal(tags.length, 1, catalog.stdout);
-    assert.match(tags[0], /^[0-9a-f]{12}$/);
-    const ref = `${registry}/app/app:${tags[0]}`;
+    // The tag is the content hash of the bundled app's build context, as archived on this machine.
+    const tmp = mkdtempSync(join(tmpdir(), 'berth-e2e-context-'));
+    const demoTag = contextTag((await buildContext(demoAppDir(), join(tmp, 'context.tar'))).sha256);
+    rmSync(tmp, { recursive: true, force: true });
+    assert.deepEqual(tags, [demoTag], catalog.stdout);
+    const ref = `${registry}/app/app:${demoTag}`;
     const run = await p.topo.exec(
       'vm1',
       `set -e; docker rm -f berth-e2e-app >/dev/null 2>&1 || true
@@ -127,5 +132,36 @@ describe('e2e: the private registry and the app image', function () {
     const again = await p.berth('install');
     assert.equal(again.code, 0, again.output);
     assert.match(again.output, /Done: 0 changed\./);
+  });
+
+  it("an app of the user's own: a run killed while its image builds is finished by the next run, which builds nothing more after", async () => {
+    const dir = e2eWorkDir('myapp');
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(demoAppDir(), dir, { recursive: true });
+    writeFileSync(join(dir, 'VERSION'), `${Date.now()}\n`);
+    const answers = p.topo.writeAnswers({ app: { source: 'path', path: dir } }, 'myapp.yaml');
+    const install = (extra: string[] = [], onOutput?: (text: string, child: { kill(signal: NodeJS.Signals): void }) => void) => runBerth(['install', '--answers', answers, '--yes', '--output', 'plain', ...extra], { onOutput });
+    let killed = false;
+    await install([], (text, child) => {
+      if (!killed && /vm1: app-image: build and push /.test(text)) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+    assert.ok(killed, 'the run never reached the build');
+    // A killed run leaves its lock behind: --force-unlock takes it over (telling a dead holder apart is issue 10).
+    const resumed = await install(['--force-unlock']);
+    assert.equal(resumed.code, 0, resumed.output);
+    assert.match(resumed.output, /vm1\s+app-image\s+changed/);
+    const again = await install();
+    assert.match(again.output, /Done: 0 changed\./, again.output);
+    const tmp = mkdtempSync(join(tmpdir(), 'berth-e2e-context-'));
+    const tag = contextTag((await buildContext(dir, join(tmp, 'context.tar'))).sha256);
+    rmSync(tmp, { recursive: true, force: true });
+    const pulled = await p.topo.exec('vm1', `docker pull -q ${registry}/app/app:${tag}`);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    // Back to the bundled app: its image is still in the registry, so nothing is built.
+    const back = await p.berth('install');
+    assert.match(back.output, /Done: 0 changed\./, back.output);
   });
 });

@@ -99,7 +99,7 @@ services:
         - -O
         - /dev/null
         - http://127.0.0.1:5001/debug/health
-      interval: 30s
+      interval: 10s
       timeout: 5s
       retries: 3
       start_period: 10s

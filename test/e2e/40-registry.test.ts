@@ -99,7 +99,9 @@ describe('e2e: the private registry and the app image', function () {
     assert.equal(history.code, 0, history.stderr);
     const logs = readdirSync(join(WORK_DIR, 'berth-logs')).map((f) => readFileSync(join(WORK_DIR, 'berth-logs', f), 'utf8'));
     const journal = await p.topo.exec('vm2', 'cat /var/lib/berth/state.json');
-    for (const text of [inspect.stdout, history.stdout, journal.stdout, p.firstRun.output, ...logs]) {
+    const plan = await p.berth('plan');
+    assert.equal(plan.code, 0, plan.output);
+    for (const text of [inspect.stdout, history.stdout, journal.stdout, p.firstRun.output, plan.output, ...logs]) {
       for (const s of secrets) assert.ok(!text.includes(s), 'a secret leaked');
     }
     const caKey = (await p.topo.exec('vm2', 'sed -n 2p /etc/berth/registry-ca/ca.key')).stdout.trim();

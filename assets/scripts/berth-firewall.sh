@@ -8,6 +8,9 @@
 # berth-firewall check RULES_DIR FROM:CHAIN...
 #   Exits 0 when the live rules are the ones in those files; prints what differs.
 #
+# berth-firewall start|check
+#   The same with the rules directory and jumps berth installed (DEFAULT_ARGS).
+#
 # berth-firewall.service holds the full command line. The chains are made and
 # jumped to before the rules are loaded: an empty chain lets everything fall
 # through to what was there before, then iptables-restore fills the chains and
@@ -19,6 +22,9 @@ usage() {
   exit 2
 }
 
+# berth fills this in when it installs the script, so that an operator can type just the command.
+DEFAULT_ARGS=()
+if [ $# -eq 1 ] && [ ${#DEFAULT_ARGS[@]} -gt 0 ]; then set -- "$1" "${DEFAULT_ARGS[@]}"; fi
 [ $# -ge 3 ] || usage
 command=$1 rules_dir=$2
 shift 2

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, createReadStream, createWriteStream, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -34,6 +34,27 @@ export interface ContextArchive {
 /** The bundled demo app (assets/app). */
 export function demoAppDir(): string {
   return assetPath('app');
+}
+
+/**
+ * The demo app's build context. Inside the packaged binary assets/ is a
+ * virtual file system that readFileSync and readdirSync read but open() does
+ * not, and whose file modes are not the checkout's: the tree is first copied
+ * to `workDir` as plain files with mode 0644, so that berth from a checkout
+ * and from the binary archive the same bytes (and name the same image).
+ */
+export async function demoAppContext(workDir: string, outFile: string): Promise<ContextArchive> {
+  const copy = join(workDir, 'demo-app');
+  const walk = (from: string, to: string) => {
+    mkdirSync(to, { recursive: true, mode: 0o755 });
+    for (const name of readdirSync(from).sort()) {
+      const source = join(from, name);
+      if (lstatSync(source).isDirectory()) walk(source, join(to, name));
+      else writeFileSync(join(to, name), readFileSync(source), { mode: 0o644 });
+    }
+  };
+  walk(demoAppDir(), copy);
+  return buildContext(copy, outFile);
 }
 
 /** The image tag for a context: the first 12 hex characters of its sha256, as Docker shortens ids. */

@@ -289,9 +289,10 @@ export function firewallCommand(op: 'start' | 'check'): string {
   return shellCommand([FIREWALL_SCRIPT, op, FIREWALL_DIR, ...FIREWALL_JUMPS]);
 }
 
-/** The loader (assets/scripts/berth-firewall.sh): the same on every host, its data comes as arguments. */
+/** The loader (assets/scripts/berth-firewall.sh): the same on every host, its data comes as arguments; alone, the command takes berth's. */
 export function renderFirewallScript(): string {
-  return managedScript(assetText('scripts', 'berth-firewall.sh'), 'the firewall');
+  const script = assetText('scripts', 'berth-firewall.sh').replace(/^DEFAULT_ARGS=\(\)$/m, `DEFAULT_ARGS=(${shellCommand([FIREWALL_DIR, ...FIREWALL_JUMPS])})`);
+  return managedScript(script, 'the firewall');
 }
 
 // ---------------------------------------------------------------------------

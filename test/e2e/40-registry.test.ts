@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildContext, contextTag, demoAppDir } from '../../src/app/context';
+import { buildContext, contextTag, demoAppContext, demoAppDir } from '../../src/app/context';
 import { e2eWorkDir } from './harness';
 import { INSTALL_TIMEOUT_MS, installedPlatform, runBerth, WORK_DIR, type InstalledPlatform } from './installed';
 
@@ -75,7 +75,7 @@ describe('e2e: the private registry and the app image', function () {
     const tags = (JSON.parse(catalog.stdout) as { tags: string[] }).tags;
     // The tag is the content hash of the bundled app's build context, as archived on this machine.
     const tmp = mkdtempSync(join(tmpdir(), 'berth-e2e-context-'));
-    const demoTag = contextTag((await buildContext(demoAppDir(), join(tmp, 'context.tar'))).sha256);
+    const demoTag = contextTag((await demoAppContext(tmp, join(tmp, 'context.tar'))).sha256);
     rmSync(tmp, { recursive: true, force: true });
     assert.deepEqual(tags, [demoTag], catalog.stdout);
     const ref = `${registry}/app/app:${demoTag}`;

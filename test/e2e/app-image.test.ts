@@ -116,7 +116,7 @@ describe('the demo app image (assets/app)', function () {
   it('builds offline with no secret: requirements already satisfied, non-root user, Python healthcheck, no secret in any layer', async function () {
     const config = JSON.parse((await docker(['image', 'inspect', IMAGE])).stdout)[0].Config;
     assert.equal(config.User, `${APP_UID}:${APP_UID}`);
-    assert.deepEqual(config.Entrypoint, ['/app/entrypoint.sh']);
+    assert.deepEqual(config.Entrypoint, ['/bin/sh', '/app/entrypoint.sh']);
     assert.deepEqual(config.Cmd, ['serve']);
     assert.deepEqual(Object.keys(config.ExposedPorts), ['8000/tcp']);
     assert.deepEqual(config.Healthcheck.Test, ['CMD', 'python', '/app/healthcheck.py']);

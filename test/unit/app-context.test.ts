@@ -4,7 +4,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { appDirectoryProblem, buildContext, contextTag, demoAppDir } from '../../src/app/context';
+import { appDirectoryProblem, buildContext, contextTag, demoAppContext, demoAppDir } from '../../src/app/context';
 import { BadInputError } from '../../src/errors';
 
 const isRoot = process.getuid?.() === 0;
@@ -284,6 +284,18 @@ describe('app build context: names', () => {
 
   it('finds the demo app among the assets', () => {
     assert.match(demoAppDir(), /[/\\]assets[/\\]app$/);
+  });
+
+  it('archives the demo app as plain 0644 files, the same bytes wherever berth runs from', async () => {
+    const archives = [];
+    for (let i = 0; i < 2; i++) {
+      const work = mkdtempSync(join(tmpdir(), 'berth-demo-'));
+      archives.push({ work, ...(await demoAppContext(work, join(work, 'context.tar'))) });
+    }
+    assert.equal(archives[0].sha256, archives[1].sha256);
+    const listing = spawnSync('tar', ['-tvf', join(archives[0].work, 'context.tar')], { encoding: 'utf8' }).stdout.trim().split('\n');
+    assert.ok(listing.some((l) => l.endsWith(' entrypoint.sh')), listing.join('\n'));
+    for (const line of listing) assert.match(line, line.endsWith('/') ? /^drwxr-xr-x 0\/0 / : /^-rw-r--r-- 0\/0 /, line);
   });
 
   it('says why a directory cannot be an app, or null', () => {

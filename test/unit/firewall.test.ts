@@ -384,7 +384,10 @@ WantedBy=multi-user.target
   it('the loader is the shipped script with berth\'s header after its #! line, and refuses an unknown command or missing arguments', () => {
     const loader = renderFirewallScript();
     const shipped = readFileSync(assetPath('scripts', 'berth-firewall.sh'), 'utf8');
-    assert.equal(loader, shipped.replace(/^(#!\/bin\/bash\n)/, '$1# Managed by berth: the firewall. Changes here are overwritten by the next `berth install`.\n'));
+    const installed = shipped
+      .replace(/^(#!\/bin\/bash\n)/, '$1# Managed by berth: the firewall. Changes here are overwritten by the next `berth install`.\n')
+      .replace('\nDEFAULT_ARGS=()\n', '\nDEFAULT_ARGS=(/etc/berth/firewall INPUT:BERTH-INPUT DOCKER-USER:BERTH-DOCKER-USER OUTPUT:BERTH-OUTPUT)\n');
+    assert.equal(loader, installed);
     assert.notEqual(loader, shipped);
     for (const args of [['stop', '/etc/berth/firewall', 'INPUT:BERTH-INPUT'], ['start', '/etc/berth/firewall']]) {
       const usage = spawnSync('bash', ['-s', ...args], { input: loader, encoding: 'utf8' });

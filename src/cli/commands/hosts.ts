@@ -86,12 +86,11 @@ export function localFacts(loaded: LoadedAnswers): LocalFacts {
 async function withAppContext<T>(loaded: LoadedAnswers, local: LocalFacts, run: (local: LocalFacts) => Promise<T>): Promise<T> {
   const { app } = loaded.answers;
   if (app.source === 'image') return run(local);
-  const { buildContext, demoAppDir } = require('../../app/context') as typeof import('../../app/context');
-  const dir = app.source === 'path' && app.path ? resolveUserPath(app.path, dirname(resolve(loaded.file))) : demoAppDir();
+  const { buildContext, demoAppContext } = require('../../app/context') as typeof import('../../app/context');
   const tmp = mkdtempSync(join(tmpdir(), 'berth-context-'));
   try {
     const localPath = join(tmp, 'context.tar');
-    const archive = await buildContext(dir, localPath);
+    const archive = app.source === 'path' && app.path ? await buildContext(resolveUserPath(app.path, dirname(resolve(loaded.file))), localPath) : await demoAppContext(tmp, localPath);
     return await run({ ...local, appContext: { localPath, sha256: archive.sha256, size: archive.size } });
   } finally {
     rmSync(tmp, { recursive: true, force: true });

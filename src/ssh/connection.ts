@@ -329,7 +329,7 @@ export class SshConnection implements HostConnection {
     const script = largeUploadScript(upload, size, randomBytes(6).toString('hex'));
     const source = createReadStream(upload.localPath, { highWaterMark: 1 << 20, ...(size > 0 ? { end: size - 1 } : {}) });
     // The SHA-256 of the bytes as they are read, before the tamper hook: what the host must have received.
-    // Here on the main thread, from the chunks in hand: a worker re-reading the file cost twice the CPU,
+    // Here on the main thread, from the chunks in hand: a worker re-reading the file cost about twice the CPU,
     // on the same cores that encrypt and, on a shared machine, in the same scheduling share (BENCHMARKS.md).
     const hash = createHash('sha256');
     let sha256: string | undefined;

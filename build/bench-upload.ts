@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connectHost } from '../src/ssh';
 import { generateKey, TestSshd } from '../test/support/sshd';
-import { childrenCpuSeconds } from './proc-cpu';
+import { childrenCpuSeconds, childrenGone } from './proc-cpu';
 
 const run = promisify(execFile);
 const megabytes = Number(process.env.BENCH_UPLOAD_MB ?? 500);
@@ -66,7 +66,7 @@ export async function benchUpload(): Promise<void> {
       rmSync(remote, { force: true });
       const [local0, host0] = [localCpu(), childrenCpuSeconds(sshd.pid)];
       const seconds = await timed(upload);
-      await new Promise((resolve) => setTimeout(resolve, 300)); // sshd reaps the finished connection
+      await childrenGone(sshd.pid); // sshd reaps the finished connection: only then does its CPU time count
       return { seconds, localCpu: localCpu() - local0, hostCpu: childrenCpuSeconds(sshd.pid) - host0 };
     };
     const processCpu = () => {

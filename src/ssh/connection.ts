@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { constants } from 'node:os';
@@ -11,7 +11,6 @@ import { redact } from '../engine/redact';
 import { SshError, type ExecOptions, type ExecResult, type HostConnection, type LargeUpload, type UploadEntry } from '../engine/transport';
 import { Credentials, forwardThrough, knownKeys, openSession, type HostKeyInfo } from './connect';
 import { hostLabel, lastLines } from './errors';
-import { sha256OfFile } from './file-hash';
 import {
   LARGE_UPLOAD_CHECKSUM,
   LARGE_UPLOAD_SHORT,
@@ -329,8 +328,11 @@ export class SshConnection implements HostConnection {
     const size = (await stat(upload.localPath)).size;
     const script = largeUploadScript(upload, size, randomBytes(6).toString('hex'));
     const source = createReadStream(upload.localPath, { highWaterMark: 1 << 20, ...(size > 0 ? { end: size - 1 } : {}) });
-    const hashing = sha256OfFile(upload.localPath, size);
-    hashing.catch(() => undefined); // awaited below; a failure also stops the upload
+    // The SHA-256 of the bytes as they are read, before the tamper hook: what the host must have received.
+    // Here on the main thread, from the chunks in hand: a worker re-reading the file cost about twice the CPU,
+    // on the same cores that encrypt and, on a shared machine, in the same scheduling share (BENCHMARKS.md).
+    const hash = createHash('sha256');
+    let sha256: string | undefined;
     let sent = 0;
     let readError: Error | undefined;
     const send = (channel: Writable) => {
@@ -339,15 +341,20 @@ export class SshConnection implements HostConnection {
         channel.destroy();
       };
       source.on('data', (chunk) => {
+        hash.update(chunk);
         sent += chunk.length;
         upload.onProgress?.(sent, size);
       });
       source.on('error', fail);
-      source.on('end', () => hashing.then((sha256) => channel.end(`${sha256}\n`), fail));
       const tamper = this.settings.tamperLargeUpload;
       const wire = tamper ? new Transform({ transform: (chunk: Buffer, _encoding, done) => done(null, tamper(chunk)) }) : undefined;
-      wire?.pipe(channel, { end: false });
-      source.pipe(wire ?? channel, { end: false });
+      // The hash line follows the last byte that reached the channel.
+      (wire ?? source).on('end', () => {
+        sha256 = hash.digest('hex');
+        channel.end(`${sha256}\n`);
+      });
+      if (wire) source.pipe(wire).pipe(channel, { end: false });
+      else source.pipe(channel, { end: false });
     };
     let result: ExecResult;
     try {
@@ -357,10 +364,7 @@ export class SshConnection implements HostConnection {
     } finally {
       source.destroy(); // when the host stopped early, the rest is never read
     }
-    const sha256 = await hashing.catch((error: Error) => {
-      throw new SshError('other', `${this.label}: reading ${upload.localPath} failed: ${error.message}`);
-    });
-    if (result.code === 0) return { sha256 };
+    if (result.code === 0 && sha256 !== undefined) return { sha256 };
     const what = `${this.label}: uploading ${upload.localPath} to ${upload.remotePath} failed`;
     if (result.code === LARGE_UPLOAD_CHECKSUM) {
       throw new SshError('other', `${what}: the host received different bytes (${lastLines(result.stderr, 1)})`, 'Retry; if it happens again, the network or a disk corrupts data.');

@@ -142,11 +142,14 @@ export const LARGE_UPLOAD_CHECKSUM = 99;
 
 /**
  * The script that receives a large file: exactly `size` bytes from stdin
- * into a staged file beside the target (dd with count_bytes never reads past
- * its count; in 1 MiB blocks it makes a tenth of the system calls of head -c),
- * then one line with the SHA-256 the sender computed, which must match the
- * staged file's (openssl when present: several times faster than
- * sha256sum), then mode, owner and an atomic rename.
+ * (dd with count_bytes never reads past its count; blocks of 64 KiB, a
+ * pipe's capacity, keep the bytes flowing instead of waiting for 1 MiB to
+ * gather), written to a staged file beside the target by tee, which also
+ * feeds them to `openssl dgst` (several times faster than sha256sum, which
+ * stands in when openssl is missing): the SHA-256 is ready when the last byte
+ * lands, instead of costing a second pass over the file afterwards. Then the
+ * byte count, one line with the SHA-256 the sender computed, which must
+ * match, then mode, owner and an atomic rename.
  */
 export function largeUploadScript(upload: Pick<LargeUpload, 'remotePath' | 'mode' | 'owner' | 'group'>, size: number, tag: string): string {
   const target = absolute(upload.remotePath);
@@ -154,11 +157,11 @@ export function largeUploadScript(upload: Pick<LargeUpload, 'remotePath' | 'mode
   return [
     ...cleanupTrap([staged]),
     shellCommand(['mkdir', '-p', '--', posix.dirname(target)]),
-    `(umask 077 && exec dd bs=1M iflag=fullblock,count_bytes count=${size} status=none of=${shq(staged)})`,
+    `if command -v openssl >/dev/null 2>&1; then berth_sha256() { openssl dgst -sha256 -r; }; else berth_sha256() { sha256sum; }; fi`,
+    `actual=$(umask 077 && dd bs=64K iflag=fullblock,count_bytes count=${size} status=none | tee -- ${shq(staged)} | berth_sha256)`,
     `received=$(stat -c %s -- ${shq(staged)})`,
     `if [ "$received" != ${size} ]; then echo "berth: received $received of ${size} bytes" >&2; exit ${LARGE_UPLOAD_SHORT}; fi`,
     `IFS= read -r expected || true`,
-    `if command -v openssl >/dev/null 2>&1; then actual=$(openssl dgst -sha256 -r < ${shq(staged)}); else actual=$(sha256sum < ${shq(staged)}); fi`,
     `actual=\${actual%% *}`,
     `if [ "$actual" != "$expected" ]; then echo "berth: checksum mismatch: sent $expected, received $actual" >&2; exit ${LARGE_UPLOAD_CHECKSUM}; fi`,
     ...modeLines(staged, upload.mode, upload.owner, upload.group),

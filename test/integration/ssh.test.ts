@@ -447,6 +447,17 @@ describe('SSH transport against a real sshd', function () {
         assert.ok(tampered);
         assert.deepEqual(readdirSync(join(dir, 'corrupted')), []);
       });
+
+      it('reports a transfer cut short and places nothing', async () => {
+        let dropped = false;
+        // One chunk of 1 MiB never reaches the host: it gets the rest and the hash line, short of the size.
+        const tamperLargeUpload = (chunk: Buffer) => (dropped ? chunk : ((dropped = true), Buffer.alloc(0)));
+        const host = await connect(target(), asRoot({ tamperLargeUpload }));
+        const remotePath = join(dir, 'short', 'large.bin');
+        await rejectsWith(host.uploadLarge({ localPath: source, remotePath, mode: 0o644 }), 'other', new RegExp(`the transfer was cut short \\(berth: received ${size - 1024 * 1024 + 65} of ${size} bytes\\)`));
+        assert.ok(dropped);
+        assert.deepEqual(readdirSync(join(dir, 'short')), []);
+      });
     });
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -116,6 +116,29 @@ describe('remote command lines and scripts', () => {
     assert.equal(uploadPlan([{ path: '/srv/data', mode: 0o700 }], 't').script, 'mkdir -p -- /srv/data\nchmod 0700 -- /srv/data\n');
   });
 
+  it('receives a large file in one pass: counted, staged and hashed on the way, then checked and renamed', () => {
+    assert.equal(
+      largeUploadScript({ remotePath: '/srv/big file.tar', mode: 0o640, owner: 'app', group: 'app' }, 1234, 'tag1'),
+      [
+        'berth_staged=(/srv/.berth-upload.tag1.0)',
+        `trap 'rm -f -- "\${berth_staged[@]}"' EXIT`,
+        'mkdir -p -- /srv',
+        'if command -v openssl >/dev/null 2>&1; then berth_sha256() { openssl dgst -sha256 -r; }; else berth_sha256() { sha256sum; }; fi',
+        'actual=$(umask 077 && dd bs=64K iflag=fullblock,count_bytes count=1234 status=none | tee -- /srv/.berth-upload.tag1.0 | berth_sha256)',
+        'received=$(stat -c %s -- /srv/.berth-upload.tag1.0)',
+        'if [ "$received" != 1234 ]; then echo "berth: received $received of 1234 bytes" >&2; exit 98; fi',
+        'IFS= read -r expected || true',
+        'actual=${actual%% *}',
+        'if [ "$actual" != "$expected" ]; then echo "berth: checksum mismatch: sent $expected, received $actual" >&2; exit 99; fi',
+        'chmod 0640 -- /srv/.berth-upload.tag1.0',
+        'chown app:app -- /srv/.berth-upload.tag1.0',
+        "mv -f -T -- /srv/.berth-upload.tag1.0 '/srv/big file.tar'",
+        'trap - EXIT',
+        '',
+      ].join('\n'),
+    );
+  });
+
   describe('the large upload script, run here with bash', () => {
     let dir: string;
     const data = Buffer.from('the payload of a large upload\n'.repeat(1000));
@@ -145,6 +168,27 @@ describe('remote command lines and scripts', () => {
       assert.equal(short.code, LARGE_UPLOAD_SHORT);
       assert.match(short.stderr, new RegExp(`received 100 of ${data.length} bytes`));
       assert.deepEqual(readdirSync(join(dir, 'in')), []);
+    });
+
+    it('hashes with sha256sum where openssl is missing, and takes an empty file', () => {
+      const bin = join(dir, 'bin');
+      mkdirSync(bin);
+      for (const tool of ['bash', 'dd', 'tee', 'stat', 'mkdir', 'chmod', 'mv', 'rm', 'sha256sum']) symlinkSync(execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+      const script = largeUploadScript({ remotePath: join(dir, 'in', 'file.bin'), mode: 0o600 }, data.length, 't');
+      const run = spawnSync(join(bin, 'bash'), ['-c', scriptCommand('login', 0)], { input: Buffer.concat([scriptPreamble(script), data, Buffer.from(`${digest}\n`)]), env: { PATH: bin, SHLVL: '1' } }); // SHLVL: bash skips ~/.bashrc, which it reads when stdin is a socket
+      assert.deepEqual([run.status, run.stderr.toString()], [0, '']);
+      assert.deepEqual(readFileSync(join(dir, 'in', 'file.bin')), data);
+      const empty = createHash('sha256').digest('hex');
+      const none = runLocally(scriptCommand('login', 0), Buffer.concat([scriptPreamble(largeUploadScript({ remotePath: join(dir, 'in', 'empty'), mode: 0o644 }, 0, 'e')), Buffer.from(`${empty}\n`)]));
+      assert.deepEqual(none, { code: 0, stdout: '', stderr: '' });
+      assert.equal(statSync(join(dir, 'in', 'empty')).size, 0);
+    });
+
+    it('fails when the staged file cannot be written', () => {
+      const result = runLocally(scriptCommand('login', 0), Buffer.concat([scriptPreamble(largeUploadScript({ remotePath: join(dir, 'in', 'missing-dir', 'x', 'file.bin'), mode: 0o644 }, data.length, 't').replace(/^mkdir .*$/m, 'true')), data, Buffer.from(`${digest}\n`)]));
+      assert.notEqual(result.code, 0);
+      assert.notEqual(result.code, LARGE_UPLOAD_CHECKSUM);
+      assert.match(result.stderr, /tee: .*No such file or directory/);
     });
   });
 });

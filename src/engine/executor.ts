@@ -41,7 +41,7 @@ function tail(text: string): string {
   return text.trimEnd().split('\n').slice(-TAIL_LINES).join('\n');
 }
 
-async function run(deps: ExecutorDeps, description: string, script: string, options: ExecOptions = {}): Promise<string> {
+async function run(deps: ExecutorDeps, description: string, script: string, options: ExecOptions = {}, hint?: string): Promise<string> {
   const { conn, log } = deps;
   log.write(conn.name, `$ ${script.split('\n').join('\n> ')}`);
   const stdout = logLines(log, conn.name);
@@ -53,7 +53,7 @@ async function run(deps: ExecutorDeps, description: string, script: string, opti
     stdout.flush();
     stderr.flush();
   }
-  if (result.code !== 0) throw new ActionFailedError(conn.name, deps.phase, description, result.code, tail(result.stderr || result.stdout));
+  if (result.code !== 0) throw new ActionFailedError(conn.name, deps.phase, description, result.code, tail(result.stderr || result.stdout), hint);
   return result.stdout;
 }
 
@@ -217,7 +217,7 @@ export async function executeActions(deps: ExecutorDeps, actions: readonly Actio
         await run(deps, description, serviceScript(action.unit, action.op));
         break;
       case 'run':
-        await run(deps, description, action.script, { stdin: action.stdin?.reveal(), timeoutMs: action.timeoutMs });
+        await run(deps, description, action.script, { stdin: action.stdin?.reveal(), timeoutMs: action.timeoutMs }, action.hint);
         break;
       case 'upload':
         await uploadLarge(deps, action);

@@ -122,6 +122,8 @@ export type Action =
       stdin?: Secret;
       timeoutMs?: number;
       effects?: ProbeEffect[];
+      /** What to do when it fails, for the error (e.g. which setting to check). */
+      hint?: string;
     }
   | {
       /**

@@ -53,7 +53,16 @@ export const appImagePhase: Phase = {
     const pushed = [{ probe: 'pushed', code: 0, out: '' }];
     if (ctx.answers.app.source === 'image') {
       const image = ctx.answers.app.image!;
-      return [{ kind: 'run', title: `pull ${image} and push it as ${ref}`, script: [shellCommand(['docker', 'pull', '--quiet', image]), shellCommand(['docker', 'tag', image, ref]), shellCommand(['docker', 'push', '--quiet', ref])].join('\n'), timeoutMs: 30 * 60 * 1000, effects: pushed }];
+      return [
+        {
+          kind: 'run',
+          title: `pull ${image} and push it as ${ref}`,
+          script: [shellCommand(['docker', 'pull', '--quiet', image]), shellCommand(['docker', 'tag', image, ref]), shellCommand(['docker', 'push', '--quiet', ref])].join('\n'),
+          timeoutMs: 30 * 60 * 1000,
+          effects: pushed,
+          hint: `Check app.image in the answers file (${image}): its name and tag, and that ${ctx.host.name} can pull it (docker.registryMirrors for Docker Hub, a login for a private registry).`,
+        },
+      ];
     }
     const context = ctx.local.appContext;
     if (!context) throw new HostProblem('the app build context was not archived before the run');
@@ -73,6 +82,7 @@ export const appImagePhase: Phase = {
       ].join('\n'),
       timeoutMs: 60 * 60 * 1000,
       effects: [...pushed, { probe: 'uploaded', code: 0, out: '' }],
+      hint: `Fix the build (the Dockerfile ${ctx.answers.app.source === 'path' ? `in app.path, ${ctx.answers.app.path}` : 'of the bundled app'}) and run again: berth continues where it stopped.`,
     });
     return actions;
   },

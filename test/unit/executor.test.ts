@@ -137,6 +137,8 @@ describe('executor', () => {
       assert.equal(err.message, 'vm1: firewall: "install packages: nosuch" failed with exit code 100:\nE: Unable to locate package nosuch');
       return true;
     });
+    const build: Action = { kind: 'run', title: 'build the image', script: 'docker build -', hint: 'Fix the Dockerfile and run again.' };
+    await assert.rejects(executeActions(deps(conn), [build]), (err: unknown) => err instanceof ActionFailedError && err.hint === 'Fix the Dockerfile and run again.');
   });
 
   const guarded: Action = {

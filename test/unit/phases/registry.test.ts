@@ -140,6 +140,8 @@ describe('app image phase', () => {
     const plan = assertConverges(appImagePhase, image, factsFor(appImagePhase, image, { probes: { pushed: { code: 1, out: '' } } }));
     assert.ok(plan[0].kind === 'run');
     assert.match(plan[0].script, /^docker pull --quiet team\/app:1\.4\ndocker tag team\/app:1\.4 10\.0\.0\.12:5000\/app\/app:[0-9a-f]{12}\ndocker push --quiet /);
+    // An image that cannot be pulled is known only on the host: its error names the setting.
+    assert.match(plan[0].hint ?? '', /^Check app\.image in the answers file \(team\/app:1\.4\)/);
   });
 });
 

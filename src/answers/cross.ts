@@ -18,10 +18,29 @@ function rolesOf(host: Raw): Role[] | undefined {
   return Array.isArray(host.roles) ? host.roles.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)) : undefined;
 }
 
+/**
+ * The addresses of the hosts so far, each with the first host that has it: a
+ * host may give one address as both address and privateAddress, two hosts may not.
+ * Addresses are compared without case (hostnames and IPv6 hex digits).
+ */
+export class HostAddresses {
+  readonly #first = new Map<string, number>();
+
+  /** Why host `i` cannot have `address`, or null. */
+  problem(address: string, i: number): string | null {
+    const first = this.#first.get(address.toLowerCase());
+    return first !== undefined && first !== i ? `${address} is already the address of hosts[${first}]; every host needs its own` : null;
+  }
+
+  add(address: string, i: number): void {
+    if (!this.#first.has(address.toLowerCase())) this.#first.set(address.toLowerCase(), i);
+  }
+}
+
 function hostProblems(hosts: Raw[], data: Raw): Problem[] {
   const problems: Problem[] = [];
   const firstByName = new Map<string, number>();
-  const firstByAddress = new Map<string, number>();
+  const addresses = new HostAddresses();
   hosts.forEach((host, i) => {
     if (typeof host.name === 'string') {
       const first = firstByName.get(host.name);
@@ -31,10 +50,9 @@ function hostProblems(hosts: Raw[], data: Raw): Problem[] {
     for (const field of ['address', 'privateAddress'] as const) {
       const address = host[field];
       if (typeof address !== 'string') continue;
-      const key = address.toLowerCase();
-      const first = firstByAddress.get(key);
-      if (first !== undefined && first !== i) problems.push({ path: ['hosts', i, field], message: `${address} is already the address of hosts[${first}]; every host needs its own` });
-      else firstByAddress.set(key, i);
+      const problem = addresses.problem(address, i);
+      if (problem) problems.push({ path: ['hosts', i, field], message: problem });
+      else addresses.add(address, i);
     }
     const roles = rolesOf(host);
     if (roles) {
@@ -104,19 +122,23 @@ function appProblems(data: Raw): Problem[] {
 
 const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
 
+const section = (data: Raw, name: string): Raw => (isRecord(data[name]) ? data[name] : {});
+
+/** The ports of berth's own services, which neither the registry nor SSH may take. */
+const SERVICE_PORTS: readonly [number, string][] = [
+  [53, 'the port of the DNS forwarder'],
+  [80, "the port of the app's load balancer (80 and 443)"],
+  [443, "the port of the app's load balancer (80 and 443)"],
+];
+
 /** Ports the registry's port must not share, each with the setting or service that holds it. */
 function takenPorts(data: Raw): [number, string][] {
-  const section = (name: string) => (isRecord(data[name]) ? data[name] : {});
-  const ssh = section('ssh').port ?? 22;
-  const hardened = section('sshHardening').port ?? 22;
-  const taken: [number, string][] = [
-    [53, 'the port of the DNS forwarder'],
-    [80, "the port of the app's load balancer (80 and 443)"],
-    [443, "the port of the app's load balancer (80 and 443)"],
-  ];
-  if (isPort(ssh)) taken.push([ssh, `already ssh.port${section('ssh').port === undefined ? ' (the default)' : ''}`]);
-  if (isPort(hardened)) taken.push([hardened, `already sshHardening.port${section('sshHardening').port === undefined ? ' (the default)' : ''}`]);
-  const open = section('firewall').openPorts;
+  const ssh = section(data, 'ssh').port ?? 22;
+  const hardened = section(data, 'sshHardening').port ?? 22;
+  const taken: [number, string][] = [...SERVICE_PORTS];
+  if (isPort(ssh)) taken.push([ssh, `already ssh.port${section(data, 'ssh').port === undefined ? ' (the default)' : ''}`]);
+  if (isPort(hardened)) taken.push([hardened, `already sshHardening.port${section(data, 'sshHardening').port === undefined ? ' (the default)' : ''}`]);
+  const open = section(data, 'firewall').openPorts;
   if (Array.isArray(open)) {
     open.forEach((entry, i) => {
       // The registry speaks TCP; a UDP port of the same number does not collide.
@@ -140,11 +162,22 @@ function registryPortProblems(data: Raw): Problem[] {
   return [{ path: ['registry', 'port'], message: `${value} is ${clash[1]}; the registry needs a port of its own, e.g. registry.port: ${free}` }];
 }
 
+/**
+ * SSH after hardening must not take a service's port. The registry's port is
+ * checked against it above (reported at registry.port); ssh.port, where berth
+ * first connects, is the VM's port before hardening and may be anything.
+ */
+function sshPortProblems(data: Raw): Problem[] {
+  const port = section(data, 'sshHardening').port ?? 22;
+  const clash = SERVICE_PORTS.find(([p]) => p === port);
+  return clash ? [{ path: ['sshHardening', 'port'], message: `${port} is ${clash[1]}; SSH needs a port of its own, e.g. sshHardening.port: 22` }] : [];
+}
+
 export function crossFieldProblems(data: unknown): Problem[] {
   if (!isRecord(data)) return [];
   const problems: Problem[] = [];
   if (Array.isArray(data.hosts)) problems.push(...hostProblems(data.hosts.filter(isRecord), data));
-  problems.push(...appProblems(data), ...registryPortProblems(data), ...requiresField(data, 'docker', 'source', 'bundle', 'bundle'));
+  problems.push(...appProblems(data), ...registryPortProblems(data), ...sshPortProblems(data), ...requiresField(data, 'docker', 'source', 'bundle', 'bundle'));
   return problems;
 }
 

@@ -4,7 +4,19 @@ import { isIP } from 'node:net';
 
 const HOSTNAME_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 
+/**
+ * An IPv6 zone id (fe80::1%eth0) names an interface of one machine: node's isIP
+ * accepts it, but iptables, resolv.conf and the other hosts cannot use it.
+ */
+export function zoneIdProblem(value: string): string | null {
+  const zone = /%[^/]*/.exec(value);
+  if (!zone || isIP(value.split('/')[0]) !== 6) return null;
+  return `"${value}" has an IPv6 zone id (${zone[0]}), which names an interface of one machine; give the address without it, e.g. ${value.replace(zone[0], '')}`;
+}
+
 export function addressProblem(value: string): string | null {
+  const zone = zoneIdProblem(value);
+  if (zone) return zone;
   if (isIP(value)) return null;
   if (/^[0-9.]+$/.test(value)) return `"${value}" is not a valid IPv4 address`;
   if (value.includes(':')) return `"${value}" is not a valid IPv6 address`;
@@ -15,7 +27,7 @@ export function addressProblem(value: string): string | null {
 }
 
 export function ipProblem(value: string): string | null {
-  return isIP(value) ? null : `"${value}" is not a valid IPv4 or IPv6 address`;
+  return zoneIdProblem(value) ?? (isIP(value) ? null : `"${value}" is not a valid IPv4 or IPv6 address`);
 }
 
 function ipv4ToInt(ip: string): number {
@@ -49,6 +61,8 @@ function formatIpv4(n: number): string {
  * since 10.0.0.5/24 is most often a typo for 10.0.0.5/32 or 10.0.0.0/24.
  */
 export function cidrProblem(value: string): string | null {
+  const zone = zoneIdProblem(value);
+  if (zone) return zone;
   const [addr, prefixText, extra] = value.split('/');
   if (extra !== undefined) return `"${value}" is not a CIDR block (one "/" at most)`;
   const family = isIP(addr);

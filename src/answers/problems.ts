@@ -1,6 +1,7 @@
 import { closest, distance } from 'fastest-levenshtein';
 import { isMap, isPair, isScalar, type Document, type LineCounter, type Node } from 'yaml';
 import { z } from 'zod';
+import { listLengthProblem } from './fields';
 
 /** One problem found in an answers file, located in the file where possible. */
 export interface Problem {
@@ -138,6 +139,8 @@ export function problemsFromIssue(issue: z.core.$ZodIssue, data: unknown, schema
         };
       });
     case 'invalid_type':
+      // A message of the schema's own (a secret's, which must not show the value) is said as it is.
+      if (!issue.message.startsWith('Invalid input')) return [{ path, message: issue.message }];
       if (value === undefined) return [{ path, message: `is required (${EXPECTED[issue.expected] ?? issue.expected})` }];
       return [{ path, message: `must be ${EXPECTED[issue.expected] ?? issue.expected}, not ${describeValue(value)}` }];
     case 'invalid_value':
@@ -147,6 +150,7 @@ export function problemsFromIssue(issue: z.core.$ZodIssue, data: unknown, schema
       if (issue.origin === 'string') return [{ path, message: 'must not be empty' }];
       return [{ path, message: `must be at least ${issue.minimum}, not ${describeValue(value)}` }];
     case 'too_big':
+      if (issue.origin === 'array' && Array.isArray(value)) return [{ path, message: listLengthProblem(value.length, Number(issue.maximum))! }];
       return [{ path, message: `must be at most ${issue.maximum}, not ${describeValue(value)}` }];
     case 'invalid_union':
       return [{ path, message: `is not in a form berth understands (${describeValue(value)})` }];

@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { LIST_LIMITS, secretTypeProblem, systemAccountProblem, UNIX_NAME, UNIX_NAME_MESSAGE, urlProblem } from './fields';
 import { imageReferenceProblem } from './image-ref';
-import { addressProblem, cidrProblem, ipProblem } from './net';
+import { addressProblem, cidrProblem, ipProblem, zoneIdProblem } from './net';
 import { DNS_PRESET_NAMES, isDnsPreset } from './presets';
 import { Secret, weakPasswordReason } from './secret';
 
@@ -41,7 +42,6 @@ export const SCHEMA_ONLY: AnswersEnvironment = {
   appDirectoryProblem: () => null,
 };
 
-const UNIX_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 const HOST_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const PROJECT_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 const HOST_KEY = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
@@ -59,30 +59,40 @@ const port = z.number().int().min(1).max(65535);
 const address = z.string().superRefine(checked(addressProblem));
 const ip = z.string().superRefine(checked(ipProblem));
 const cidr = z.string().superRefine(checked(cidrProblem));
-const url = z.string().superRefine(
-  checked((value) => (/^https?:\/\/[^\s/]+(\/\S*)?$/.test(value) ? null : `"${value}" is not an http:// or https:// URL`)),
-);
+const url = z.string().superRefine(checked(urlProblem));
+const unixName = z.string().regex(UNIX_NAME, UNIX_NAME_MESSAGE);
+/** A list of at most `max` items (see LIST_LIMITS). */
+const list = <T extends z.ZodType>(item: T, max: number) => z.array(item).max(max);
+
+export type SecretStrength = 'password' | 'existing';
+
+/**
+ * A secret reference resolved and checked: the value, or why it cannot be
+ * used. `password` strength is for passwords berth sets, which must be strong.
+ */
+export function checkedSecret(env: AnswersEnvironment, ref: string, strength: SecretStrength): { value: string; source: string } | { error: string } {
+  const resolved = env.resolveSecret(ref);
+  if ('error' in resolved) return resolved;
+  const weak = strength === 'password' ? weakPasswordReason(resolved.value) : null;
+  return weak ? { error: `this password ${weak}` } : resolved;
+}
 
 export function answersSchema(env: AnswersEnvironment) {
   /** A secret: written literally, or as env:NAME or file:PATH. `strength` checks passwords berth sets. */
-  const secret = (strength: 'password' | 'existing') =>
+  const secret = (strength: SecretStrength) =>
     z
-      .string()
+      // A value YAML reads as a number (password: 12345678901234567890) is refused without being shown.
+      .string({ error: (issue) => (issue.code === 'invalid_type' && issue.input !== undefined ? secretTypeProblem(issue.input) : undefined) })
       .min(1)
       .transform((ref, ctx) => {
-        const resolved = env.resolveSecret(ref);
-        if ('error' in resolved) {
-          ctx.addIssue({ code: 'custom', message: resolved.error });
+        const checked = checkedSecret(env, ref, strength);
+        if ('error' in checked) {
+          ctx.addIssue({ code: 'custom', message: checked.error });
           return z.NEVER;
         }
         // A refused value is never used, so it is not registered for redaction: a common
         // word such as "password" would otherwise be masked in every message, field names included.
-        const weak = strength === 'password' ? weakPasswordReason(resolved.value) : null;
-        if (weak) {
-          ctx.addIssue({ code: 'custom', message: `this password ${weak}` });
-          return z.NEVER;
-        }
-        return new Secret(resolved.value, resolved.source);
+        return new Secret(checked.value, checked.source);
       })
       .meta({ description: 'A secret: the value itself, env:NAME (an environment variable) or file:PATH (a file holding it).' });
 
@@ -101,7 +111,7 @@ export function answersSchema(env: AnswersEnvironment) {
 
   const ssh = z
     .strictObject({
-      user: z.string().regex(UNIX_NAME).default('root').meta({ description: 'The user berth connects as on a fresh VM (often root).' }),
+      user: unixName.default('root').meta({ description: 'The user berth connects as on a fresh VM (often root).' }),
       port: port.default(22),
       privateKey: filePath.optional().meta({ description: 'Path to the private key; ~ and paths relative to this file work.' }),
       passphrase: secret('existing').optional().meta({ description: "The private key's passphrase (prompted when missing and needed)." }),
@@ -112,7 +122,7 @@ export function answersSchema(env: AnswersEnvironment) {
         .strictObject({
           address,
           port: port.default(22),
-          user: z.string().regex(UNIX_NAME).optional().meta({ description: 'Defaults to ssh.user.' }),
+          user: unixName.optional().meta({ description: 'Defaults to ssh.user.' }),
           hostKey: z.string().regex(HOST_KEY, 'must be an SSH host key fingerprint, SHA256:… (43 characters)').optional().meta({ description: "Pinned SHA256 fingerprint of the jump host's key, filled in on first connect." }),
         })
         .optional()
@@ -123,9 +133,8 @@ export function answersSchema(env: AnswersEnvironment) {
 
   const admin = z
     .strictObject({
-      user: z.string().regex(UNIX_NAME).default('berth').meta({ description: 'The sudo user berth creates and then connects as.' }),
-      authorizedKeys: z
-        .array(z.string().regex(PUBLIC_KEY, 'must be one public key line, e.g. "ssh-ed25519 AAAA… me@laptop"'))
+      user: unixName.superRefine(checked(systemAccountProblem)).default('berth').meta({ description: 'The sudo user berth creates and then connects as.' }),
+      authorizedKeys: list(z.string().regex(PUBLIC_KEY, 'must be one public key line, e.g. "ssh-ed25519 AAAA… me@laptop"'), LIST_LIMITS.authorizedKeys)
         .default([])
         .meta({ description: "Public keys allowed to log in as the admin user. Empty: the public half of ssh.privateKey." }),
       password: secret('password')
@@ -138,15 +147,16 @@ export function answersSchema(env: AnswersEnvironment) {
     name: z.string().regex(HOST_NAME, 'must be a short lowercase name such as vm1 (letters, digits, -)'),
     address: address.meta({ description: 'IPv4, IPv6 or hostname berth connects to.' }),
     privateAddress: ip.optional().meta({ description: 'Address the other hosts reach this one at, when not the same as address.' }),
-    roles: z.array(z.enum(ROLES)).optional().meta({ description: 'What runs here. Omit on every host of a two-host file for the original layout: the first app+lb+db, the second registry+dns.' }),
+    roles: list(z.enum(ROLES), ROLES.length).optional().meta({ description: 'What runs here. Omit on every host of a two-host file for the original layout: the first app+lb+db, the second registry+dns.' }),
     hostKey: z.string().regex(HOST_KEY, 'must be an SSH host key fingerprint, SHA256:… (43 characters)').optional().meta({ description: 'Pinned SHA256 host key fingerprint, filled in on first connect.' }),
   });
 
   const upstream = z.string().superRefine(
     checked((value) =>
-      isDnsPreset(value) || !ipProblem(value)
+      zoneIdProblem(value) ??
+      (isDnsPreset(value) || !ipProblem(value)
         ? null
-        : `"${value}" is neither a DNS preset (${DNS_PRESET_NAMES.join(', ')}) nor an IP address`,
+        : `"${value}" is neither a DNS preset (${DNS_PRESET_NAMES.join(', ')}) nor an IP address`),
     ),
   );
 
@@ -155,7 +165,7 @@ export function answersSchema(env: AnswersEnvironment) {
       mode: z.enum(['forwarder', 'direct', 'off']).default('forwarder').meta({
         description: 'forwarder: the dns host forwards to the upstreams and every other host resolves through it; direct: every host uses the upstreams; off: resolvers are left alone.',
       }),
-      upstreams: z.array(upstream).min(1).default(['shecan']).meta({ description: `Presets (${DNS_PRESET_NAMES.join(', ')}) or IP addresses.` }),
+      upstreams: list(upstream, LIST_LIMITS.upstreams).min(1).default(['shecan']).meta({ description: `Presets (${DNS_PRESET_NAMES.join(', ')}) or IP addresses.` }),
     })
     .prefault({});
 
@@ -166,14 +176,14 @@ export function answersSchema(env: AnswersEnvironment) {
       }),
       aptMirror: url.optional().meta({ description: "Base URL of a mirror of https://download.docker.com/linux, for regions that cannot reach Docker's site." }),
       bundle: filePath.optional().meta({ description: 'Offline bundle of Docker packages (source: bundle).' }),
-      registryMirrors: z.array(url).default([]).meta({ description: 'Docker Hub mirrors for the daemon (registry-mirrors).' }),
-      trustedCAs: z
-        .array(
-          z.strictObject({
-            registry: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be host or host:port'),
-            ca: certificateFile.meta({ description: 'PEM file of the CA certificate.' }),
-          }),
-        )
+      registryMirrors: list(url, LIST_LIMITS.registryMirrors).default([]).meta({ description: 'Docker Hub mirrors for the daemon (registry-mirrors).' }),
+      trustedCAs: list(
+        z.strictObject({
+          registry: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be host or host:port'),
+          ca: certificateFile.meta({ description: 'PEM file of the CA certificate.' }),
+        }),
+        LIST_LIMITS.trustedCAs,
+      )
         .default([])
         .meta({ description: 'Extra CA certificates Docker trusts, per registry host (/etc/docker/certs.d/).' }),
       dataRoot: z.string().regex(/^\/\S*$/, 'must be an absolute path').optional(),
@@ -191,14 +201,14 @@ export function answersSchema(env: AnswersEnvironment) {
     z.strictObject({
       port,
       protocol: z.enum(['tcp', 'udp']).default('tcp'),
-      from: z.array(cidr).optional().meta({ description: 'Source CIDRs; anywhere when omitted.' }),
+      from: list(cidr, LIST_LIMITS.from).optional().meta({ description: 'Source CIDRs; anywhere when omitted.' }),
     }),
   ]);
 
   const firewall = z
     .strictObject({
-      adminCidrs: z.array(cidr).min(1).default(['0.0.0.0/0', '::/0']).meta({ description: 'Who may reach SSH and the registry from outside the cluster.' }),
-      openPorts: z.array(openPort).default([]).meta({ description: 'Extra ports to open on every host.' }),
+      adminCidrs: list(cidr, LIST_LIMITS.adminCidrs).min(1).default(['0.0.0.0/0', '::/0']).meta({ description: 'Who may reach SSH and the registry from outside the cluster.' }),
+      openPorts: list(openPort, LIST_LIMITS.openPorts).default([]).meta({ description: 'Extra ports to open on every host.' }),
       egress: z.enum(['open', 'strict']).default('open').meta({ description: 'strict: outgoing traffic only to DNS, NTP, HTTP(S) and the cluster.' }),
     })
     .prefault({});
@@ -237,7 +247,7 @@ export function answersSchema(env: AnswersEnvironment) {
         .meta({ description: 'The image reference, e.g. ghcr.io/team/app:1.4 (source: image).' }),
       replicas: z.number().int().min(1).max(20).default(2),
       domain: address.optional().meta({ description: 'The name the app is served under.' }),
-      allowedHosts: z.array(z.string().min(1)).default([]),
+      allowedHosts: list(z.string().min(1), LIST_LIMITS.allowedHosts).default([]),
       secretKey: secret('password').optional().meta({ description: "Django's SECRET_KEY." }),
     })
     .prefault({});
@@ -266,7 +276,7 @@ export function answersSchema(env: AnswersEnvironment) {
     project: z.string().regex(PROJECT_NAME, 'must be lowercase letters, digits and -').default('app').meta({ description: 'Names /opt/berth/<project> on the hosts.' }),
     ssh,
     admin,
-    hosts: z.array(host).min(1),
+    hosts: list(host, LIST_LIMITS.hosts).min(1),
     dns,
     docker,
     firewall,

@@ -19,6 +19,14 @@ function problemsOf(text: string, env: NodeJS.ProcessEnv = {}, dir = fixtureDir(
   return [];
 }
 
+/** The problems without their line:column, each checked to have one. */
+function placeless(problems: string[]): string[] {
+  return problems.map((p) => {
+    assert.match(p, /^berth\.yaml:\d+:\d+: /);
+    return p.replace(/^berth\.yaml:\d+:\d+: /, '');
+  });
+}
+
 const yaml = (overrides: Record<string, unknown> = {}) => stringify(answersYaml(overrides));
 
 describe('answers file: valid input', () => {
@@ -174,6 +182,81 @@ describe('answers file: bad input, every problem at once with its place', () => 
     assert.ok(problems.some((p) => /registry\.password: this password is only 5 characters long; use at least 12/.test(p)), problems.join('\n'));
     assert.ok(problems.some((p) => /db\.rootPassword: this password contains the common word "password"/.test(p)), problems.join('\n'));
     assert.ok(problems.some((p) => /db\.password: this password repeats too few different characters/.test(p)), problems.join('\n'));
+  });
+
+  it('refuses root and Debian system accounts as admin.user, and only there', () => {
+    for (const user of ['root', 'daemon', 'www-data', '_apt', 'nobody', 'sshd', 'messagebus', 'systemd-network']) {
+      assert.deepEqual(placeless(problemsOf(yaml({ admin: { user } }))), [
+        `admin.user: ${user} is a system account of Debian; berth creates the admin user as a new account, so choose a name of your own such as berth`,
+      ]);
+    }
+    assert.deepEqual(placeless(problemsOf(yaml({ admin: { user: 'Admin' } }))), ['admin.user: must be a Unix user name: lowercase letters, digits, _ and -, at most 32, not starting with a digit or -, not the text "Admin"']);
+    assert.deepEqual(placeless(problemsOf(yaml({ ssh: { user: 'root', privateKey: './id_test' }, admin: { user: 'ops' } }))), [], 'berth may first log in as root');
+  });
+
+  it('refuses IPv6 zone ids in addresses, CIDRs, upstreams and openPorts sources, with no internal error', () => {
+    const problems = placeless(problemsOf(
+      yaml({
+        hosts: [
+          { name: 'vm1', address: 'fe80::1%eth0', roles: ['app', 'lb', 'db'] },
+          { name: 'vm2', address: '10.0.0.12', roles: ['registry', 'dns'] },
+        ],
+        dns: { upstreams: ['fe80::53%eth0'] },
+        firewall: { adminCidrs: ['fe80::%eth0/64'], openPorts: [{ port: 8080, from: ['fe80::%eth0/64', 'fe80::1%eth0'] }] },
+      }),
+    ));
+    assert.deepEqual(problems, [
+      'hosts[0].address: "fe80::1%eth0" has an IPv6 zone id (%eth0), which names an interface of one machine; give the address without it, e.g. fe80::1',
+      'dns.upstreams[0]: "fe80::53%eth0" has an IPv6 zone id (%eth0), which names an interface of one machine; give the address without it, e.g. fe80::53',
+      'firewall.adminCidrs[0]: "fe80::%eth0/64" has an IPv6 zone id (%eth0), which names an interface of one machine; give the address without it, e.g. fe80::/64',
+      'firewall.openPorts[0].from[0]: "fe80::%eth0/64" has an IPv6 zone id (%eth0), which names an interface of one machine; give the address without it, e.g. fe80::/64',
+      'firewall.openPorts[0].from[1]: "fe80::1%eth0" has an IPv6 zone id (%eth0), which names an interface of one machine; give the address without it, e.g. fe80::1',
+    ]);
+  });
+
+  it('refuses an SSH port after hardening that a service or the registry holds; ssh.port may equal it', () => {
+    assert.deepEqual(placeless(problemsOf(yaml({ sshHardening: { port: 53 } }))), ['sshHardening.port: 53 is the port of the DNS forwarder; SSH needs a port of its own, e.g. sshHardening.port: 22']);
+    assert.deepEqual(placeless(problemsOf(yaml({ sshHardening: { port: 443 } }))), ["sshHardening.port: 443 is the port of the app's load balancer (80 and 443); SSH needs a port of its own, e.g. sshHardening.port: 22"]);
+    assert.deepEqual(placeless(problemsOf(yaml({ sshHardening: { port: 5000 } }))), ['registry.port: 5000 (the default) is already sshHardening.port; the registry needs a port of its own, e.g. registry.port: 5001']);
+    assert.deepEqual(placeless(problemsOf(yaml({ ssh: { privateKey: './id_test', port: 2222 }, sshHardening: { port: 2222 } }))), []);
+  });
+
+  it('limits every list, saying the limit', () => {
+    const many = <T>(n: number, item: (i: number) => T) => Array.from({ length: n }, (_, i) => item(i));
+    const problems = placeless(problemsOf(
+      yaml({
+        hosts: many(33, (i) => ({ name: `vm${i}`, address: `10.0.0.${i + 1}`, roles: ['app', 'lb', 'db', 'registry', 'dns'].slice(0, i === 0 ? 5 : 3) })),
+        admin: { authorizedKeys: many(33, (i) => `ssh-ed25519 AAAA${i} k${i}`) },
+        dns: { upstreams: many(9, (i) => `9.9.9.${i}`) },
+        docker: { registryMirrors: many(17, (i) => `https://m${i}.example`), trustedCAs: many(33, (i) => ({ registry: `r${i}.example`, ca: './no-such-ca.pem' })) },
+        firewall: { adminCidrs: many(65, (i) => `10.0.${i}.0/24`), openPorts: [{ port: 8080, from: many(65, (i) => `10.1.${i}.0/24`) }, ...many(64, (i) => 9000 + i)] },
+        app: { allowedHosts: many(33, (i) => `a${i}.example`) },
+      }),
+    ));
+    assert.deepEqual(
+      problems.filter((p) => p.includes('berth takes at most')),
+      [
+        'admin.authorizedKeys: lists 33 items; berth takes at most 32',
+        'hosts: lists 33 items; berth takes at most 32',
+        'dns.upstreams: lists 9 items; berth takes at most 8',
+        'docker.registryMirrors: lists 17 items; berth takes at most 16',
+        'docker.trustedCAs: lists 33 items; berth takes at most 32',
+        'firewall.adminCidrs: lists 65 items; berth takes at most 64',
+        'firewall.openPorts[0].from: lists 65 items; berth takes at most 64',
+        'firewall.openPorts: lists 65 items; berth takes at most 64',
+        'app.allowedHosts: lists 33 items; berth takes at most 32',
+      ],
+    );
+  });
+
+  it('never shows a secret that YAML reads as something else than text', () => {
+    const text = yaml({ registry: { password: 'PLACEHOLDER' } }).replace('PLACEHOLDER', '12345678901234567890');
+    const problems = problemsOf(text);
+    assert.deepEqual(placeless(problems), [
+      'registry.password: must be text, but YAML reads it as a number (the value is not shown: it is a secret); put it in quotes ("…")',
+    ]);
+    assert.ok(!problems.join('\n').includes('1234567890'), 'the value is printed');
+    assert.deepEqual(placeless(problemsOf(yaml({ db: { rootPassword: null } }))), ['db.rootPassword: is empty; give the secret itself, env:NAME or file:PATH (or remove the line)']);
   });
 
   it('refuses an unsupported version', () => {

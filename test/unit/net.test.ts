@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { addressProblem, cidrContains, cidrProblem, normaliseCidr } from '../../src/answers/net';
+import { addressProblem, cidrContains, cidrProblem, ipProblem, normaliseCidr } from '../../src/answers/net';
 
 describe('network notation', () => {
   it('accepts IPv4, IPv6 and hostnames as addresses', () => {
@@ -20,6 +20,15 @@ describe('network notation', () => {
     assert.match(cidrProblem('10.0.0.0/33')!, /prefix length must be 0 to 32/);
     assert.match(cidrProblem('2001:db8::1/32')!, /host bits/);
     assert.match(cidrProblem('nonsense/8')!, /not an IP address/);
+  });
+
+  it('refuses IPv6 zone ids, which name an interface of one machine, as address, IP and CIDR', () => {
+    const zone = '"fe80::1%eth0" has an IPv6 zone id (%eth0), which names an interface of one machine; give the address without it, e.g. fe80::1';
+    assert.equal(addressProblem('fe80::1%eth0'), zone);
+    assert.equal(ipProblem('fe80::1%eth0'), zone);
+    assert.equal(cidrProblem('fe80::1%eth0'), zone);
+    assert.equal(cidrProblem('fe80::%eth0/64'), '"fe80::%eth0/64" has an IPv6 zone id (%eth0), which names an interface of one machine; give the address without it, e.g. fe80::/64');
+    assert.equal(ipProblem('10.0.0.1%eth0'), '"10.0.0.1%eth0" is not a valid IPv4 or IPv6 address', 'only IPv6 has zone ids');
   });
 
   it('normalises bare addresses and tests containment', () => {

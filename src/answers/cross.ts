@@ -1,3 +1,4 @@
+import { portProblem } from './fields';
 import type { Problem } from './problems';
 import { DEFAULT_LAYOUT, ROLES, type Answers, type Role } from './schema';
 
@@ -120,7 +121,7 @@ function appProblems(data: Raw): Problem[] {
   return problems;
 }
 
-const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
+const isPort = (v: unknown): v is number => typeof v === 'number' && portProblem(v) === null;
 
 const section = (data: Raw, name: string): Raw => (isRecord(data[name]) ? data[name] : {});
 

@@ -14,11 +14,12 @@
  *   BENCH_ROUNDS=5 BENCH_CONTEXT_MB=200 npm run bench:registry
  */
 import { execFile } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connectHost } from '../src/ssh';
+import { writePayload } from './payload';
 import { installedPlatform } from '../test/e2e/installed';
 
 const run = promisify(execFile);
@@ -73,13 +74,7 @@ async function main(): Promise<void> {
   const scp: number[] = [];
   try {
     const file = join(dir, 'context.tar');
-    const fd = openSync(file, 'w');
-    const block = Buffer.alloc(1_000_000);
-    for (let i = 0; i < contextMb; i++) {
-      block.fill(i % 251).writeUInt32BE(i, 0);
-      writeSync(fd, block);
-    }
-    closeSync(fd);
+    writePayload(file, contextMb);
     const target = { name: 'vm1', address: topo.vms.vm1.ip, port: 22, hostKey: topo.vms.vm1.hostKey };
     const settings = { user: 'berth', privateKeyPath: topo.sshKeyPath, knownHostsPath: null };
     for (let round = 0; round < rounds; round++) {

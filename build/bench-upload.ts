@@ -9,11 +9,12 @@
  * Needs root, openssh-server and openssh-client (test/host-setup.sh).
  */
 import { execFile } from 'node:child_process';
-import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connectHost } from '../src/ssh';
+import { writePayload } from './payload';
 import { generateKey, TestSshd } from '../test/support/sshd';
 import { childrenCpuSeconds, childrenGone } from './proc-cpu';
 
@@ -46,13 +47,7 @@ export async function benchUpload(): Promise<void> {
     const key = await generateKey(dir, 'bench-key');
     sshd.authorize('root', key.publicKey);
     const file = join(dir, 'payload.bin');
-    const fd = openSync(file, 'w');
-    const block = Buffer.alloc(1_000_000);
-    for (let i = 0; i < megabytes; i++) {
-      block.fill(i % 251).writeUInt32BE(i, 0);
-      writeSync(fd, block);
-    }
-    closeSync(fd);
+    writePayload(file, megabytes);
 
     const target = { name: 'bench', address: '127.0.0.1', port: sshd.port, hostKey: sshd.hostKeyFingerprint };
     const settings = { user: 'root', privateKeyPath: key.path, knownHostsPath: null };

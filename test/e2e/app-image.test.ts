@@ -10,6 +10,7 @@ import { docker } from '../../src/sandbox/docker';
 import { addressPlan, TOPOLOGY_LABEL, topologyNames } from '../../src/sandbox/plan';
 import { ensureStandin } from '../../src/sandbox/standins';
 import { e2eSideNetwork, KEEP } from './harness';
+import { waitFor } from './wait';
 
 /**
  * The demo Django app berth ships (assets/app), really built on the
@@ -56,17 +57,6 @@ async function run(name: string, args: readonly string[]): Promise<string> {
   return `${PREFIX}${name}`;
 }
 
-/** Polls `check` once a second until it holds; fails with `what` and the container's log tail. */
-async function waitFor(container: string, what: string, check: () => Promise<boolean>, seconds = 60): Promise<void> {
-  for (let i = 0; i < seconds; i++) {
-    if (await check()) return;
-    const state = await docker(['inspect', '--format', '{{.State.Running}}', container], { allowFailure: true });
-    if (state.stdout.trim() === 'false') break;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
-  const logs = await docker(['logs', '--tail', '30', container], { allowFailure: true });
-  assert.fail(`${container}: ${what} did not happen\n${logs.stdout}${logs.stderr}`);
-}
 
 async function hostPort(container: string): Promise<number> {
   const out = await docker(['port', container, '8000/tcp']);

@@ -10,6 +10,7 @@ import { docker } from '../../src/sandbox/docker';
 import { addressPlan, TOPOLOGY_LABEL, topologyNames } from '../../src/sandbox/plan';
 import { ensureStandins, type StandinImage } from '../../src/sandbox/standins';
 import { e2eSideNetwork, KEEP } from './harness';
+import { waitFor } from './wait';
 
 /**
  * The stand-in images really built, run and checked against what the
@@ -33,17 +34,6 @@ function exec(container: string, args: readonly string[], input?: string) {
   return docker(['exec', ...(input === undefined ? [] : ['-i']), container, ...args], { allowFailure: true, input });
 }
 
-/** Polls `check` once a second until it holds; fails with `what` and the container's log tail. */
-async function waitFor(container: string, what: string, check: () => Promise<boolean>, seconds = 90): Promise<void> {
-  for (let i = 0; i < seconds; i++) {
-    if (await check()) return;
-    const state = await docker(['inspect', '--format', '{{.State.Running}}', container], { allowFailure: true });
-    if (state.stdout.trim() === 'false') break;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
-  const logs = await docker(['logs', '--tail', '30', container], { allowFailure: true });
-  assert.fail(`${container}: ${what} did not happen\n${logs.stdout}${logs.stderr}`);
-}
 
 function httpStatus(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

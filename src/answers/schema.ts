@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { imageReferenceProblem } from './image-ref';
 import { addressProblem, cidrProblem, ipProblem } from './net';
 import { DNS_PRESET_NAMES, isDnsPreset } from './presets';
+import { REDACTED } from '../engine/redact';
 import { Secret, weakPasswordReason } from './secret';
 
 /**
@@ -59,9 +60,55 @@ const port = z.number().int().min(1).max(65535);
 const address = z.string().superRefine(checked(addressProblem));
 const ip = z.string().superRefine(checked(ipProblem));
 const cidr = z.string().superRefine(checked(cidrProblem));
+const USERINFO = /^(https?:\/\/)([^\s/@]*)@/;
+/** A URL as it may appear in a message: credentials in it masked. */
+const shownUrl = (value: string) => value.replace(USERINFO, `$1${REDACTED}@`);
 const url = z.string().superRefine(
-  checked((value) => (/^https?:\/\/[^\s/]+(\/\S*)?$/.test(value) ? null : `"${value}" is not an http:// or https:// URL`)),
+  checked((value) => (/^https?:\/\/[^\s/]+(\/\S*)?$/.test(value) ? null : `"${shownUrl(value)}" is not an http:// or https:// URL`)),
 );
+const OPENPGP_FINGERPRINT = /^[0-9A-F]{40}$/;
+
+/** Docker's registry client refuses a mirror URL with a user or password in it, so the daemon would not start. */
+function registryMirrorProblem(value: string): string | null {
+  if (!USERINFO.test(value)) return null;
+  return (
+    `"${shownUrl(value)}" holds credentials, and Docker takes none in registry-mirrors (dockerd refuses such a mirror: ` +
+    '"username/password not allowed in URL"); use a mirror that serves anonymous pulls, reachable only from your hosts (firewall, VPN)'
+  );
+}
+
+/** The user and password before the @ of a URL, percent-decoded; null without any. */
+function userinfoOf(value: string): { scheme: string; login: string; password: string } | null {
+  const match = USERINFO.exec(value);
+  if (!match) return null;
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  };
+  const colon = match[2].indexOf(':');
+  const [login, password] = colon < 0 ? [match[2], ''] : [match[2].slice(0, colon), match[2].slice(colon + 1)];
+  return { scheme: match[1], login: decode(login), password: decode(password) };
+}
+
+/** apt reads a mirror's credentials from /etc/apt/auth.conf.d, so they may be given in the URL; never over plain HTTP. */
+function aptMirrorProblem(value: string): string | null {
+  const userinfo = userinfoOf(value);
+  if (!userinfo) return null;
+  if (userinfo.scheme === 'http://') return `"${shownUrl(value)}" would send its credentials in the clear over http://: use https://`;
+  if (userinfo.login === '' || userinfo.password === '') return `"${shownUrl(value)}" needs both a user and a password before the @ (https://USER:PASSWORD@host/…)`;
+  if (/\s/.test(userinfo.login + userinfo.password)) return `"${shownUrl(value)}": the user and password must not hold whitespace (apt's auth.conf cannot store it)`;
+  return null;
+}
+
+/** The mirror's credentials move out of its URL into a secret, which only apt's auth.conf.d and curl's stdin get. */
+function aptCredentials<T extends { aptMirror?: string }>(docker: T): T & { aptAuth?: { login: string; password: Secret } } {
+  const userinfo = docker.aptMirror === undefined ? null : userinfoOf(docker.aptMirror);
+  if (!docker.aptMirror || !userinfo) return docker;
+  return { ...docker, aptMirror: docker.aptMirror.replace(USERINFO, '$1'), aptAuth: { login: userinfo.login, password: new Secret(userinfo.password, 'docker.aptMirror') } };
+}
 
 export function answersSchema(env: AnswersEnvironment) {
   /** A secret: written literally, or as env:NAME or file:PATH. `strength` checks passwords berth sets. */
@@ -164,9 +211,28 @@ export function answersSchema(env: AnswersEnvironment) {
       source: z.enum(['official', 'distro', 'bundle']).default('official').meta({
         description: "official: Docker's apt repository (or aptMirror); distro: the distribution's docker.io; bundle: packages from an offline bundle.",
       }),
-      aptMirror: url.optional().meta({ description: "Base URL of a mirror of https://download.docker.com/linux, for regions that cannot reach Docker's site." }),
+      aptMirror: url
+        .superRefine(checked(aptMirrorProblem))
+        .optional()
+        .meta({
+          description:
+            "Base URL of a mirror of https://download.docker.com/linux, for regions that cannot reach Docker's site. https://USER:PASSWORD@host/… for a mirror with a login (written to /etc/apt/auth.conf.d, mode 0600). http:// only with aptKeyFingerprint.",
+        }),
+      aptKeyFingerprint: z
+        .string()
+        .transform((value, ctx) => {
+          const fingerprint = value.replace(/\s+/g, '').toUpperCase();
+          if (OPENPGP_FINGERPRINT.test(fingerprint)) return fingerprint;
+          ctx.addIssue({ code: 'custom', message: 'must be an OpenPGP key fingerprint: 40 hex digits (spaces allowed)' });
+          return z.NEVER;
+        })
+        .optional()
+        .meta({ description: "Fingerprint of the key the apt repository signs with, when it is not Docker's own (9DC8 5822 9FC7 DD38 854A E2D8 8D81 803C 0EBF CD88): a mirror that re-signs." }),
       bundle: filePath.optional().meta({ description: 'Offline bundle of Docker packages (source: bundle).' }),
-      registryMirrors: z.array(url).default([]).meta({ description: 'Docker Hub mirrors for the daemon (registry-mirrors).' }),
+      registryMirrors: z
+        .array(url.superRefine(checked(registryMirrorProblem)))
+        .default([])
+        .meta({ description: 'Docker Hub mirrors for the daemon (registry-mirrors); without credentials, which Docker does not take there.' }),
       trustedCAs: z
         .array(
           z.strictObject({
@@ -184,6 +250,7 @@ export function answersSchema(env: AnswersEnvironment) {
         })
         .prefault({}),
     })
+    .transform(aptCredentials)
     .prefault({});
 
   const openPort = z.union([

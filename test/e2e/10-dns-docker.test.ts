@@ -8,7 +8,8 @@ import { runPhases, type RunResult } from '../../src/engine/run';
 import { dnsPhase } from '../../src/phases/dns';
 import { dockerPhase } from '../../src/phases/docker';
 import { preflightPhase } from '../../src/phases/preflight';
-import { writeAnswersFile } from '../../src/sandbox/answers';
+import { DOCKER_KEY_FINGERPRINT } from '../../src/render/docker';
+import { aptRepoDocker, writeAnswersFile } from '../../src/sandbox/answers';
 import { ensureStandin } from '../../src/sandbox/standins';
 import { answersFor, execIn, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
 import { sshConnector } from '../../src/ssh/connector';
@@ -134,14 +135,14 @@ describe('DNS mirror and Docker (e2e)', function () {
     let answersFile: string;
 
     /** preflight, dns and docker only, over SSH as berth runs them: what this spec is about, without the other phases. */
-    async function installDnsAndDocker(): Promise<RunResult & { log: string }> {
-      const loaded = loadAnswersFile(answersFile);
+    async function installDnsAndDocker(file = answersFile): Promise<RunResult & { log: string }> {
+      const loaded = loadAnswersFile(file);
       const log = memoryLog();
       const events: RunEvent[] = [];
       const result = await runPhases({
         answers: loaded.answers,
         phases: [preflightPhase, dnsPhase, dockerPhase],
-        connector: sshConnector(loaded.answers, dirname(answersFile), { env: process.env, onNewHostKey: async () => true }),
+        connector: sshConnector(loaded.answers, dirname(file), { env: process.env, onNewHostKey: async () => true }),
         mode: 'apply',
         local: localFacts(loaded),
         reporter: { handle: (e) => events.push(e), close: async () => undefined },
@@ -150,6 +151,11 @@ describe('DNS mirror and Docker (e2e)', function () {
       });
       return { ...result, log: log.lines.join('\n') };
     }
+
+    const vm3Only = () => ({
+      hosts: [{ name: 'vm3', address: topology.vms.vm3.ip, hostKey: topology.vms.vm3.hostKey, roles: ['registry' as const, 'app' as const, 'lb' as const, 'db' as const] }],
+      dns: { mode: 'direct' as const, upstreams: [topology.smartdnsIp] },
+    });
 
     before(async function () {
       // Its own topology object: vm3 joins the same network, and the platform's two-host answers stay as they are.
@@ -168,13 +174,21 @@ describe('DNS mirror and Docker (e2e)', function () {
       answersFile = `${topology.spec.stateDir}/answers/official.yaml`;
       writeAnswersFile(
         answersFile,
-        answersFor(topology, {
-          hosts: [{ name: 'vm3', address: vm3.ip, hostKey: vm3.hostKey, roles: ['registry', 'app', 'lb', 'db'] }],
-          dns: { mode: 'direct', upstreams: [topology.smartdnsIp] },
-          docker: { source: 'official', aptMirror: topology.aptRepo!.url },
-        }),
+        answersFor(topology, { ...vm3Only(), docker: aptRepoDocker(topology.aptRepo!) }),
         'vm3 alone: Docker from the stand-in of its apt repository, DNS straight to the smart DNS.',
       );
+    });
+
+    it("refuses a mirror whose key is not the pinned one (Docker's, by default), naming both fingerprints; nothing is installed", async function () {
+      const unpinned = `${topology.spec.stateDir}/answers/official-docker-key.yaml`;
+      const docker = { ...aptRepoDocker(topology.aptRepo!), aptKeyFingerprint: DOCKER_KEY_FINGERPRINT };
+      writeAnswersFile(unpinned, answersFor(topology, { ...vm3Only(), docker }), "vm3 alone: the stand-in apt repository with Docker's key pinned, which it does not have.");
+      const refused = await installDnsAndDocker(unpinned);
+      assert.equal(refused.ok, false, refused.log);
+      assert.ok(refused.log.includes(`is ${topology.aptRepo!.fingerprint}, not the pinned ${DOCKER_KEY_FINGERPRINT}`), refused.log);
+      assert.match(refused.log, /set docker\.aptKeyFingerprint/);
+      const left = await execIn(topology.vms.vm3.container, "ls /etc/apt/keyrings/; dpkg-query -W -f '${db:Status-Status}\\n' docker-ce 2>&1 || true");
+      assert.equal(left.stdout.trim(), 'dpkg-query: no packages found matching docker-ce', left.stdout + left.stderr);
     });
 
     it("installs Docker's packages from the mirror with its key, resolving through systemd-resolved; a second run changes nothing", async function () {

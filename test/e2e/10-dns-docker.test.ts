@@ -234,5 +234,54 @@ describe('DNS mirror and Docker (e2e)', function () {
         second.log,
       );
     });
+
+    it("takes a mirror's login from its URL as a secret: apt reads it from auth.conf.d (0600), the source and the log have none of it", async function () {
+      const token = 'Apt-Login-Tok3n-e2e';
+      // An address, not a name: the dns phase checks that the mirror's name resolves through the smart DNS, which knows none for vm3.
+      const name = '127.0.0.1';
+      const vm3 = topology.vms.vm3.container;
+      // A login-protected HTTPS mirror on vm3 itself: nginx (the stand-in, pulled through the hub mirror) in front of the stand-in apt repository.
+      const mirror = await execIn(
+        vm3,
+        [
+          'set -e',
+          'dir=/root/login-mirror; mkdir -p $dir',
+          `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=${name} -addext subjectAltName=IP:${name} -keyout $dir/key.pem -out $dir/cert.pem 2>/dev/null`,
+          'cp $dir/cert.pem /usr/local/share/ca-certificates/berth-login-mirror.crt && update-ca-certificates >/dev/null 2>&1',
+          `printf 'ci:%s\\n' "$(openssl passwd -apr1 '${token}')" > $dir/htpasswd`,
+          `printf '%s\\n' 'server {' '  listen 8443 ssl;' '  ssl_certificate /m/cert.pem;' '  ssl_certificate_key /m/key.pem;' '  auth_basic berth;' '  auth_basic_user_file /m/htpasswd;' '  location / { proxy_pass http://${topology.aptRepo!.ip}; proxy_set_header Host ${topology.aptRepo!.hostname}; }' '}' > $dir/login.conf`,
+          'docker rm -f login-mirror >/dev/null 2>&1 || true',
+          'docker run -d --name login-mirror --network host -v $dir:/m:ro -v $dir/login.conf:/etc/nginx/conf.d/default.conf:ro nginx:1.26 >/dev/null',
+          `for try in $(seq 20); do curl -so /dev/null -w '%{http_code}' https://${name}:8443/linux/debian/gpg | grep -q 401 && break; sleep 0.5; done`,
+          `curl -so /dev/null -w '%{http_code}\\n' https://${name}:8443/linux/debian/gpg`,
+        ].join('\n'),
+      );
+      assert.equal(mirror.code, 0, mirror.stdout + mirror.stderr);
+      assert.equal(mirror.stdout.trim(), '401', 'the mirror wants a login');
+
+      const withLogin = `${topology.spec.stateDir}/answers/official-login.yaml`;
+      const docker = { ...aptRepoDocker(topology.aptRepo!), aptMirror: `https://ci:${token}@${name}:8443/linux` };
+      writeAnswersFile(withLogin, answersFor(topology, { ...vm3Only(), docker }), 'vm3 alone: the stand-in apt repository behind a login.');
+      const run = await installDnsAndDocker(withLogin);
+      assert.ok(run.ok, run.log);
+      assert.ok(!run.log.includes(token), run.log);
+      const check = await execIn(
+        vm3,
+        [
+          'set -e',
+          "stat -c '%a %U' /etc/apt/auth.conf.d/berth-docker.conf",
+          "sed -n 's/^URIs: //p' /etc/apt/sources.list.d/docker.sources",
+          `grep -c '${token}' /etc/apt/sources.list.d/docker.sources || true`,
+          `apt-get update 2>&1 | grep -E '${name}.* InRelease' | grep -oE '^(Hit|Get|Err|Ign)'`,
+          `docker logs login-mirror 2>&1 | grep -cE ' - ci \\[.*"GET /linux/debian/(gpg|dists/trixie/InRelease) HTTP/1.1" 200 '`,
+          'docker rm -f login-mirror >/dev/null',
+        ].join('\n'),
+      );
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      const [mode, uri, inSources, update, logins] = check.stdout.trim().split('\n');
+      assert.deepEqual([mode, uri, inSources], ['600 root', `https://${name}:8443/linux/debian`, '0']);
+      assert.match(update, /^(Get|Hit)$/, check.stdout);
+      assert.ok(Number(logins) >= 2, `the key and InRelease were fetched with the login:\n${check.stdout}`);
+    });
   });
 });

@@ -98,6 +98,19 @@ function requiresField(data: Raw, section: string, field: string, value: string,
     : [];
 }
 
+/** Over plain HTTP anyone on the way can swap the key a mirror serves: berth takes it only with the key pinned explicitly. */
+function plainHttpMirrorProblems(data: Raw): Problem[] {
+  const docker = data.docker;
+  if (!isRecord(docker) || typeof docker.aptMirror !== 'string' || !/^http:\/\//i.test(docker.aptMirror) || docker.aptKeyFingerprint !== undefined) return [];
+  return [
+    {
+      path: ['docker', 'aptMirror'],
+      message:
+        "is an http:// URL, and berth takes a signing key over plain HTTP only when it is pinned: use https://, or set docker.aptKeyFingerprint to the fingerprint of the key the repository signs with (Docker's own: 9DC8 5822 9FC7 DD38 854A E2D8 8D81 803C 0EBF CD88)",
+    },
+  ];
+}
+
 /** app.path belongs to source: path and app.image to source: image; each needs the other. */
 function appProblems(data: Raw): Problem[] {
   const app = data.app;
@@ -178,7 +191,7 @@ export function crossFieldProblems(data: unknown): Problem[] {
   if (!isRecord(data)) return [];
   const problems: Problem[] = [];
   if (Array.isArray(data.hosts)) problems.push(...hostProblems(data.hosts.filter(isRecord), data));
-  problems.push(...appProblems(data), ...registryPortProblems(data), ...sshPortProblems(data), ...requiresField(data, 'docker', 'source', 'bundle', 'bundle'));
+  problems.push(...appProblems(data), ...registryPortProblems(data), ...sshPortProblems(data), ...requiresField(data, 'docker', 'source', 'bundle', 'bundle'), ...plainHttpMirrorProblems(data));
   return problems;
 }
 

@@ -1,3 +1,5 @@
+import { REDACTED } from '../engine/redact';
+
 /**
  * Checks of single answers, each returning why a value is refused or null
  * when it is fine. The schema applies them to the file and the wizard to each
@@ -41,8 +43,14 @@ export function portProblem(value: number): string | null {
   return Number.isInteger(value) && value >= 1 && value <= 65535 ? null : 'must be a port number, 1 to 65535';
 }
 
+/** The user and password part of a URL (https://USER:PASSWORD@host/…). */
+export const USERINFO = /^(https?:\/\/)([^\s/@]*)@/;
+
+/** A URL as it may appear in a message: credentials in it masked. */
+export const shownUrl = (value: string): string => value.replace(USERINFO, `$1${REDACTED}@`);
+
 export function urlProblem(value: string): string | null {
-  return /^https?:\/\/[^\s/]+(\/\S*)?$/.test(value) ? null : `"${value}" is not an http:// or https:// URL`;
+  return /^https?:\/\/[^\s/]+(\/\S*)?$/.test(value) ? null : `"${shownUrl(value)}" is not an http:// or https:// URL`;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LIST_LIMITS, secretTypeProblem, systemAccountProblem, UNIX_NAME, UNIX_NAME_MESSAGE, urlProblem } from './fields';
+import { LIST_LIMITS, secretTypeProblem, shownUrl, systemAccountProblem, UNIX_NAME, UNIX_NAME_MESSAGE, urlProblem, USERINFO } from './fields';
 import { imageReferenceProblem } from './image-ref';
 import { addressProblem, cidrProblem, ipProblem, zoneIdProblem } from './net';
 import { DNS_PRESET_NAMES, isDnsPreset } from './presets';
@@ -75,6 +75,50 @@ export function checkedSecret(env: AnswersEnvironment, ref: string, strength: Se
   if ('error' in resolved) return resolved;
   const weak = strength === 'password' ? weakPasswordReason(resolved.value) : null;
   return weak ? { error: `this password ${weak}` } : resolved;
+}
+
+const OPENPGP_FINGERPRINT = /^[0-9A-F]{40}$/;
+
+/** Docker's registry client refuses a mirror URL with a user or password in it, so the daemon would not start. */
+function registryMirrorProblem(value: string): string | null {
+  if (!USERINFO.test(value)) return null;
+  return (
+    `"${shownUrl(value)}" holds credentials, and Docker takes none in registry-mirrors (dockerd refuses such a mirror: ` +
+    '"username/password not allowed in URL"); use a mirror that serves anonymous pulls, reachable only from your hosts (firewall, VPN)'
+  );
+}
+
+/** The user and password before the @ of a URL, percent-decoded; null without any. */
+function userinfoOf(value: string): { scheme: string; login: string; password: string } | null {
+  const match = USERINFO.exec(value);
+  if (!match) return null;
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  };
+  const colon = match[2].indexOf(':');
+  const [login, password] = colon < 0 ? [match[2], ''] : [match[2].slice(0, colon), match[2].slice(colon + 1)];
+  return { scheme: match[1], login: decode(login), password: decode(password) };
+}
+
+/** apt reads a mirror's credentials from /etc/apt/auth.conf.d, so they may be given in the URL; never over plain HTTP. */
+function aptMirrorProblem(value: string): string | null {
+  const userinfo = userinfoOf(value);
+  if (!userinfo) return null;
+  if (userinfo.scheme === 'http://') return `"${shownUrl(value)}" would send its credentials in the clear over http://: use https://`;
+  if (userinfo.login === '' || userinfo.password === '') return `"${shownUrl(value)}" needs both a user and a password before the @ (https://USER:PASSWORD@host/…)`;
+  if (/\s/.test(userinfo.login + userinfo.password)) return `"${shownUrl(value)}": the user and password must not hold whitespace (apt's auth.conf cannot store it)`;
+  return null;
+}
+
+/** The mirror's credentials move out of its URL into a secret, which only apt's auth.conf.d and curl's stdin get. */
+function aptCredentials<T extends { aptMirror?: string }>(docker: T): T & { aptAuth?: { login: string; password: Secret } } {
+  const userinfo = docker.aptMirror === undefined ? null : userinfoOf(docker.aptMirror);
+  if (!docker.aptMirror || !userinfo) return docker;
+  return { ...docker, aptMirror: docker.aptMirror.replace(USERINFO, '$1'), aptAuth: { login: userinfo.login, password: new Secret(userinfo.password, 'docker.aptMirror') } };
 }
 
 export function answersSchema(env: AnswersEnvironment) {
@@ -174,9 +218,27 @@ export function answersSchema(env: AnswersEnvironment) {
       source: z.enum(['official', 'distro', 'bundle']).default('official').meta({
         description: "official: Docker's apt repository (or aptMirror); distro: the distribution's docker.io; bundle: packages from an offline bundle.",
       }),
-      aptMirror: url.optional().meta({ description: "Base URL of a mirror of https://download.docker.com/linux, for regions that cannot reach Docker's site." }),
+      aptMirror: url
+        .superRefine(checked(aptMirrorProblem))
+        .optional()
+        .meta({
+          description:
+            "Base URL of a mirror of https://download.docker.com/linux, for regions that cannot reach Docker's site. https://USER:PASSWORD@host/… for a mirror with a login (written to /etc/apt/auth.conf.d, mode 0600). http:// only with aptKeyFingerprint.",
+        }),
+      aptKeyFingerprint: z
+        .string()
+        .transform((value, ctx) => {
+          const fingerprint = value.replace(/\s+/g, '').toUpperCase();
+          if (OPENPGP_FINGERPRINT.test(fingerprint)) return fingerprint;
+          ctx.addIssue({ code: 'custom', message: 'must be an OpenPGP key fingerprint: 40 hex digits (spaces allowed)' });
+          return z.NEVER;
+        })
+        .optional()
+        .meta({ description: "Fingerprint of the key the apt repository signs with, when it is not Docker's own (9DC8 5822 9FC7 DD38 854A E2D8 8D81 803C 0EBF CD88): a mirror that re-signs." }),
       bundle: filePath.optional().meta({ description: 'Offline bundle of Docker packages (source: bundle).' }),
-      registryMirrors: list(url, LIST_LIMITS.registryMirrors).default([]).meta({ description: 'Docker Hub mirrors for the daemon (registry-mirrors).' }),
+      registryMirrors: list(url.superRefine(checked(registryMirrorProblem)), LIST_LIMITS.registryMirrors)
+        .default([])
+        .meta({ description: 'Docker Hub mirrors for the daemon (registry-mirrors); without credentials, which Docker does not take there.' }),
       trustedCAs: list(
         z.strictObject({
           registry: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be host or host:port'),
@@ -194,6 +256,7 @@ export function answersSchema(env: AnswersEnvironment) {
         })
         .prefault({}),
     })
+    .transform(aptCredentials)
     .prefault({});
 
   const openPort = z.union([

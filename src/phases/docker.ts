@@ -1,16 +1,19 @@
 import { everyHost, HostProblem, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, Facts, FactsQuery } from '../engine/plan';
-import { shellCommand, shq } from '../engine/shell';
 import { containerDnsServers } from '../render/dns';
 import {
   berthDaemonSettings,
+  curlAuthConfig,
   DAEMON_JSON,
   DaemonJsonError,
-  DOCKER_KEYRING,
+  DOCKER_APT_AUTH,
   DOCKER_SOURCES,
+  dockerKeyFingerprint,
+  dockerKeyScript,
   dockerRepositoryUrl,
   mergeDaemonJson,
   OFFICIAL_PACKAGES,
+  renderAptAuth,
   renderDockerSources,
   trustedCaPath,
 } from '../render/docker';
@@ -25,8 +28,8 @@ import { fileActions, markerPath, packagedService, type PackagedService, type Wa
  * only when it changed.
  */
 
-const PREREQUISITES = ['curl', 'ca-certificates'];
-const PGP_KEY = '-----BEGIN PGP PUBLIC KEY BLOCK-----';
+/** gpg reads the fetched key's fingerprint (apt itself verifies with gpgv or sqv, which cannot show one). */
+const PREREQUISITES = ['curl', 'ca-certificates', 'gpg'];
 const DOCKER_UNIT = 'docker.service';
 const DOCKER_MARKER = 'docker';
 /** Engine and Compose v2 answer: the install is complete, whatever the packaging split. */
@@ -78,29 +81,37 @@ function sourcesFile(ctx: PhaseContext): WantedFile {
   return { path: DOCKER_SOURCES, content: renderDockerSources(dockerRepositoryUrl(ctx.answers.docker, ctx.info.osId), ctx.info.osCodename, ctx.info.arch), mode: 0o644 };
 }
 
-/** Fetches the repository's signing key on the host and refuses anything that is not one (a mirror's error page). */
-export function fetchKeyScript(keyUrl: string): string {
-  const staged = `${DOCKER_KEYRING}.new`;
-  return [
-    shellCommand(['install', '-m', '0755', '-d', '/etc/apt/keyrings']),
-    shellCommand(['curl', '-fsSL', '--retry', '3', '--connect-timeout', '20', keyUrl, '-o', staged]),
-    `if ! grep -q -- ${shq(PGP_KEY)} ${shq(staged)}; then rm -f ${shq(staged)}; echo ${shq(`berth: ${keyUrl} did not return a PGP public key`)} >&2; exit 1; fi`,
-    shellCommand(['chmod', '0644', staged]),
-    shellCommand(['mv', '-f', staged, DOCKER_KEYRING]),
-  ].join('\n');
+/** The mirror's login for apt, root only; gone again when the answers no longer give one. */
+function aptAuthActions(ctx: PhaseContext, facts: Facts): Action[] {
+  const { aptMirror, aptAuth } = ctx.answers.docker;
+  if (!aptMirror || !aptAuth) return facts.files[DOCKER_APT_AUTH] ? [{ kind: 'remove', path: DOCKER_APT_AUTH }] : [];
+  return fileActions(facts, [{ path: DOCKER_APT_AUTH, content: renderAptAuth(aptMirror, aptAuth.login, aptAuth.password.reveal()), mode: 0o600, sensitive: true }]);
 }
 
-/** Docker's repository: curl to fetch its key, the key, then the source that names it. */
+/**
+ * Docker's repository: curl and gpg, the mirror's login, the key (checked
+ * against the pinned fingerprint before it is used), then the source that
+ * names it.
+ */
 function officialRepositoryActions(ctx: PhaseContext, facts: Facts): Action[] {
+  const { docker } = ctx.answers;
   const actions: Action[] = [];
   const missing = PREREQUISITES.filter((p) => !facts.packages[p]);
   if (missing.length > 0) actions.push({ kind: 'packages', install: missing });
-  const sources = sourcesFile(ctx);
-  const sourcesChanged = fileActions(facts, [sources]);
+  actions.push(...aptAuthActions(ctx, facts));
+  const sourcesChanged = fileActions(facts, [sourcesFile(ctx)]);
   // A changed source may be a different mirror with a different key.
   if (facts.probes.dockerKey.code !== 0 || sourcesChanged.length > 0) {
-    const keyUrl = `${dockerRepositoryUrl(ctx.answers.docker, ctx.info.osId)}/gpg`;
-    actions.push({ kind: 'run', title: `fetch Docker's apt key from ${keyUrl}`, script: fetchKeyScript(keyUrl), effects: [{ probe: 'dockerKey', code: 0, out: '' }] });
+    const keyUrl = `${dockerRepositoryUrl(docker, ctx.info.osId)}/gpg`;
+    const fingerprint = dockerKeyFingerprint(docker);
+    actions.push({
+      kind: 'run',
+      title: `fetch Docker's apt key from ${keyUrl} (fingerprint ${fingerprint})`,
+      script: dockerKeyScript({ fetch: keyUrl, withAuth: docker.aptAuth !== undefined }, fingerprint),
+      ...(docker.aptAuth ? { stdin: docker.aptAuth.password.map((password) => curlAuthConfig(docker.aptAuth!.login, password)) } : {}),
+      effects: [{ probe: 'dockerKey', code: 0, out: '' }],
+      hint: 'Check docker.aptMirror, and docker.aptKeyFingerprint when the mirror signs with a key of its own.',
+    });
   }
   return [...actions, ...sourcesChanged];
 }
@@ -117,10 +128,10 @@ export const dockerPhase: Phase = {
     const install = dockerPackages(ctx);
     const official = ctx.answers.docker.source === 'official';
     return {
-      files: [DAEMON_JSON, markerPath(DOCKER_MARKER), ...caFiles(ctx).map((f) => f.path), ...(official ? [DOCKER_SOURCES] : [])],
+      files: [DAEMON_JSON, markerPath(DOCKER_MARKER), ...caFiles(ctx).map((f) => f.path), ...(official ? [DOCKER_SOURCES, DOCKER_APT_AUTH] : [])],
       packages: [...(official ? PREREQUISITES : []), ...('problem' in install ? [] : install.packages)],
       units: [DOCKER_UNIT],
-      probes: { works: WORKS_CHECK, ...(official ? { dockerKey: `grep -q -- ${shq(PGP_KEY)} ${DOCKER_KEYRING}` } : {}) },
+      probes: { works: WORKS_CHECK, ...(official ? { dockerKey: dockerKeyScript('check', dockerKeyFingerprint(ctx.answers.docker)) } : {}) },
     };
   },
   plan(ctx, facts) {

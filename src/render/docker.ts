@@ -1,4 +1,6 @@
 import type { Answers } from '../answers/schema';
+import { assetText } from '../assets';
+import { shellCommand } from '../shell';
 import { managedHeader } from './managed';
 
 /**
@@ -11,6 +13,9 @@ export const DAEMON_JSON = '/etc/docker/daemon.json';
 export const DOCKER_KEYRING = '/etc/apt/keyrings/docker.asc';
 export const DOCKER_SOURCES = '/etc/apt/sources.list.d/docker.sources';
 export const DOCKER_DOWNLOAD_BASE = 'https://download.docker.com/linux';
+export const DOCKER_APT_AUTH = '/etc/apt/auth.conf.d/berth-docker.conf';
+/** The primary key Docker signs its repositories with, as https://docs.docker.com/engine/install/ publishes it. */
+export const DOCKER_KEY_FINGERPRINT = '9DC858229FC7DD38854AE2D88D81803C0EBFCD88';
 
 /** The packages Docker's documentation installs from its repository. */
 export const OFFICIAL_PACKAGES = ['docker-ce', 'docker-ce-cli', 'containerd.io', 'docker-buildx-plugin', 'docker-compose-plugin'];
@@ -55,6 +60,38 @@ export function mergeDaemonJson(existing: string | null, settings: Record<string
 /** Where Docker's repository for this OS is: Docker's site or the mirror from the answers. */
 export function dockerRepositoryUrl(docker: Answers['docker'], osId: string): string {
   return `${(docker.aptMirror ?? DOCKER_DOWNLOAD_BASE).replace(/\/+$/, '')}/${osId}`;
+}
+
+/** The fingerprint the repository's key must have: Docker's unless the answers pin another. */
+export function dockerKeyFingerprint(docker: Answers['docker']): string {
+  return docker.aptKeyFingerprint ?? DOCKER_KEY_FINGERPRINT;
+}
+
+/**
+ * assets/scripts/docker-apt-key.sh for a run action (`fetch`: the key from
+ * keyUrl, moved into place only when it is the pinned one; `withAuth`: curl
+ * reads its credentials from stdin) or a probe (`check`: the keyring holds
+ * exactly the pinned key). Its arguments come first, as positional parameters.
+ */
+export function dockerKeyScript(mode: { fetch: string; withAuth: boolean } | 'check', fingerprint: string): string {
+  const args = mode === 'check' ? ['--check', DOCKER_KEYRING, fingerprint] : [...(mode.withAuth ? ['--auth-stdin'] : []), mode.fetch, DOCKER_KEYRING, fingerprint];
+  return `set -- ${shellCommand(args)}\n${assetText('scripts', 'docker-apt-key.sh')}`;
+}
+
+/** curl's config for the mirror's login (read from stdin: never on a command line); values quoted as curl's config syntax wants. */
+export function curlAuthConfig(login: string, password: string): string {
+  return `user = "${`${login}:${password}`.replace(/[\\"]/g, '\\$&')}"\n`;
+}
+
+/** apt's netrc-like entry for the mirror (apt_auth.conf(5)): host and path without the scheme, which then matches https only. */
+export function renderAptAuth(mirrorUrl: string, login: string, password: string): string {
+  return [
+    managedHeader('the login of docker.aptMirror in the answers file').trimEnd(),
+    `machine ${mirrorUrl.replace(/^https?:\/\//, '').replace(/\/+$/, '')}`,
+    `login ${login}`,
+    `password ${password}`,
+    '',
+  ].join('\n');
 }
 
 /** The deb822 source of Docker's repository, as Docker documents it, signed by its key only. */

@@ -45,6 +45,11 @@ export interface AnswersTarget {
   secrets: TopologySecrets;
 }
 
+/** docker.source: official from the stand-in of Docker's apt repository, its own key pinned (plain HTTP needs the pin). */
+export function aptRepoDocker(aptRepo: { url: string; fingerprint: string }): AnswersOverrides['docker'] {
+  return { source: 'official', aptMirror: aptRepo.url, aptKeyFingerprint: aptRepo.fingerprint };
+}
+
 type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 
 /** Changes to the generated answers: objects are merged key by key, arrays and values replace. */

@@ -29,6 +29,8 @@ export interface AptRepo {
   ip: string;
   /** Where `debian/gpg` and `debian/dists/trixie/…` are, as https://download.docker.com/linux is. */
   url: string;
+  /** Of the throwaway key it signs with: what docker.aptKeyFingerprint must pin, since it is not Docker's. */
+  fingerprint: string;
 }
 
 export interface MetaPackage {
@@ -252,7 +254,7 @@ async function fetchDebianPackages(cache: string): Promise<string[]> {
 }
 
 /** Builds the repository tree into `www` (…/linux/debian/…) unless it was built from the same inputs. */
-export async function ensureAptRepository(stateDir: string): Promise<{ www: string; inputs: string }> {
+export async function ensureAptRepository(stateDir: string): Promise<{ www: string; inputs: string; fingerprint: string }> {
   const dir = join(stateDir, 'docker-apt');
   const www = join(dir, 'www');
   const home = join(dir, 'gnupg');
@@ -265,7 +267,7 @@ export async function ensureAptRepository(stateDir: string): Promise<{ www: stri
     .update([renamedControl, controlFile, packagesStanza, releaseFile].map(String).join('\n'))
     .digest('hex')
     .slice(0, 16);
-  if (existsSync(marker) && (await readFile(marker, 'utf8')) === inputs && existsSync(www)) return { www, inputs };
+  if (existsSync(marker) && (await readFile(marker, 'utf8')) === inputs && existsSync(www)) return { www, inputs, fingerprint };
   const fresh = `${www}.new`;
   const build = join(dir, 'build');
   await rm(fresh, { recursive: true, force: true });
@@ -305,7 +307,7 @@ export async function ensureAptRepository(stateDir: string): Promise<{ www: stri
     await rm(www, { recursive: true, force: true });
     await rename(fresh, www);
     await writeFile(marker, inputs);
-    return { www, inputs };
+    return { www, inputs, fingerprint };
   } finally {
     await rm(fresh, { recursive: true, force: true });
     await rm(build, { recursive: true, force: true });
@@ -331,7 +333,7 @@ async function buildDeb(root: string, control: (root: string) => Promise<string>
 
 /** Starts (or reuses) the repository's web server, nginx from the stand-in, on the topology's network. */
 export async function startAptRepo(options: ServiceOptions): Promise<AptRepo> {
-  const [{ www, inputs }, nginx] = await Promise.all([ensureAptRepository(options.stateDir), ensureStandin('nginx:1.26')]);
+  const [{ www, inputs, fingerprint }, nginx] = await Promise.all([ensureAptRepository(options.stateDir), ensureStandin('nginx:1.26')]);
   // A rebuilt tree is a new directory: the label makes a new container mount it.
   const container = await ensureServiceContainer(options, 'aptrepo', nginx.id, [
     '--hostname', 'docker-apt',
@@ -339,7 +341,7 @@ export async function startAptRepo(options: ServiceOptions): Promise<AptRepo> {
     '--volume', `${www}:/usr/share/nginx/html:ro`,
   ]);
   await waitForFile(container, '/linux/debian/dists/trixie/InRelease');
-  return { hostname: DOCKER_APT_HOSTNAME, ip: options.ip, url: `http://${DOCKER_APT_HOSTNAME}/linux` };
+  return { hostname: DOCKER_APT_HOSTNAME, ip: options.ip, url: `http://${DOCKER_APT_HOSTNAME}/linux`, fingerprint };
 }
 
 async function waitForFile(container: string, path: string): Promise<void> {

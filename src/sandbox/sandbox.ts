@@ -109,6 +109,9 @@ export async function sandboxUp(options: SandboxUpOptions): Promise<SandboxUp> {
     [
       'Written by `berth sandbox up`: berth answers for the local sandbox VMs.',
       `The upstream DNS ${topology.smartdnsIp} plays a smart DNS (such as Shecan)${topology.hubMirror ? ` that resolves ${topology.hubMirror.hostname}` : ''}.`,
+      ...(topology.aptRepo
+        ? [`For docker.source: official from the stand-in of Docker's apt repository: aptMirror: ${topology.aptRepo.url} and aptKeyFingerprint: ${topology.aptRepo.fingerprint} (its own test key).`]
+        : []),
       'The secrets below were generated for the sandbox only. Remove everything with `berth sandbox down`.',
     ].join('\n'),
   );

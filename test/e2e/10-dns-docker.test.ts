@@ -8,7 +8,8 @@ import { runPhases, type RunResult } from '../../src/engine/run';
 import { dnsPhase } from '../../src/phases/dns';
 import { dockerPhase } from '../../src/phases/docker';
 import { preflightPhase } from '../../src/phases/preflight';
-import { writeAnswersFile } from '../../src/sandbox/answers';
+import { DOCKER_KEY_FINGERPRINT } from '../../src/render/docker';
+import { aptRepoDocker, writeAnswersFile } from '../../src/sandbox/answers';
 import { ensureStandin } from '../../src/sandbox/standins';
 import { answersFor, execIn, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
 import { sshConnector } from '../../src/ssh/connector';
@@ -134,14 +135,14 @@ describe('DNS mirror and Docker (e2e)', function () {
     let answersFile: string;
 
     /** preflight, dns and docker only, over SSH as berth runs them: what this spec is about, without the other phases. */
-    async function installDnsAndDocker(): Promise<RunResult & { log: string }> {
-      const loaded = loadAnswersFile(answersFile);
+    async function installDnsAndDocker(file = answersFile): Promise<RunResult & { log: string }> {
+      const loaded = loadAnswersFile(file);
       const log = memoryLog();
       const events: RunEvent[] = [];
       const result = await runPhases({
         answers: loaded.answers,
         phases: [preflightPhase, dnsPhase, dockerPhase],
-        connector: sshConnector(loaded.answers, dirname(answersFile), { env: process.env, onNewHostKey: async () => true }),
+        connector: sshConnector(loaded.answers, dirname(file), { env: process.env, onNewHostKey: async () => true }),
         mode: 'apply',
         local: localFacts(loaded),
         reporter: { handle: (e) => events.push(e), close: async () => undefined },
@@ -150,6 +151,11 @@ describe('DNS mirror and Docker (e2e)', function () {
       });
       return { ...result, log: log.lines.join('\n') };
     }
+
+    const vm3Only = () => ({
+      hosts: [{ name: 'vm3', address: topology.vms.vm3.ip, hostKey: topology.vms.vm3.hostKey, roles: ['registry' as const, 'app' as const, 'lb' as const, 'db' as const] }],
+      dns: { mode: 'direct' as const, upstreams: [topology.smartdnsIp] },
+    });
 
     before(async function () {
       // Its own topology object: vm3 joins the same network, and the platform's two-host answers stay as they are.
@@ -168,13 +174,21 @@ describe('DNS mirror and Docker (e2e)', function () {
       answersFile = `${topology.spec.stateDir}/answers/official.yaml`;
       writeAnswersFile(
         answersFile,
-        answersFor(topology, {
-          hosts: [{ name: 'vm3', address: vm3.ip, hostKey: vm3.hostKey, roles: ['registry', 'app', 'lb', 'db'] }],
-          dns: { mode: 'direct', upstreams: [topology.smartdnsIp] },
-          docker: { source: 'official', aptMirror: topology.aptRepo!.url },
-        }),
+        answersFor(topology, { ...vm3Only(), docker: aptRepoDocker(topology.aptRepo!) }),
         'vm3 alone: Docker from the stand-in of its apt repository, DNS straight to the smart DNS.',
       );
+    });
+
+    it("refuses a mirror whose key is not the pinned one (Docker's, by default), naming both fingerprints; nothing is installed", async function () {
+      const unpinned = `${topology.spec.stateDir}/answers/official-docker-key.yaml`;
+      const docker = { ...aptRepoDocker(topology.aptRepo!), aptKeyFingerprint: DOCKER_KEY_FINGERPRINT };
+      writeAnswersFile(unpinned, answersFor(topology, { ...vm3Only(), docker }), "vm3 alone: the stand-in apt repository with Docker's key pinned, which it does not have.");
+      const refused = await installDnsAndDocker(unpinned);
+      assert.equal(refused.ok, false, refused.log);
+      assert.ok(refused.log.includes(`is ${topology.aptRepo!.fingerprint}, not the pinned ${DOCKER_KEY_FINGERPRINT}`), refused.log);
+      assert.match(refused.log, /set docker\.aptKeyFingerprint/);
+      const left = await execIn(topology.vms.vm3.container, "ls /etc/apt/keyrings/; dpkg-query -W -f '${db:Status-Status}\\n' docker-ce 2>&1 || true");
+      assert.equal(left.stdout.trim(), 'dpkg-query: no packages found matching docker-ce', left.stdout + left.stderr);
     });
 
     it("installs Docker's packages from the mirror with its key, resolving through systemd-resolved; a second run changes nothing", async function () {
@@ -219,6 +233,55 @@ describe('DNS mirror and Docker (e2e)', function () {
         ['preflight 0', 'dns 0', 'docker 0'],
         second.log,
       );
+    });
+
+    it("takes a mirror's login from its URL as a secret: apt reads it from auth.conf.d (0600), the source and the log have none of it", async function () {
+      const token = 'Apt-Login-Tok3n-e2e';
+      // An address, not a name: the dns phase checks that the mirror's name resolves through the smart DNS, which knows none for vm3.
+      const name = '127.0.0.1';
+      const vm3 = topology.vms.vm3.container;
+      // A login-protected HTTPS mirror on vm3 itself: nginx (the stand-in, pulled through the hub mirror) in front of the stand-in apt repository.
+      const mirror = await execIn(
+        vm3,
+        [
+          'set -e',
+          'dir=/root/login-mirror; mkdir -p $dir',
+          `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=${name} -addext subjectAltName=IP:${name} -keyout $dir/key.pem -out $dir/cert.pem 2>/dev/null`,
+          'cp $dir/cert.pem /usr/local/share/ca-certificates/berth-login-mirror.crt && update-ca-certificates >/dev/null 2>&1',
+          `printf 'ci:%s\\n' "$(openssl passwd -apr1 '${token}')" > $dir/htpasswd`,
+          `printf '%s\\n' 'server {' '  listen 8443 ssl;' '  ssl_certificate /m/cert.pem;' '  ssl_certificate_key /m/key.pem;' '  auth_basic berth;' '  auth_basic_user_file /m/htpasswd;' '  location / { proxy_pass http://${topology.aptRepo!.ip}; proxy_set_header Host ${topology.aptRepo!.hostname}; }' '}' > $dir/login.conf`,
+          'docker rm -f login-mirror >/dev/null 2>&1 || true',
+          'docker run -d --name login-mirror --network host -v $dir:/m:ro -v $dir/login.conf:/etc/nginx/conf.d/default.conf:ro nginx:1.26 >/dev/null',
+          `for try in $(seq 20); do curl -so /dev/null -w '%{http_code}' https://${name}:8443/linux/debian/gpg | grep -q 401 && break; sleep 0.5; done`,
+          `curl -so /dev/null -w '%{http_code}\\n' https://${name}:8443/linux/debian/gpg`,
+        ].join('\n'),
+      );
+      assert.equal(mirror.code, 0, mirror.stdout + mirror.stderr);
+      assert.equal(mirror.stdout.trim(), '401', 'the mirror wants a login');
+
+      const withLogin = `${topology.spec.stateDir}/answers/official-login.yaml`;
+      const docker = { ...aptRepoDocker(topology.aptRepo!), aptMirror: `https://ci:${token}@${name}:8443/linux` };
+      writeAnswersFile(withLogin, answersFor(topology, { ...vm3Only(), docker }), 'vm3 alone: the stand-in apt repository behind a login.');
+      const run = await installDnsAndDocker(withLogin);
+      assert.ok(run.ok, run.log);
+      assert.ok(!run.log.includes(token), run.log);
+      const check = await execIn(
+        vm3,
+        [
+          'set -e',
+          "stat -c '%a %U' /etc/apt/auth.conf.d/berth-docker.conf",
+          "sed -n 's/^URIs: //p' /etc/apt/sources.list.d/docker.sources",
+          `grep -c '${token}' /etc/apt/sources.list.d/docker.sources || true`,
+          `apt-get update 2>&1 | grep -E '${name}.* InRelease' | grep -oE '^(Hit|Get|Err|Ign)'`,
+          `docker logs login-mirror 2>&1 | grep -cE ' - ci \\[.*"GET /linux/debian/(gpg|dists/trixie/InRelease) HTTP/1.1" 200 '`,
+          'docker rm -f login-mirror >/dev/null',
+        ].join('\n'),
+      );
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      const [mode, uri, inSources, update, logins] = check.stdout.trim().split('\n');
+      assert.deepEqual([mode, uri, inSources], ['600 root', `https://${name}:8443/linux/debian`, '0']);
+      assert.match(update, /^(Get|Hit)$/, check.stdout);
+      assert.ok(Number(logins) >= 2, `the key and InRelease were fetched with the login:\n${check.stdout}`);
     });
   });
 });

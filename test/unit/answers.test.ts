@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import { loadAnswersFile, parseAnswers, readAnswersText } from '../../src/answers/load';
 import { answersJsonSchema } from '../../src/answers/json-schema';
 import { missingSecrets } from '../../src/answers/missing';
+import { redact } from '../../src/engine/redact';
 import { BadInputError } from '../../src/errors';
 import { answersYaml, fixtureDir, TEST_SECRETS } from '../support/answers';
 
@@ -257,6 +258,46 @@ describe('answers file: bad input, every problem at once with its place', () => 
     ]);
     assert.ok(!problems.join('\n').includes('1234567890'), 'the value is printed');
     assert.deepEqual(placeless(problemsOf(yaml({ db: { rootPassword: null } }))), ['db.rootPassword: is empty; give the secret itself, env:NAME or file:PATH (or remove the line)']);
+  });
+
+  it("docker: a plain-HTTP apt mirror needs a pinned key; fingerprints are 40 hex digits; no credentials in registry mirrors or over http://", () => {
+    const problems = problemsOf(
+      yaml({
+        docker: {
+          source: 'official',
+          aptMirror: 'http://apt.example/linux',
+          registryMirrors: ['https://hub.example', 'https://ci:Hub-Tok3n-Rw4@hub2.example/'],
+        },
+      }),
+    ).map((p) => p.replace(/^berth\.yaml:\d+:\d+: /, ''));
+    assert.deepEqual(problems, [
+      'docker.registryMirrors[1]: "https://[redacted]@hub2.example/" holds credentials, and Docker takes none in registry-mirrors (dockerd refuses such a mirror: "username/password not allowed in URL"); use a mirror that serves anonymous pulls, reachable only from your hosts (firewall, VPN)',
+      "docker.aptMirror: is an http:// URL, and berth takes a signing key over plain HTTP only when it is pinned: use https://, or set docker.aptKeyFingerprint to the fingerprint of the key the repository signs with (Docker's own: 9DC8 5822 9FC7 DD38 854A E2D8 8D81 803C 0EBF CD88)",
+    ]);
+    const more = problemsOf(yaml({ docker: { aptMirror: 'http://ci:Apt-Tok3n-Kx2@apt.example/linux', aptKeyFingerprint: '9DC8 5822 9FC7 DD38 854A' } })).map((p) => p.replace(/^berth\.yaml:\d+:\d+: /, ''));
+    assert.deepEqual(more, [
+      'docker.aptMirror: "http://[redacted]@apt.example/linux" would send its credentials in the clear over http://: use https://',
+      'docker.aptKeyFingerprint: must be an OpenPGP key fingerprint: 40 hex digits (spaces allowed)',
+    ]);
+    assert.deepEqual(
+      problemsOf(yaml({ docker: { aptMirror: 'https://token-only@apt.example/linux' } })).map((p) => p.replace(/^berth\.yaml:\d+:\d+: /, '')),
+      ['docker.aptMirror: "https://[redacted]@apt.example/linux" needs both a user and a password before the @ (https://USER:PASSWORD@host/…)'],
+    );
+  });
+
+  it('docker: a pinned fingerprint is kept without spaces, upper case; an apt mirror\'s login becomes a secret, out of its URL', () => {
+    const dir = fixtureDir();
+    const pinned = parseAnswers(yaml({ docker: { aptMirror: 'http://apt.example/linux', aptKeyFingerprint: 'abcd ef01 2345 6789 ABCD EF01 2345 6789 ABCD EF01' } }), join(dir, 'berth.yaml')).answers;
+    assert.equal(pinned.docker.aptKeyFingerprint, 'ABCDEF0123456789ABCDEF0123456789ABCDEF01');
+    assert.equal(pinned.docker.aptAuth, undefined);
+    const { docker } = parseAnswers(yaml({ docker: { aptMirror: 'https://ci%40corp:Apt-Tok3n%3AKx2@apt.example:8443/linux' } }), join(dir, 'berth.yaml')).answers;
+    assert.equal(docker.aptMirror, 'https://apt.example:8443/linux');
+    assert.equal(docker.aptAuth?.login, 'ci@corp');
+    assert.equal(docker.aptAuth?.password.reveal(), 'Apt-Tok3n:Kx2');
+    assert.equal(redact('curl -u ci@corp:Apt-Tok3n:Kx2'), 'curl -u ci@corp:[redacted]');
+    assert.equal(JSON.stringify(docker.aptAuth), '{"login":"ci@corp","password":"[redacted]"}');
+    const unencoded = parseAnswers(yaml({ docker: { aptMirror: 'https://ci:Apt-Tok3n:Kx2@apt.example/linux' } }), join(dir, 'berth.yaml')).answers.docker;
+    assert.equal(unencoded.aptAuth?.password.reveal(), 'Apt-Tok3n:Kx2', 'a password may hold a colon');
   });
 
   it('refuses an unsupported version', () => {

@@ -1,13 +1,34 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { parseAnswers } from '../../src/answers/load';
 import { HostProblem } from '../../src/engine/phase';
 import type { Action, Facts, FileFact } from '../../src/engine/plan';
 import { markerPath } from '../../src/phases/common';
-import { dockerPhase, fetchKeyScript } from '../../src/phases/docker';
-import { DAEMON_JSON, DOCKER_KEYRING, DOCKER_SOURCES, mergeDaemonJson, renderDockerSources, trustedCaPath } from '../../src/render/docker';
+import { dockerPhase } from '../../src/phases/docker';
+import {
+  curlAuthConfig,
+  DAEMON_JSON,
+  DOCKER_APT_AUTH,
+  DOCKER_KEY_FINGERPRINT,
+  DOCKER_KEYRING,
+  DOCKER_SOURCES,
+  dockerKeyScript,
+  mergeDaemonJson,
+  OFFICIAL_PACKAGES,
+  renderDockerSources,
+  trustedCaPath,
+} from '../../src/render/docker';
+import chalk from 'chalk';
+import { assetText } from '../../src/assets';
+import { renderPlan } from '../../src/engine/output';
+import { redact } from '../../src/engine/redact';
+import { shellCommand } from '../../src/shell';
 import { answersYaml, fixtureDir, testAnswers } from '../support/answers';
 import { assertConverges, factsFor, phaseContext } from '../support/phase-check';
 
@@ -144,8 +165,8 @@ describe('Docker: packages per source and OS', () => {
     const ctx = phaseContext(mirrorAnswers({ source: 'official' }), 'vm1');
     const actions = assertConverges(dockerPhase, ctx, factsFor(dockerPhase, ctx));
     assert.deepEqual(kinds(actions), [
-      'install curl ca-certificates',
-      "run: fetch Docker's apt key from https://download.docker.com/linux/debian/gpg",
+      'install curl ca-certificates gpg',
+      `run: fetch Docker's apt key from https://download.docker.com/linux/debian/gpg (fingerprint ${DOCKER_KEY_FINGERPRINT})`,
       `file ${DOCKER_SOURCES}`,
       `file ${trustedCaPath('hubmirror.berth.test')}`,
       `file ${DAEMON_JSON}`,
@@ -170,35 +191,166 @@ describe('Docker: packages per source and OS', () => {
   });
 
   it('official through a mirror on Ubuntu arm64: the mirror for key and source, nothing fetched twice', () => {
-    const ctx = phaseContext(testAnswers({ docker: { source: 'official', aptMirror: 'http://docker-apt.berth.test/linux/' } }), 'vm1', { osId: 'ubuntu', osVersion: '24.04', osCodename: 'noble', arch: 'arm64' });
-    const facts = factsFor(dockerPhase, ctx, { packages: { curl: '8.5.0', 'ca-certificates': '20240203' } });
+    const pinned = 'ABCD EF01 2345 6789 ABCD  EF01 2345 6789 abcd ef01';
+    const ctx = phaseContext(testAnswers({ docker: { source: 'official', aptMirror: 'http://docker-apt.berth.test/linux/', aptKeyFingerprint: pinned } }), 'vm1', { osId: 'ubuntu', osVersion: '24.04', osCodename: 'noble', arch: 'arm64' });
+    const facts = factsFor(dockerPhase, ctx, { packages: { curl: '8.5.0', 'ca-certificates': '20240203', gpg: '2.4.4' } });
     const actions = assertConverges(dockerPhase, ctx, facts);
-    assert.equal(kinds(actions)[0], "run: fetch Docker's apt key from http://docker-apt.berth.test/linux/ubuntu/gpg");
+    assert.equal(kinds(actions)[0], "run: fetch Docker's apt key from http://docker-apt.berth.test/linux/ubuntu/gpg (fingerprint ABCDEF0123456789ABCDEF0123456789ABCDEF01)");
     assert.equal(written(actions, DOCKER_SOURCES), renderDockerSources('http://docker-apt.berth.test/linux/ubuntu', 'noble', 'arm64'));
     assert.match(written(actions, DOCKER_SOURCES), /^URIs: http:\/\/docker-apt\.berth\.test\/linux\/ubuntu\nSuites: noble\n.*\nArchitectures: arm64$/m);
   });
 
+  it('official through a mirror with a login: it goes to auth.conf.d (0600, never shown), the URLs go without it, curl reads it from stdin', () => {
+    const token = 'Apt-Mirror-Tok3n-Zq9';
+    const ctx = phaseContext(testAnswers({ docker: { source: 'official', aptMirror: `https://ci:${token}@docker.mirror.example/linux/` } }), 'vm1');
+    const actions = assertConverges(dockerPhase, ctx, factsFor(dockerPhase, ctx));
+    assert.deepEqual(kinds(actions).slice(0, 4), [
+      'install curl ca-certificates gpg',
+      `file ${DOCKER_APT_AUTH}`,
+      `run: fetch Docker's apt key from https://docker.mirror.example/linux/debian/gpg (fingerprint ${DOCKER_KEY_FINGERPRINT})`,
+      `file ${DOCKER_SOURCES}`,
+    ]);
+    const auth = actions.find((a) => a.kind === 'file' && a.path === DOCKER_APT_AUTH);
+    assert.deepEqual(auth, {
+      kind: 'file',
+      path: DOCKER_APT_AUTH,
+      content: [
+        '# Managed by berth: the login of docker.aptMirror in the answers file. Changes here are overwritten by the next `berth install`.',
+        'machine docker.mirror.example/linux',
+        'login ci',
+        `password ${token}`,
+        '',
+      ].join('\n'),
+      mode: 0o600,
+      sensitive: true,
+    });
+    assert.match(written(actions, DOCKER_SOURCES), /^URIs: https:\/\/docker\.mirror\.example\/linux\/debian$/m);
+    const fetch = actions.find((a) => a.kind === 'run' && a.title.startsWith('fetch'));
+    assert.ok(fetch?.kind === 'run');
+    assert.equal(fetch.stdin?.reveal(), `user = "ci:${token}"\n`);
+    assert.equal(fetch.script, dockerKeyScript({ fetch: 'https://docker.mirror.example/linux/debian/gpg', withAuth: true }, DOCKER_KEY_FINGERPRINT));
+    // What berth prints (plans, logs, JSON lines) passes through the redaction layer: the token is masked everywhere.
+    const printed = renderPlan([{ phase: 'docker', host: 'vm1', actions, files: {} }], new chalk.Instance({ level: 0 })) + redact(JSON.stringify(actions));
+    assert.ok(!printed.includes(token), printed);
+    assert.ok(printed.includes('(content holds a secret: not shown)'), printed);
+  });
+
+  it('removes the login file once the answers give the mirror no login', () => {
+    const ctx = phaseContext(testAnswers({ docker: { source: 'official', aptMirror: 'https://docker.mirror.example/linux' } }), 'vm1');
+    const facts = factsFor(dockerPhase, ctx, { files: { [DOCKER_APT_AUTH]: file('machine docker.mirror.example/linux\n', 0o600) } });
+    assert.ok(kinds(assertConverges(dockerPhase, ctx, facts)).includes(`remove ${DOCKER_APT_AUTH}`));
+  });
+
   it('fetches the key again when the source moves to another mirror', () => {
     const ctx = phaseContext(testAnswers({ docker: { source: 'official', aptMirror: 'https://mirror-b.example/linux' } }), 'vm1');
-    const installed = Object.fromEntries(['curl', 'ca-certificates', 'docker-ce', 'docker-ce-cli', 'containerd.io', 'docker-buildx-plugin', 'docker-compose-plugin'].map((p) => [p, '1']));
+    const installed = Object.fromEntries(['curl', 'ca-certificates', 'gpg', 'docker-ce', 'docker-ce-cli', 'containerd.io', 'docker-buildx-plugin', 'docker-compose-plugin'].map((p) => [p, '1']));
     const oldSource = renderDockerSources('https://mirror-a.example/linux/debian', 'trixie', 'amd64');
     const facts = factsFor(dockerPhase, ctx, { packages: installed, files: { [DOCKER_SOURCES]: file(oldSource) }, probes: { dockerKey: { code: 0, out: '' } }, units: { 'docker.service': { active: 'active', enabled: 'enabled' } } });
     const actions = assertConverges(dockerPhase, ctx, facts);
-    assert.deepEqual(kinds(actions).slice(0, 2), ["run: fetch Docker's apt key from https://mirror-b.example/linux/debian/gpg", `file ${DOCKER_SOURCES}`]);
+    assert.deepEqual(kinds(actions).slice(0, 2), [`run: fetch Docker's apt key from https://mirror-b.example/linux/debian/gpg (fingerprint ${DOCKER_KEY_FINGERPRINT})`, `file ${DOCKER_SOURCES}`]);
   });
 
-  it('the key fetch refuses what is not a PGP key, through a staged file', () => {
-    const script = fetchKeyScript('https://m.example/linux/debian/gpg');
-    assert.equal(
-      script,
-      [
-        'install -m 0755 -d /etc/apt/keyrings',
-        'curl -fsSL --retry 3 --connect-timeout 20 https://m.example/linux/debian/gpg -o /etc/apt/keyrings/docker.asc.new',
-        "if ! grep -q -- '-----BEGIN PGP PUBLIC KEY BLOCK-----' /etc/apt/keyrings/docker.asc.new; then rm -f /etc/apt/keyrings/docker.asc.new; echo 'berth: https://m.example/linux/debian/gpg did not return a PGP public key' >&2; exit 1; fi",
-        'chmod 0644 /etc/apt/keyrings/docker.asc.new',
-        'mv -f /etc/apt/keyrings/docker.asc.new /etc/apt/keyrings/docker.asc',
-      ].join('\n'),
-    );
+  it("fetches the key again when the host's keyring is not the pinned key (the probe checks its fingerprint)", () => {
+    const ctx = phaseContext(testAnswers({ docker: { source: 'official' } }), 'vm1');
+    assert.equal(dockerPhase.query(ctx).probes?.dockerKey, dockerKeyScript('check', DOCKER_KEY_FINGERPRINT));
+    const installed = Object.fromEntries(['curl', 'ca-certificates', 'gpg', ...OFFICIAL_PACKAGES].map((p) => [p, '1']));
+    const sources = renderDockerSources('https://download.docker.com/linux/debian', 'trixie', 'amd64');
+    const converged = { packages: installed, files: { [DOCKER_SOURCES]: file(sources) }, units: { 'docker.service': { active: 'active', enabled: 'enabled' } } };
+    const stale = dockerPhase.plan(ctx, factsFor(dockerPhase, ctx, { ...converged, probes: { dockerKey: { code: 1, out: '' }, works } }));
+    assert.deepEqual(kinds(stale).slice(0, 1), [`run: fetch Docker's apt key from https://download.docker.com/linux/debian/gpg (fingerprint ${DOCKER_KEY_FINGERPRINT})`]);
+  });
+
+  it('the key script: its arguments first, then assets/scripts/docker-apt-key.sh', () => {
+    const script = assetText('scripts', 'docker-apt-key.sh');
+    assert.equal(dockerKeyScript({ fetch: 'https://m.example/linux/debian/gpg', withAuth: false }, DOCKER_KEY_FINGERPRINT), `set -- https://m.example/linux/debian/gpg ${DOCKER_KEYRING} ${DOCKER_KEY_FINGERPRINT}\n${script}`);
+    assert.equal(dockerKeyScript({ fetch: 'https://m.example/linux/debian/gpg', withAuth: true }, DOCKER_KEY_FINGERPRINT), `set -- --auth-stdin https://m.example/linux/debian/gpg ${DOCKER_KEYRING} ${DOCKER_KEY_FINGERPRINT}\n${script}`);
+    assert.equal(dockerKeyScript('check', DOCKER_KEY_FINGERPRINT), `set -- --check ${DOCKER_KEYRING} ${DOCKER_KEY_FINGERPRINT}\n${script}`);
+  });
+
+  describe('assets/scripts/docker-apt-key.sh, run by bash with real gpg and curl (file:// URLs)', function () {
+    this.timeout(30_000);
+    let dir: string;
+    const keys: Record<'a' | 'b', { file: string; fingerprint: string }> = {} as never;
+    /** The script with its arguments, as the phase runs it, into a keyring under dir. */
+    const dockerKeyScriptArgs = (args: string[]) => `set -- ${shellCommand(args)}\n${assetText('scripts', 'docker-apt-key.sh')}`;
+    const run = (args: string[]) => spawnSync('bash', ['-c', dockerKeyScriptArgs(args)], { encoding: 'utf8' });
+
+    before(() => {
+      dir = fixtureDir();
+      for (const name of ['a', 'b'] as const) {
+        const home = join(dir, `gnupg-${name}`);
+        mkdirSync(home, { mode: 0o700 });
+        const gpg = (args: string[]) => execFileSync('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+        gpg(['--quick-generate-key', `key ${name} <${name}@berth.test>`, 'ed25519', 'sign', 'never']);
+        const fingerprint = gpg(['--with-colons', '--list-keys']).split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9];
+        const file = join(dir, `${name}.asc`);
+        writeFileSync(file, gpg(['--armor', '--export', fingerprint]));
+        execFileSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']);
+        keys[name] = { file, fingerprint };
+      }
+    });
+
+    it('moves the pinned key into place, and --check then passes for it only', () => {
+      const keyring = join(dir, 'keyrings', 'ok.asc');
+      const fetched = run([`file://${keys.a.file}`, keyring, keys.a.fingerprint]);
+      assert.equal(fetched.status, 0, fetched.stderr);
+      assert.equal(readFileSync(keyring, 'utf8'), readFileSync(keys.a.file, 'utf8'));
+      assert.equal((statSync(keyring).mode & 0o777).toString(8), '644');
+      assert.equal(run(['--check', keyring, keys.a.fingerprint]).status, 0);
+      assert.equal(run(['--check', keyring, keys.b.fingerprint]).status, 1);
+      assert.equal(run(['--check', join(dir, 'keyrings', 'absent.asc'), keys.a.fingerprint]).status, 1);
+    });
+
+    it('refuses another key, naming both fingerprints and the setting, and leaves the keyring as it was', () => {
+      const keyring = join(dir, 'keyrings', 'kept.asc');
+      assert.equal(run([`file://${keys.a.file}`, keyring, keys.a.fingerprint]).status, 0);
+      const refused = run([`file://${keys.b.file}`, keyring, keys.a.fingerprint]);
+      assert.equal(refused.status, 1);
+      assert.equal(
+        refused.stderr,
+        `berth: the key at file://${keys.b.file} is ${keys.b.fingerprint}, not the pinned ${keys.a.fingerprint}; nothing was installed.\n` +
+          'berth: if this mirror signs with a key of its own, and its operator confirms that fingerprint, set docker.aptKeyFingerprint to it in the answers file.\n',
+      );
+      assert.equal(readFileSync(keyring, 'utf8'), readFileSync(keys.a.file, 'utf8'));
+      assert.equal(existsSync(`${keyring}.new`), false);
+    });
+
+    it('refuses a file holding the pinned key and another one (apt would trust both)', () => {
+      const both = join(dir, 'both.asc');
+      writeFileSync(both, readFileSync(keys.a.file, 'utf8') + readFileSync(keys.b.file, 'utf8'));
+      const refused = run([`file://${both}`, join(dir, 'keyrings', 'both.asc'), keys.a.fingerprint]);
+      assert.equal(refused.status, 1);
+      assert.match(refused.stderr, new RegExp(`is ${keys.a.fingerprint},${keys.b.fingerprint}, not the pinned ${keys.a.fingerprint}`));
+      assert.equal(existsSync(join(dir, 'keyrings', 'both.asc')), false);
+    });
+
+    it('refuses what is not a key (a mirror\'s error page)', () => {
+      const page = join(dir, 'page.html');
+      writeFileSync(page, '<html>404</html>\n');
+      const refused = run([`file://${page}`, join(dir, 'keyrings', 'page.asc'), keys.a.fingerprint]);
+      assert.equal(refused.status, 1);
+      assert.equal(refused.stderr, `berth: file://${page} did not return a PGP public key\n`);
+      assert.equal(existsSync(join(dir, 'keyrings', 'page.asc.new')), false);
+    });
+
+    it('--auth-stdin: curl logs in with the user and password from stdin, quoted for its config', async () => {
+      let authorization: string | undefined;
+      const server = createServer((req, res) => {
+        authorization = req.headers.authorization;
+        res.end(readFileSync(keys.a.file));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/linux/debian/gpg`;
+        const child = spawn('bash', ['-c', dockerKeyScriptArgs(['--auth-stdin', url, join(dir, 'keyrings', 'auth.asc'), keys.a.fingerprint])], { stdio: ['pipe', 'ignore', 'pipe'] });
+        child.stdin.end(curlAuthConfig('user', 'pa"ss\\word'));
+        const [code] = (await once(child, 'close')) as [number];
+        assert.equal(code, 0);
+        assert.equal(authorization, `Basic ${Buffer.from('user:pa"ss\\word').toString('base64')}`);
+      } finally {
+        server.close();
+      }
+    });
   });
 });
 

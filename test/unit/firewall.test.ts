@@ -219,7 +219,7 @@ COMMIT
   });
 
   it('strict egress also lets the Docker daemon reach mirrors on other ports', () => {
-    const v4 = rules({ firewall: { egress: 'strict' }, docker: { registryMirrors: ['https://hub.example:5443', 'https://other.example'], aptMirror: 'http://apt.example:3142/docker' } }, 'vm2', 4);
+    const v4 = rules({ firewall: { egress: 'strict' }, docker: { registryMirrors: ['https://hub.example:5443', 'https://other.example'], aptMirror: 'http://apt.example:3142/docker', aptKeyFingerprint: '9DC858229FC7DD38854AE2D88D81803C0EBFCD88' } }, 'vm2', 4);
     assert.ok(v4.includes('-A BERTH-OUTPUT -p tcp -m multiport --dports 53,80,443,3142,5443 -m comment --comment "DNS, HTTP(S) and mirrors" -j ACCEPT\n'), v4);
   });
 

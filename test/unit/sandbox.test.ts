@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAnswers } from '../../src/answers/load';
-import { mergeOverrides, topologyAnswers, writeAnswersFile, type AnswersTarget } from '../../src/sandbox/answers';
+import { aptRepoDocker, mergeOverrides, topologyAnswers, writeAnswersFile, type AnswersTarget } from '../../src/sandbox/answers';
 import { containerConfigHash, containerRunArgs } from '../../src/sandbox/containers';
 import { contextHash, type ContextFile } from '../../src/sandbox/images';
 import { addressPlan, E2E_NETWORK, MAX_VMS, SANDBOX_NETWORK, topologyNames, vmIndex, vmNames } from '../../src/sandbox/plan';
@@ -182,6 +182,14 @@ describe('sandbox answers', () => {
     for (let count = 5; count <= MAX_VMS; count++) {
       assert.deepEqual(rolesFor(count), [...rolesFor(4), ...vmNames(count).slice(4).map((name) => `${name}: app`)]);
     }
+  });
+
+  it("take Docker from the stand-in apt repository over plain HTTP with its own key pinned, as berth requires", () => {
+    const fingerprint = '0123456789ABCDEF0123456789ABCDEF01234567';
+    const file = join(dir, 'answers-official.yaml');
+    writeAnswersFile(file, topologyAnswers(target, { docker: aptRepoDocker({ url: 'http://docker-apt.berth.test/linux', fingerprint }) }), 'test header');
+    const { docker } = parseAnswers(readFileSync(file, 'utf8'), file, { env: {} }).answers;
+    assert.deepEqual([docker.source, docker.aptMirror, docker.aptKeyFingerprint], ['official', 'http://docker-apt.berth.test/linux', fingerprint]);
   });
 
   it('leave the mirror out when Docker Hub is used directly', () => {

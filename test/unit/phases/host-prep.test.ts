@@ -55,6 +55,12 @@ describe('preflight phase', () => {
     });
   });
 
+  it("checks the key URL the Docker phase fetches, without the mirror's login (a 401 still proves the way open)", () => {
+    const answers = testAnswers({ docker: { source: 'official', aptMirror: 'https://ci:Apt-Tok3n-Kx2@docker.mirror.example/linux' } });
+    assert.equal(reachTargets(answers, 'ubuntu').dockerApt, 'https://docker.mirror.example/linux/ubuntu/gpg');
+    assert.deepEqual(parseReach('dockerApt https://docker.mirror.example/linux/ubuntu/gpg http 401\n').map((r) => r.ok), [true]);
+  });
+
   describe('the reachability script, run by bash against local servers', () => {
     let server: Server;
     let port: number;

@@ -14,7 +14,7 @@ import {
 } from './hoststate';
 import type { HostInfo } from './phase';
 import type { Action, Facts, FactsQuery } from './plan';
-import { SshError, type ExecOptions, type ExecResult, type HostConnection } from './transport';
+import type { HostConnection } from './transport';
 
 /**
  * Everything the engine does to one host, as operations. The real agent
@@ -47,23 +47,9 @@ export class HostStateError extends Error {
   }
 }
 
-/**
- * A read-only script whose answer got lost on the way (its channel closed
- * without an exit status, seen on hosts under heavy load) is asked once more:
- * running it again changes nothing. Changes are never retried.
- */
-async function readOnly(conn: HostConnection, script: string, options: ExecOptions): Promise<ExecResult> {
-  try {
-    return await conn.exec(script, options);
-  } catch (err) {
-    if (!(err instanceof SshError && err.kind === 'lost')) throw err;
-    return conn.exec(script, options);
-  }
-}
-
 export function remoteAgent(conn: HostConnection): HostAgent {
-  const must = async (what: string, script: string, stdin?: string, read?: 'read-only') => {
-    const result = read ? await readOnly(conn, script, { stdin }) : await conn.exec(script, { stdin });
+  const must = async (what: string, script: string, stdin?: string) => {
+    const result = await conn.exec(script, { stdin });
     if (result.code !== 0) throw new HostStateError(conn.name, what, result.code, result.stderr);
     return result.stdout;
   };
@@ -71,12 +57,12 @@ export function remoteAgent(conn: HostConnection): HostAgent {
     name: conn.name,
     user: conn.user,
     async info() {
-      const result = await readOnly(conn, HOST_INFO_SCRIPT, { asRoot: false });
+      const result = await conn.exec(HOST_INFO_SCRIPT, { asRoot: false });
       if (result.code !== 0) throw new HostStateError(conn.name, 'read what the host is', result.code, result.stderr);
       return parseHostInfo(result.stdout);
     },
     async facts(query) {
-      return parseFacts(await must('read facts', factsScript(query), undefined, 'read-only'), query);
+      return parseFacts(await must('read facts', factsScript(query)), query);
     },
     apply: (actions, deps) => executeActions({ ...deps, conn }, actions),
     async lock(owner, force) {
@@ -102,11 +88,11 @@ export function remoteAgent(conn: HostConnection): HostAgent {
       await must('release the lock', releaseLockScript(runId));
     },
     async readJournal() {
-      return parseJournal(await must('read the journal', readJournalScript(), undefined, 'read-only'));
+      return parseJournal(await must('read the journal', readJournalScript()));
     },
     async readLock() {
       try {
-        return JSON.parse(await must('read the lock', readLockScript(), undefined, 'read-only')) as LockOwner;
+        return JSON.parse(await must('read the lock', readLockScript())) as LockOwner;
       } catch {
         return undefined;
       }

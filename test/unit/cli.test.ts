@@ -9,6 +9,8 @@ import type { HostAgent } from '../../src/engine/agent';
 import { SshError } from '../../src/engine/transport';
 import type { SshConnector } from '../../src/ssh/connector';
 import { COMMANDS, main } from '../../src/cli/main';
+import { confirmInstall, gatherAnswers } from '../../src/cli/commands/install';
+import { BadInputError } from '../../src/errors';
 import { colorWanted, createPrinter } from '../../src/cli/print';
 import { VERSION } from '../../src/version';
 import { answersYaml, fixtureDir, testAnswers, TEST_SECRETS } from '../support/answers';
@@ -320,5 +322,52 @@ describe('status and doctor: all hosts at once', () => {
       { host: 'vm2', user: 'berth' },
     ]);
     assert.match(text.err, /error: vm1 \(10\.0\.0\.11\): timed out\n {2}Check the address\.\n/);
+  });
+});
+
+describe('before the first change, on a terminal', () => {
+  function terminal(steps: [RegExp, string][]) {
+    const stdin = fakeTty();
+    const stderr = Object.assign(new PassThrough(), { isTTY: true });
+    const talk = converse(steps, (keys) => stdin.write(keys));
+    stderr.on('data', (c: Buffer) => talk.feed(c));
+    const print = createPrinter({ stdout: new PassThrough(), stderr }, { stdout: false, stderr: false });
+    return { ctx: { values: {}, positionals: [], print, env: {}, stdin, stdout: new PassThrough(), stderr }, screen: () => talk.screen() };
+  }
+  const loaded = { file: 'berth.yaml', answers: testAnswers() } as LoadedAnswers;
+  const planned = [{ host: 'vm1', phase: 'admin', status: 'planned' as const, changed: 2, durationMs: 0 }];
+
+  it('shows the hosts, roles and planned changes, then asks; yes goes on', async () => {
+    const { ctx, screen } = terminal([[/Make these changes on the hosts\?/, 'y']]);
+    assert.equal(await confirmInstall(ctx, loaded, planned), true);
+    assert.match(screen(), /Summary of the install:\n {2}vm1 \(10\.0\.0\.11\) {2}app, lb, db\n {4}admin \(2\)\n {2}vm2 \(10\.0\.0\.12\) {2}registry, dns\n {4}up to date\n/);
+  });
+
+  it('no, or Ctrl-C, changes nothing (bad input, exit 2); nothing to change asks nothing', async () => {
+    for (const key of ['n', KEY.ctrlC]) {
+      const { ctx } = terminal([[/Make these changes on the hosts\?/, key]]);
+      await assert.rejects(confirmInstall(ctx, loaded, planned), (err: Error) => err instanceof BadInputError && /nothing was changed/.test(err.message) && /berth install --answers berth\.yaml/.test(err.hint ?? ''));
+    }
+    const { ctx, screen } = terminal([]);
+    assert.equal(await confirmInstall(ctx, loaded, [{ ...planned[0], changed: 0, status: 'ok' }]), false);
+    assert.doesNotMatch(screen(), /Make these changes/);
+  });
+
+  it('bare berth with a berth.yaml here offers it; "edit" starts the wizard from its answers', async () => {
+    const dir = fixtureDir();
+    writeFileSync(join(dir, 'berth.yaml'), stringify(answersYaml({ hosts: [{ name: 'web', address: '10.9.8.7', roles: ['app', 'lb', 'db'] }, { name: 'reg', address: '10.9.8.8', roles: ['registry', 'dns'] }] })));
+    const { ctx, screen } = terminal([
+      [/berth\.yaml is here\. Start from it\?/, `${KEY.down}${KEY.enter}`],
+      [/Address of web/, KEY.ctrlC],
+    ]);
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      await assert.rejects(gatherAnswers(ctx), (err: Error) => err instanceof BadInputError && /cancelled: nothing was written/.test(err.message));
+    } finally {
+      process.chdir(cwd);
+    }
+    assert.match(screen(), /use berth\.yaml as it is/);
+    assert.match(screen(), /Address of web \(IP or hostname\), the VM for the app and database.*10\.9\.8\.7/);
   });
 });

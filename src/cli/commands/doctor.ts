@@ -1,4 +1,5 @@
 import { RunFailedError } from '../../errors';
+import { shellCommand } from '../../shell';
 import { CONNECT_OPTIONS, outputMode, RESULT_OUTPUT_OPTION, type Command } from '../command';
 
 const MARK = { ok: '✔', warn: '!', fail: '✘' } as const;
@@ -33,7 +34,7 @@ export const doctorCommand: Command = {
       return { ok, lines, data: { host: host.name, address: host.address, user: agent.user, ok, checks: checks.map((d) => ({ status: d.status, label: d.label, detail: d.detail })) } };
     });
     if (failing.length > 0) {
-      throw new RunFailedError(`${failing.join(', ')} cannot be installed as the answers stand`, [], 'Fix what the errors and ✘ lines above name (the answers or the host), then run `berth doctor` again.');
+      throw new RunFailedError(`${failing.join(', ')} cannot be installed as the answers stand`, [], `Fix what the errors and ✘ lines above name (the answers or the host), then run \`${shellCommand(['berth', 'doctor', '--answers', loaded.file])}\` again.`);
     }
   },
 };

@@ -1,4 +1,5 @@
 import { RunFailedError } from '../../errors';
+import { shellCommand } from '../../shell';
 import { CONNECT_OPTIONS, outputMode, RESULT_OUTPUT_OPTION, type Command } from '../command';
 
 export const statusCommand: Command = {
@@ -23,7 +24,7 @@ export const statusCommand: Command = {
       return { ok: true, lines, data: { host: host.name, address: host.address, user: agent.user, ok: true, lock: lock ?? null, phases } };
     });
     if (unreachable.length > 0) {
-      throw new RunFailedError(`could not read the state of ${unreachable.join(', ')}`, [], 'See the errors above; once the host is reachable, run `berth status` again.');
+      throw new RunFailedError(`could not read the state of ${unreachable.join(', ')}`, [], `See the errors above; once the hosts answer, run \`${shellCommand(['berth', 'status', '--answers', loaded.file])}\` again.`);
     }
   },
 };

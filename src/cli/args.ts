@@ -145,10 +145,10 @@ export function renderOverview(commands: readonly Command[], version: string): s
   for (const c of commands) lines.push(`  ${c.words.join(' ').padEnd(20)} ${c.summary}`);
   lines.push(
     '',
-    'Global options (before or after the command):',
-    '  -h, --help             Help for berth or a command (also: berth help COMMAND).',
+    'Global options:',
+    '  -h, --help             Help for berth or a command, before or after it (also: berth help COMMAND).',
     '  -V, --version          Print the version.',
-    '      --no-color         Plain output (NO_COLOR=1 does the same).',
+    '      --no-color         Plain output, before or after the command (NO_COLOR=1 does the same).',
   );
   lines.push('', 'Exit codes: 0 success, 1 a run failed, 2 bad input (nothing was changed).');
   return lines.join('\n');

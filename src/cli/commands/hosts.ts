@@ -147,7 +147,7 @@ export async function inspectHosts(
   const started = Date.now();
   ctx.print.info(`Connecting to ${hosts.map(label).join(', ')}…`);
   const slow = setInterval(() => {
-    ctx.print.info(`still waiting for ${[...waiting].map(label).join(', ')} (${Math.round((Date.now() - started) / 1000)} s)`);
+    if (waiting.size > 0) ctx.print.info(`still waiting for ${[...waiting].map(label).join(', ')} (${Math.round((Date.now() - started) / 1000)} s)`);
   }, options.slowEveryMs ?? 5000);
 
   const one = async (host: HostAnswers): Promise<Settled> => {

@@ -15,6 +15,39 @@ export interface ParsedCommandLine {
   positionals: string[];
 }
 
+/** What the words before a command ask for: `berth --no-color plan`, `berth --help install`, `berth help answers`. */
+export interface Leading {
+  help: boolean;
+  version: boolean;
+  rest: string[];
+}
+
+/** Take the global flags (and a `help` word) off the front of argv; the rest starts with the command, if any. */
+export function leadingGlobals(argv: readonly string[]): Leading {
+  let i = 0;
+  let help = false;
+  let version = false;
+  for (; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--help' || arg === '-h') help = true;
+    else if (arg === '--version' || arg === '-V') version = true;
+    else if (arg !== '--no-color') break;
+  }
+  if (argv[i] === 'help') {
+    help = true;
+    i++;
+  }
+  return { help, version, rest: argv.slice(i) };
+}
+
+/** The commands of a group (`answers`, `sandbox`) when argv names the group alone or asks for its help. */
+export function groupAsked(argv: readonly string[], commands: readonly Command[]): Command[] | undefined {
+  const group = commands.filter((c) => c.words.length > 1 && c.words[0] === argv[0]);
+  if (group.length === 0) return undefined;
+  const next = argv[1];
+  return next === undefined || next === '--help' || next === '-h' ? group : undefined;
+}
+
 /** Pick the command whose words start argv (longest first); no words at all means `install`. */
 export function selectCommand(argv: readonly string[], commands: readonly Command[], fallback: Command): { command: Command; rest: string[] } {
   const byLength = [...commands].sort((a, b) => b.words.length - a.words.length);
@@ -60,6 +93,11 @@ export function parseCommandLine(command: Command, rest: string[]): ParsedComman
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (err instanceof BadInputError || !code.startsWith('ERR_PARSE_ARGS')) throw err;
     const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    const valueless = /^Option '(?:-\w, )?(--[\w-]+)(?: <value>)?' argument (?:missing|is ambiguous)/.exec(message)?.[1];
+    if (valueless) {
+      const valueName = options[valueless.slice(2)]?.valueName ?? 'VALUE';
+      throw new BadInputError(`${valueless} needs a value: ${valueless} ${valueName}`, [], `Run \`${name} --help\`.`);
+    }
     const unknown = /Unknown option '(--?[^']+)'/.exec(message)?.[1];
     if (unknown) {
       const valid = Object.keys(options).map((o) => `--${o}`);
@@ -88,6 +126,14 @@ export function renderHelp(command: Command): string {
   return lines.join('\n');
 }
 
+export function renderGroupHelp(group: readonly Command[]): string {
+  const word = group[0].words[0];
+  const lines = [`Usage: berth ${word} <command> [options]`, '', 'Commands:'];
+  for (const c of group) lines.push(`  ${c.words.join(' ').padEnd(20)} ${c.summary}`);
+  lines.push('', `Run \`berth ${word} <command> --help\` for the options of one.`);
+  return lines.join('\n');
+}
+
 export function renderOverview(commands: readonly Command[], version: string): string {
   const lines = [
     `berth ${version}: a hardened Docker platform on your VMs, over SSH.`,
@@ -97,7 +143,13 @@ export function renderOverview(commands: readonly Command[], version: string): s
     'Commands:',
   ];
   for (const c of commands) lines.push(`  ${c.words.join(' ').padEnd(20)} ${c.summary}`);
-  lines.push('', 'Global options:', '  -h, --help             Help for berth or a command.', '  -V, --version          Print the version.', '      --no-color         Plain output (NO_COLOR=1 does the same).');
+  lines.push(
+    '',
+    'Global options:',
+    '  -h, --help             Help for berth or a command, before or after it (also: berth help COMMAND).',
+    '  -V, --version          Print the version.',
+    '      --no-color         Plain output, before or after the command (NO_COLOR=1 does the same).',
+  );
   lines.push('', 'Exit codes: 0 success, 1 a run failed, 2 bad input (nothing was changed).');
   return lines.join('\n');
 }

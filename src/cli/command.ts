@@ -34,9 +34,34 @@ export interface Command {
   run(ctx: CommandContext): Promise<void>;
 }
 
-/** Options of every command that works on the hosts. */
+/** The --output option: how a command shows its progress and results. */
+export const OUTPUT_OPTION: OptionSpec = {
+  type: 'string',
+  valueName: 'auto|plain|json',
+  description: 'Progress display: a live task list on a terminal (auto), plain lines, or JSON lines on stdout.',
+};
+
+/** --output of the commands that print one result per host (status, doctor). */
+export const RESULT_OUTPUT_OPTION: OptionSpec = {
+  type: 'string',
+  valueName: 'auto|plain|json',
+  description: 'Results as text (auto, plain) or as one JSON object per host and line on stdout (json).',
+};
+
+/** Options of every command that connects to the hosts. */
+export const CONNECT_OPTIONS: Record<string, OptionSpec> = {
+  answers: { type: 'string', short: 'a', valueName: 'FILE', description: 'The answers file (default berth.yaml).' },
+  yes: { type: 'boolean', short: 'y', description: 'Ask nothing: a passphrase or sudo password the answers lack is an error.' },
+  'accept-new-host-keys': {
+    type: 'boolean',
+    description: 'Trust and pin the key of a host seen for the first time without asking (like OpenSSH accept-new); a changed key, or one of another type than known_hosts holds, is still refused.',
+  },
+};
+
+/** Options of the commands that run the phases on the hosts (install, plan). */
 export const HOST_OPTIONS: Record<string, OptionSpec> = {
-  output: { type: 'string', valueName: 'auto|plain|json', description: 'Progress display: a live task list on a terminal (auto), plain lines, or JSON lines on stdout.' },
+  ...CONNECT_OPTIONS,
+  output: OUTPUT_OPTION,
   'log-file': { type: 'string', valueName: 'FILE', description: 'Where to write the full log (default ./berth-logs/berth-TIME.log).' },
 };
 

@@ -2,7 +2,7 @@
 import { redact } from '../engine/redact';
 import { BadInputError, RunFailedError } from '../errors';
 import { VERSION } from '../version';
-import { parseCommandLine, renderHelp, renderOverview, selectCommand } from './args';
+import { groupAsked, leadingGlobals, parseCommandLine, renderGroupHelp, renderHelp, renderOverview, selectCommand } from './args';
 import type { Command, CommandContext } from './command';
 import { answersExampleCommand, answersSchemaCommand, answersValidateCommand } from './commands/answers';
 import { doctorCommand } from './commands/doctor';
@@ -56,16 +56,22 @@ export async function main(io: MainIo): Promise<number> {
   const noColor = argv.includes('--no-color');
   const print = createPrinter(io, { stdout: colorWanted(noColor, io.env, io.stdout.isTTY), stderr: colorWanted(noColor, io.env, io.stderr.isTTY) });
   try {
-    if (argv[0] === '--version' || argv[0] === '-V') {
+    const leading = leadingGlobals(argv);
+    if (leading.version && !leading.help) {
       print.out(VERSION);
       return EXIT_OK;
     }
-    if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    if (leading.help && (leading.rest.length === 0 || leading.rest[0].startsWith('-'))) {
       print.out(renderOverview(COMMANDS, VERSION));
       return EXIT_OK;
     }
-    const { command, rest } = selectCommand(argv, COMMANDS, installCommand);
-    const parsed = parseCommandLine(command, rest);
+    const group = groupAsked(leading.rest, COMMANDS);
+    if (group && (leading.help || leading.rest.length > 1)) {
+      print.out(renderGroupHelp(group));
+      return EXIT_OK;
+    }
+    const { command, rest } = selectCommand(leading.rest, COMMANDS, installCommand);
+    const parsed = parseCommandLine(command, leading.help ? [...rest, '--help'] : rest);
     if (parsed.values.help) {
       print.out(renderHelp(command));
       return EXIT_OK;

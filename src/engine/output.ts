@@ -4,6 +4,7 @@ import { createTwoFilesPatch } from 'diff';
 import type { Reporter, RunEvent, SummaryRow } from './events';
 import { describeAction, type Action, type FileFact } from './plan';
 import { redact } from './redact';
+import { shellCommand } from '../shell';
 
 /**
  * Reporters: a live task list on a terminal (listr2), timestamped lines
@@ -32,11 +33,56 @@ function totals(rows: readonly SummaryRow[]): string {
   return `${changed} changed${failed ? `, ${failed} failed` : ''}`;
 }
 
+/**
+ * What an install is about to do, short enough to read before saying yes:
+ * each host with its roles and, under it, the phases that would change it and
+ * how many actions each (the diffs are `berth plan`'s).
+ */
+export function changeSummary(hosts: readonly { name: string; address: string; roles?: readonly string[] }[], rows: readonly SummaryRow[], answersFile: string, width = 100): string {
+  const labels = hosts.map((h) => `${h.name} (${h.address})`);
+  const labelWidth = Math.max(...labels.map((l) => l.length));
+  const lines = ['', 'Summary of the install:'];
+  for (const [i, host] of hosts.entries()) {
+    lines.push(`  ${labels[i].padEnd(labelWidth)}  ${(host.roles ?? []).join(', ')}`);
+    const items = rows.filter((r) => r.host === host.name && r.changed > 0).map((r) => `${r.phase} (${r.changed})`);
+    if (items.length === 0) lines.push('    up to date');
+    let line = '';
+    for (const item of items) {
+      if (line && line.length + item.length + 2 > width - 4) {
+        lines.push(`    ${line},`);
+        line = item;
+      } else {
+        line = line ? `${line}, ${item}` : item;
+      }
+    }
+    if (line) lines.push(`    ${line}`);
+  }
+  const total = rows.reduce((n, r) => n + r.changed, 0);
+  lines.push(
+    '',
+    total === 0
+      ? 'Every host is up to date: nothing to change.'
+      : `${total} change${total === 1 ? '' : 's'} in all (phase (actions)); \`${shellCommand(['berth', 'plan', '--answers', answersFile])}\` shows each with its diff.`,
+  );
+  return redact(lines.join('\n'));
+}
+
+/** The last line of a plan: complete only when every step of every host was planned. */
+export function planVerdict(event: Extract<RunEvent, { type: 'run-done' }>): string {
+  const pending = event.summary.reduce((n, r) => n + r.changed, 0);
+  const changes = `${pending} change${pending === 1 ? '' : 's'}`;
+  if (!event.ok) {
+    const failed = [...new Set(event.summary.filter((r) => r.status === 'failed').map((r) => r.host))];
+    const why = failed.length > 0 ? `${failed.join(', ')} could not be planned` : 'the run stopped before the end';
+    return `Plan incomplete: ${why}; ${changes} found on the way; nothing was changed.`;
+  }
+  return pending === 0 ? 'Plan: every host is up to date (0 to change).' : `Plan: ${changes} would be made; nothing was changed.`;
+}
+
 function closing(event: Extract<RunEvent, { type: 'run-done' }>, color: chalk.Chalk, mode: 'apply' | 'plan'): string {
   const lines = ['', summaryTable(event.summary, color), ''];
   if (mode === 'plan') {
-    const pending = event.summary.reduce((n, r) => n + r.changed, 0);
-    lines.push(pending === 0 ? 'Plan: every host is up to date (0 to change).' : `Plan: ${pending} change${pending === 1 ? '' : 's'} would be made; nothing was changed.`);
+    lines.push(planVerdict(event));
   } else {
     lines.push(event.ok ? color.green(`Done: ${totals(event.summary)}.`) : color.red(`Failed: ${totals(event.summary)}.`));
   }

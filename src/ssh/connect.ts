@@ -21,7 +21,7 @@ const HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-n
 
 export interface HostKeyInfo {
   fingerprint: string;
-  /** What vouched for it: the pinned fingerprint, known_hosts, or the user (or --yes) just now. */
+  /** What vouched for it: the pinned fingerprint, known_hosts, or the user (or --accept-new-host-keys) just now. */
   source: 'pinned' | 'known_hosts' | 'accepted';
 }
 
@@ -198,9 +198,23 @@ export function openSession(request: SessionRequest): Promise<Session> {
       if (verdict.reason === 'revoked') {
         return refuse(new SshError('hostkey', `${label}: the host offered ${offered}, a key marked @revoked in known_hosts. Nothing was sent to it.`), verify);
       }
+      if (verdict.reason === 'other-type') {
+        return refuse(
+          new SshError(
+            'hostkey',
+            `${label}: the host offered a ${verdict.offeredType} key ${offered}, but known_hosts knows it by another key: ${verdict.known.map((k) => `${k.keyType} ${k.fingerprint}`).join(', ')}. This is not a new host, so its key is not trusted as new. Nothing was sent to it.`,
+            `Check ${offered} out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) and pin it as hostKey in the answers file.`,
+          ),
+          verify,
+        );
+      }
       if (!settings.onNewHostKey) {
         return refuse(
-          new SshError('hostkey', `${label}: unknown host key ${offered}; nothing vouches for it and nobody was asked`, 'Pin it as hostKey in the answers file, run the wizard, or pass --yes to accept new keys.'),
+          new SshError(
+            'hostkey',
+            `${label}: unknown host key ${offered}; nothing vouches for it and nobody was asked`,
+            'Pin it as hostKey in the answers file, run on a terminal to be asked, or pass --accept-new-host-keys to trust the keys of hosts seen for the first time.',
+          ),
           verify,
         );
       }

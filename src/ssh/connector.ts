@@ -13,7 +13,7 @@ import { sshSettingsFromAnswers, sshTargetFromAnswers, type InteractiveChoices, 
  * logins in that order and uses the first that works.
  */
 export interface SshConnector extends Connector {
-  /** Host keys the user (or --yes) accepted during this run, to pin into the answers file; the jump host's under JUMP_HOST. */
+  /** Host keys the user (or --accept-new-host-keys) accepted during this run, to pin into the answers file; the jump host's under JUMP_HOST. */
   readonly acceptedHostKeys: Map<string, string>;
 }
 

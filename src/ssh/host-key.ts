@@ -102,13 +102,17 @@ export type HostKeyVerdict =
   | { trusted: true; source: 'pinned' | 'known_hosts' }
   | { trusted: false; reason: 'mismatch'; expected: string; expectedFrom: 'pinned' | 'known_hosts' }
   | { trusted: false; reason: 'revoked' }
+  /** known_hosts knows the host by keys of other types only: not a new host, so never trusted as one. */
+  | { trusted: false; reason: 'other-type'; offeredType: string; known: { keyType: string; fingerprint: string }[] }
   | { trusted: false; reason: 'unknown' };
 
 /**
  * What to make of the key a host offers. A pinned fingerprint decides alone;
  * otherwise known_hosts does the way OpenSSH does: the same key is trusted, a
- * different key of the same type is a mismatch, and a key of a type it has no
- * entry for is unknown.
+ * different key of the same type is a mismatch. A key of a type it has no
+ * entry for, while it has entries of other types, is not a new host's key:
+ * the verdict names the keys known instead (OpenSSH asks again there; berth
+ * never accepts it as new). Only a host known_hosts does not list is unknown.
  */
 export function hostKeyVerdict(offered: Buffer, pinned: string | undefined, known: readonly KnownHostKey[]): HostKeyVerdict {
   if (pinned !== undefined) {
@@ -121,6 +125,7 @@ export function hostKeyVerdict(offered: Buffer, pinned: string | undefined, know
   if (plain.some((entry) => entry.key.equals(offered))) return { trusted: true, source: 'known_hosts' };
   const sameType = plain.find((entry) => entry.keyType === keyTypeOf(offered));
   if (sameType) return { trusted: false, reason: 'mismatch', expected: fingerprint(sameType.key), expectedFrom: 'known_hosts' };
+  if (plain.length > 0) return { trusted: false, reason: 'other-type', offeredType: keyTypeOf(offered), known: plain.map((entry) => ({ keyType: entry.keyType, fingerprint: fingerprint(entry.key) })) };
   return { trusted: false, reason: 'unknown' };
 }
 

@@ -198,24 +198,26 @@ export function wizardTemplate(): Document {
 export async function runWizard(doc: Document, io: WizardIo, context: WizardContext = {}): Promise<Document> {
   const asker = new Asker(io);
   const env = environmentOf(context);
-  const existingHosts = (doc.toJS()?.hosts as { name?: string; address?: string }[] | undefined) ?? [];
+  const existingHosts = (doc.toJS()?.hosts as { name?: string; address?: string; hostKey?: string; roles?: string[] }[] | undefined) ?? [];
 
-  const hosts: { name: string; address: string; roles?: string[] }[] = [];
+  const hosts: { name: string; address: string; hostKey?: string; roles?: string[] }[] = [];
   const addresses = new HostAddresses();
   for (let i = 0; ; i++) {
-    const name = existingHosts[i]?.name ?? `vm${i + 1}`;
-    const address = await asker.ask<string>({
+    const existing = existingHosts[i];
+    const name = existing?.name ?? `vm${i + 1}`;
+    const address = (await asker.ask<string>({
       type: 'input',
       name: 'address',
       message: `Address of ${name} (IP or hostname)${i === 0 ? ', the VM for the app and database' : i === 1 ? ', the VM for the registry and DNS' : ''}`,
-      initial: i < 2 ? existingHosts[i]?.address : undefined,
+      initial: existing?.address,
       validate: validateWith((v) => addressProblem(v) ?? addresses.problem(v, i)),
-    });
-    hosts.push({ name, address: address.trim() });
-    addresses.add(address.trim(), i);
+    })).trim();
+    // A pinned host key stays pinned as long as the host keeps its address.
+    hosts.push({ name, address, ...(existing?.hostKey && existing.address === address ? { hostKey: existing.hostKey } : {}) });
+    addresses.add(address, i);
     if (hosts.length === LIST_LIMITS.hosts) break;
     if (i >= 1) {
-      const more = await asker.ask<boolean>({ type: 'confirm', name: 'more', message: 'Add another VM?', initial: false });
+      const more = await asker.ask<boolean>({ type: 'confirm', name: 'more', message: 'Add another VM?', initial: i + 1 < existingHosts.length });
       if (!more) break;
     }
   }
@@ -226,7 +228,7 @@ export async function runWizard(doc: Document, io: WizardIo, context: WizardCont
       type: 'confirm',
       name: 'layout',
       message: `Use the original layout (${hosts[0].name}: ${DEFAULT_LAYOUT[0].join('+')}, ${hosts[1].name}: ${DEFAULT_LAYOUT[1].join('+')})?`,
-      initial: true,
+      initial: existingHosts.every((h, i) => !h.roles || h.roles.join('+') === DEFAULT_LAYOUT[i]?.join('+')),
     }));
   for (const [i, host] of hosts.entries()) {
     host.roles = useDefaultLayout
@@ -235,7 +237,7 @@ export async function runWizard(doc: Document, io: WizardIo, context: WizardCont
           type: 'multiselect',
           name: 'roles',
           message: `Roles of ${host.name}`,
-          choices: ROLES.map((r) => ({ name: r })),
+          choices: ROLES.map((r) => ({ name: r, enabled: existingHosts[i]?.roles?.includes(r) ?? false })),
           validate: (v: string[]) => (v.length > 0 ? true : 'pick at least one role (space selects)'),
         });
   }
@@ -359,6 +361,27 @@ export function confirmHostKey(io: WizardIo, host: string, address: string, fing
       initial: false,
     }),
   );
+}
+
+/** How bare `berth` starts when an answers file is already there. */
+export type AnswersStart = 'use' | 'edit' | 'new';
+
+export function askAnswersStart(io: WizardIo, file: string): Promise<AnswersStart> {
+  return new Asker(io).ask<AnswersStart>({
+    type: 'select',
+    name: 'start',
+    message: `${file} is here. Start from it?`,
+    choices: [
+      { name: 'use', message: `use ${file} as it is` },
+      { name: 'edit', message: `edit it: the wizard, with ${file}'s answers filled in` },
+      { name: 'new', message: "start over from berth's defaults" },
+    ],
+  });
+}
+
+/** The last question before berth changes any host. */
+export function confirmChanges(io: WizardIo): Promise<boolean> {
+  return new Asker(io).ask<boolean>({ type: 'confirm', name: 'apply', message: 'Make these changes on the hosts?', initial: false });
 }
 
 /** A secret needed at run time that the answers do not hold (key passphrase, sudo password). */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { stripVTControlCharacters } from 'node:util';
 import { ensureBinary } from '../support/binary';
+import { converse } from '../support/terminal';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { INSTALL_TIMEOUT_MS, installedPlatform, runBerth, WORK_DIR, type InstalledPlatform } from './installed';
@@ -76,6 +77,35 @@ describe('e2e: admin user, SSH hardening and the engine on real hosts', function
     } finally {
       const fixed = await p.berth('install');
       assert.match(fixed.output, /vm1\s+ssh\s+changed\s+1/);
+    }
+  });
+
+  it('on a terminal, install shows what it would change and asks first; "no" changes nothing', async () => {
+    await p.topo.exec('vm1', "sed -i 's/^MaxAuthTries 4$/MaxAuthTries 9/' /etc/ssh/sshd_config.d/00-berth.conf");
+    try {
+      const command = `${process.execPath} ${join(__dirname, '..', '..', 'dist', 'cli', 'main.js')} install --answers ${p.answersFile}`;
+      const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: WORK_DIR, env: { ...process.env, NO_COLOR: '1', TERM: 'xterm' } });
+      const talk = converse([[/Make these changes on the hosts\?/, 'n']], (keys) => child.stdin.write(keys));
+      child.stdout.on('data', (c: Buffer) => talk.feed(c));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      const screen = talk.screen().replace(/\r\n/g, '\n');
+      assert.equal(code, 2, screen);
+      const ip = p.topo.vms.vm1.ip.replace(/\./g, '\\.');
+      assert.match(screen, new RegExp(`Summary of the install:\n {2}vm1 \\(${ip}\\)\\s+app, lb, db\n {4}ssh \\(1\\)\n {2}vm2 .*\n {4}up to date\n`), screen);
+      assert.match(screen, /error: nothing was changed/);
+      const still = await p.topo.exec('vm1', 'grep MaxAuthTries /etc/ssh/sshd_config.d/00-berth.conf');
+      assert.equal(still.stdout.trim(), 'MaxAuthTries 9');
+    } finally {
+      await p.berth('install');
+    }
+  });
+
+  it('status and doctor --output json: one object per host, in the order of the answers', async () => {
+    for (const command of ['status', 'doctor']) {
+      const run = await p.berth(command, ['--output', 'json']);
+      assert.equal(run.code, 0, run.output);
+      const objects = run.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { host: string; ok: boolean; user: string });
+      assert.deepEqual(objects.map((o) => [o.host, o.ok, o.user]), [['vm1', true, 'berth'], ['vm2', true, 'berth']], command);
     }
   });
 

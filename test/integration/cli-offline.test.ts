@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { freePort } from '../support/sshd';
 import { join } from 'node:path';
@@ -53,6 +54,35 @@ describe('bad input contacts nothing (the built CLI, with its connections record
       assert.match(run.stderr, new RegExp(`error: vm1 \\(127\\.0\\.0\\.2 port ${port}\\): connection refused`), command);
       assert.match(run.stderr, new RegExp(`error: vm2 \\(127\\.0\\.0\\.3 port ${port}\\): connection refused`), command);
       assert.doesNotMatch(run.stderr, /internal error|\n\s+at /, `${command}: ${run.stderr}`);
+    }
+  });
+
+  it('a plan that reaches no host is incomplete, not "up to date", and its advice is to plan again', async () => {
+    const port = await freePort();
+    writeFileSync(join(dir, 'noplan.yaml'), stringify(answersYaml({ ssh: { privateKey: './id_test', port }, sshHardening: { port }, hosts: [{ name: 'vm1', address: '127.0.0.2', roles: ['app', 'lb', 'db'] }, { name: 'vm2', address: '127.0.0.3', roles: ['registry', 'dns'] }] })));
+    const run = await berth(['plan', '--answers', 'noplan.yaml', '--output', 'plain'], dir);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /Plan incomplete: vm1, vm2 could not be planned; 0 changes found on the way; nothing was changed\./);
+    assert.doesNotMatch(run.stderr, /up to date|continues where it stopped/);
+    assert.match(run.stderr, /Nothing was changed\. Fix what is reported above and run `berth plan --answers noplan\.yaml` again\./);
+  });
+
+  it('status connects to all hosts at once: a host that never answers does not hold up the next, and the wait is shown', async () => {
+    // A listener that accepts and never says a word, as an address that drops SSH would.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '0.0.0.0', r));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const hosts = [{ name: 'vm1', address: '127.0.0.2', roles: ['app', 'lb', 'db'] }, { name: 'vm2', address: '127.0.0.3', roles: ['registry', 'dns'] }];
+      writeFileSync(join(dir, 'silent.yaml'), stringify(answersYaml({ ssh: { privateKey: './id_test', port, connectTimeout: 3 }, sshHardening: { port }, hosts })));
+      const run = await berth(['status', '--answers', 'silent.yaml'], dir);
+      assert.equal(run.code, 1, run.stderr);
+      // Each host is tried as the admin user, then as root: one after the other on a host, the hosts side by side.
+      assert.deepEqual(run.network, [`connect 127.0.0.2:${port}`, `connect 127.0.0.3:${port}`, `connect 127.0.0.2:${port}`, `connect 127.0.0.3:${port}`], run.stderr);
+      assert.match(run.stderr, /^Connecting to vm1 \(127\.0\.0\.2\), vm2 \(127\.0\.0\.3\)…\nstill waiting for vm1 \(127\.0\.0\.2\), vm2 \(127\.0\.0\.3\) \(5 s\)\n/);
+      assert.match(run.stderr, /error: vm1 \(127\.0\.0\.2 port \d+\): connected, but no SSH handshake and login within 3 s\n[^]*error: vm2 \(127\.0\.0\.3 port \d+\): connected, but no SSH[^]*error: could not read the state of vm1, vm2\nSee the errors above; once the hosts answer, run `berth status --answers silent\.yaml` again\.\n$/);
+    } finally {
+      silent.close();
     }
   });
 

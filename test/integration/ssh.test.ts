@@ -278,6 +278,18 @@ describe('SSH transport against a real sshd', function () {
       writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${impostor.publicKey}\n`);
       await rejectsWith(connect(target({ hostKey: undefined }), asRoot({ knownHostsPath: knownHosts, onNewHostKey: never })), 'hostkey', /MISMATCH.*from known_hosts/);
     });
+
+    it('a key of another type than the one known_hosts holds is not new: refused, both fingerprints named, even when new keys are accepted', async () => {
+      const knownHosts = join(dir, 'known_hosts');
+      // The test sshd has an ed25519 host key only; known_hosts knows the host by an ECDSA key.
+      execFileSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', join(dir, 'ecdsa-host-key')]);
+      const ecdsa = readFileSync(join(dir, 'ecdsa-host-key.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+      const ecdsaFp = execFileSync('ssh-keygen', ['-lf', join(dir, 'ecdsa-host-key.pub')], { encoding: 'utf8' }).split(' ')[1];
+      writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${ecdsa}\n`);
+      const accept = async () => assert.fail('asked whether to trust a key of a host known_hosts knows');
+      const refused = connect(target({ hostKey: undefined }), asRoot({ knownHostsPath: knownHosts, onNewHostKey: accept }));
+      await rejectsWith(refused, 'hostkey', new RegExp(`offered a ssh-ed25519 key ${sshd.hostKeyFingerprint.replace(/[+/]/g, '\\$&')}, but known_hosts knows it by another key: ecdsa-sha2-nistp256 ${ecdsaFp.replace(/[+/]/g, '\\$&')}\\. This is not a new host`));
+    });
   });
 
   describe('sudo', () => {

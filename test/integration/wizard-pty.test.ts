@@ -56,6 +56,10 @@ describe('the wizard in a real terminal (packaged binary under script(1))', func
     assert.equal(code, 1, screen);
     assert.match(screen, /Saved the answers to berth\.yaml \(mode 0600\)/);
     assert.match(screen, /vm1 \(127\.0\.0\.2 port \d+\).*refused/i);
+    // It failed while planning, before the question that precedes any change: the advice is true for that.
+    assert.match(screen, /Plan incomplete: vm1, vm2 could not be planned/);
+    assert.doesNotMatch(screen, /Make these changes on the hosts\?/);
+    assert.match(screen, /Nothing was changed\. Fix what is reported above and run `berth install --answers berth\.yaml` again\./);
 
     const file = join(work, 'berth.yaml');
     assert.equal(statSync(file).mode & 0o777, 0o600);

@@ -4,12 +4,16 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { stringify } from 'yaml';
 import type { LoadedAnswers } from '../../src/answers/load';
-import { interactiveChoices, pinAcceptedKeys } from '../../src/cli/commands/hosts';
+import { inspectHosts, interactiveChoices, pinAcceptedKeys, runFailureHint } from '../../src/cli/commands/hosts';
+import type { HostAgent } from '../../src/engine/agent';
+import { SshError } from '../../src/engine/transport';
 import type { SshConnector } from '../../src/ssh/connector';
 import { COMMANDS, main } from '../../src/cli/main';
+import { confirmInstall, gatherAnswers } from '../../src/cli/commands/install';
+import { BadInputError } from '../../src/errors';
 import { colorWanted, createPrinter } from '../../src/cli/print';
 import { VERSION } from '../../src/version';
-import { answersYaml, fixtureDir, TEST_SECRETS } from '../support/answers';
+import { answersYaml, fixtureDir, testAnswers, TEST_SECRETS } from '../support/answers';
 import { converse, fakeTty, KEY } from '../support/terminal';
 
 async function runCli(argv: string[], env: NodeJS.ProcessEnv = {}) {
@@ -176,5 +180,194 @@ describe('cli colours per stream', () => {
     const print = createPrinter({ stdout, stderr }, want);
     assert.equal(print.color.red('x'), '\u001b[31mx\u001b[39m');
     assert.equal(print.outColor.red('x'), 'x');
+  });
+});
+
+describe('the command line, wherever the options are', () => {
+  it('every group and command takes --help, and `berth help COMMAND` and global options before the command work', async () => {
+    for (const group of ['answers', 'sandbox']) {
+      for (const argv of [[group, '--help'], [group, '-h'], ['help', group], ['--help', group]]) {
+        const r = await runCli(argv);
+        assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
+        assert.match(r.stdout, new RegExp(`^Usage: berth ${group} <command> \\[options\\]\\n\\nCommands:\\n  ${group} \\w+`), argv.join(' '));
+      }
+    }
+    for (const argv of [['help', 'install'], ['--help', 'install'], ['--no-color', 'install', '--help'], ['help', 'answers', 'validate']]) {
+      const r = await runCli(argv);
+      assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^Usage: berth ${argv.includes('answers') ? 'answers validate' : 'install'}`), argv.join(' '));
+    }
+    assert.match((await runCli(['help'])).stdout, /^berth .*\n\nUsage: berth \[command\]/);
+    assert.equal((await runCli(['--no-color', '--version'])).stdout, `${VERSION}\n`);
+    const bare = await runCli(['answers']);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /"berth answers" needs a subcommand/);
+    // A global option before the command reaches the command: here plan, refusing its bad --output before anything else.
+    const plan = await runCli(['--no-color', 'plan', '--answers', '/nonexistent.yaml', '--output', 'fancy']);
+    assert.equal(plan.code, 2);
+    assert.doesNotMatch(plan.stderr, /unknown command/);
+  });
+
+  it('an option without its value says which value it needs, not the parser words (exit 2)', async () => {
+    for (const argv of [['plan', '--answers'], ['plan', '-a'], ['doctor', '--answers', '--yes'], ['install', '--output']]) {
+      const r = await runCli(argv);
+      assert.equal(r.code, 2, argv.join(' '));
+      const option = argv[1] === '-a' || argv[1] === '--answers' ? '--answers FILE' : '--output auto\\|plain\\|json';
+      assert.match(r.stderr, new RegExp(`^error: --\\w+ needs a value: ${option}\\nRun \`berth ${argv[0]} --help\`\\.\\n$`), `${argv.join(' ')}: ${r.stderr}`);
+    }
+  });
+
+  it('every command that connects takes --yes, --accept-new-host-keys and --output', async () => {
+    for (const command of ['install', 'plan', 'doctor', 'status']) {
+      const help = (await runCli([command, '--help'])).stdout;
+      for (const option of ['--answers FILE', '--yes', '--accept-new-host-keys', '--output auto|plain|json']) assert.ok(help.includes(option), `${command} lacks ${option}:\n${help}`);
+      assert.doesNotMatch(help, /--yes\s+.*host key/i, `${command}: --yes says nothing about host keys`);
+    }
+  });
+});
+
+describe('trusting new host keys', () => {
+  const context = (values: Record<string, boolean>, tty: boolean) => {
+    const stderr = Object.assign(new PassThrough(), { isTTY: tty });
+    let text = '';
+    stderr.on('data', (c: Buffer) => (text += c));
+    const print = createPrinter({ stdout: new PassThrough(), stderr }, { stdout: false, stderr: false });
+    const stdin = tty ? fakeTty() : Object.assign(new PassThrough(), { isTTY: false });
+    return { ctx: { values, positionals: [], print, env: {}, stdin, stdout: new PassThrough(), stderr }, text: () => text };
+  };
+  const vm1 = { name: 'vm1', address: '10.0.0.11', port: 22 };
+
+  it('--yes asks nothing and trusts no new key: such a key is refused, on a terminal or not', () => {
+    assert.equal(interactiveChoices(context({ yes: true }, true).ctx).onNewHostKey, undefined);
+    assert.equal(interactiveChoices(context({ yes: true }, false).ctx).onNewHostKey, undefined);
+    assert.equal(interactiveChoices(context({}, false).ctx).onNewHostKey, undefined);
+  });
+
+  it('--accept-new-host-keys trusts a first key without asking, with or without --yes, and says so', async () => {
+    for (const values of [{ 'accept-new-host-keys': true }, { 'accept-new-host-keys': true, yes: true }] as Record<string, boolean>[]) {
+      const { ctx, text } = context(values, true);
+      assert.equal(await interactiveChoices(ctx).onNewHostKey!(vm1, 'SHA256:one'), true);
+      assert.equal(text(), 'Trusting the new host key of vm1 (10.0.0.11): SHA256:one\n');
+    }
+  });
+});
+
+describe('advice after a failed run', () => {
+  it('names the command that helps: a plan changed nothing, an install continues from the answers file', () => {
+    assert.equal(runFailureHint('plan', 'plan', 'berth.yaml', false), 'Nothing was changed. Fix what is reported above and run `berth plan --answers berth.yaml` again.');
+    assert.equal(runFailureHint('plan', 'install', 'my answers.yaml', false), "Nothing was changed. Fix what is reported above and run `berth install --answers 'my answers.yaml'` again.");
+    assert.equal(runFailureHint('plan', 'plan', 'b.yaml', true), 'Nothing was changed. Run `berth plan --answers b.yaml` again.');
+    assert.equal(runFailureHint('apply', 'install', 'berth.yaml', false), 'Fix what is reported above and run `berth install --answers berth.yaml`: it continues where it stopped.');
+    assert.equal(runFailureHint('apply', 'install', 'berth.yaml', true), 'Run `berth install --answers berth.yaml` to continue where it stopped.');
+  });
+});
+
+describe('status and doctor: all hosts at once', () => {
+  function streams(values: Record<string, string | boolean> = {}) {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const text = { out: '', err: '' };
+    stdout.on('data', (c: Buffer) => (text.out += c));
+    stderr.on('data', (c: Buffer) => (text.err += c));
+    const print = createPrinter({ stdout, stderr }, { stdout: false, stderr: false });
+    return { ctx: { values, positionals: [], print, env: {}, stdin: new PassThrough(), stdout, stderr }, text };
+  }
+  const loaded = () => ({ file: join(fixtureDir(), 'berth.yaml'), answers: testAnswers() }) as LoadedAnswers;
+  const agentOf = (user: string) => ({ user, close: async () => undefined }) as unknown as HostAgent;
+  const unused = async (): Promise<never> => assert.fail('not used by status and doctor');
+
+  it('connects to every host before any answers, names the ones still awaited, and prints in the order of the answers', async () => {
+    const events: string[] = [];
+    const release = new Map<string, () => void>();
+    const connector: SshConnector = {
+      acceptedHostKeys: new Map(),
+      connect: (host) => {
+        events.push(`connect ${host.name}`);
+        return new Promise((resolve) => release.set(host.name, () => (events.push(`answer ${host.name}`), resolve(agentOf('root')))));
+      },
+      connectAs: unused,
+      open: unused,
+    };
+    const { ctx, text } = streams();
+    // vm1 is the slow one: vm2 answers once both were named as awaited, vm1 once vm2 is no longer named.
+    ctx.stderr.on('data', () => {
+      if (!events.includes('answer vm2') && /still waiting for vm1 \(10\.0\.0\.11\), vm2 \(10\.0\.0\.12\) \(\d+ s\)/.test(text.err)) release.get('vm2')!();
+      else if (events.includes('answer vm2') && !events.includes('answer vm1') && /still waiting for vm1 \(10\.0\.0\.11\) \(\d+ s\)\n/.test(text.err)) release.get('vm1')!();
+    });
+    const failing = await inspectHosts(ctx, loaded(), async (_agent, host) => ({ ok: host.name !== 'vm2', lines: [`${host.name} report`], data: {} }), { connector, slowEveryMs: 5 });
+    assert.deepEqual(events, ['connect vm1', 'connect vm2', 'answer vm2', 'answer vm1']);
+    assert.match(text.err, /^Connecting to vm1 \(10\.0\.0\.11\), vm2 \(10\.0\.0\.12\)…\n/);
+    assert.equal(text.out, 'vm1 report\nvm2 report\n');
+    assert.deepEqual(failing, ['vm2']);
+  });
+
+  it('--output json: one JSON object per host on stdout, in host order, an unreachable host with its error', async () => {
+    const connector: SshConnector = {
+      acceptedHostKeys: new Map(),
+      connect: async (host) => {
+        if (host.name === 'vm1') {
+          await new Promise((r) => setTimeout(r, 20));
+          throw new SshError('timeout', 'vm1 (10.0.0.11): timed out', 'Check the address.');
+        }
+        return agentOf('berth');
+      },
+      connectAs: unused,
+      open: unused,
+    };
+    const { ctx, text } = streams({ output: 'json' });
+    const failing = await inspectHosts(ctx, loaded(), async (agent, host) => ({ ok: true, lines: ['not shown'], data: { host: host.name, user: agent.user } }), { connector });
+    assert.deepEqual(failing, ['vm1']);
+    assert.deepEqual(text.out.trimEnd().split('\n').map((l) => JSON.parse(l)), [
+      { host: 'vm1', address: '10.0.0.11', ok: false, error: 'vm1 (10.0.0.11): timed out', hint: 'Check the address.' },
+      { host: 'vm2', user: 'berth' },
+    ]);
+    assert.match(text.err, /error: vm1 \(10\.0\.0\.11\): timed out\n {2}Check the address\.\n/);
+  });
+});
+
+describe('before the first change, on a terminal', () => {
+  function terminal(steps: [RegExp, string][]) {
+    const stdin = fakeTty();
+    const stderr = Object.assign(new PassThrough(), { isTTY: true });
+    const talk = converse(steps, (keys) => stdin.write(keys));
+    stderr.on('data', (c: Buffer) => talk.feed(c));
+    const print = createPrinter({ stdout: new PassThrough(), stderr }, { stdout: false, stderr: false });
+    return { ctx: { values: {}, positionals: [], print, env: {}, stdin, stdout: new PassThrough(), stderr }, screen: () => talk.screen() };
+  }
+  const loaded = { file: 'berth.yaml', answers: testAnswers() } as LoadedAnswers;
+  const planned = [{ host: 'vm1', phase: 'admin', status: 'planned' as const, changed: 2, durationMs: 0 }];
+
+  it('shows the hosts, roles and planned changes, then asks; yes goes on', async () => {
+    const { ctx, screen } = terminal([[/Make these changes on the hosts\?/, 'y']]);
+    assert.equal(await confirmInstall(ctx, loaded, planned), true);
+    assert.match(screen(), /Summary of the install:\n {2}vm1 \(10\.0\.0\.11\) {2}app, lb, db\n {4}admin \(2\)\n {2}vm2 \(10\.0\.0\.12\) {2}registry, dns\n {4}up to date\n/);
+  });
+
+  it('no, or Ctrl-C, changes nothing (bad input, exit 2); nothing to change asks nothing', async () => {
+    for (const key of ['n', KEY.ctrlC]) {
+      const { ctx } = terminal([[/Make these changes on the hosts\?/, key]]);
+      await assert.rejects(confirmInstall(ctx, loaded, planned), (err: Error) => err instanceof BadInputError && /nothing was changed/.test(err.message) && /berth install --answers berth\.yaml/.test(err.hint ?? ''));
+    }
+    const { ctx, screen } = terminal([]);
+    assert.equal(await confirmInstall(ctx, loaded, [{ ...planned[0], changed: 0, status: 'ok' }]), false);
+    assert.doesNotMatch(screen(), /Make these changes/);
+  });
+
+  it('bare berth with a berth.yaml here offers it; "edit" starts the wizard from its answers', async () => {
+    const dir = fixtureDir();
+    writeFileSync(join(dir, 'berth.yaml'), stringify(answersYaml({ hosts: [{ name: 'web', address: '10.9.8.7', roles: ['app', 'lb', 'db'] }, { name: 'reg', address: '10.9.8.8', roles: ['registry', 'dns'] }] })));
+    const { ctx, screen } = terminal([
+      [/berth\.yaml is here\. Start from it\?/, `${KEY.down}${KEY.enter}`],
+      [/Address of web/, KEY.ctrlC],
+    ]);
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      await assert.rejects(gatherAnswers(ctx), (err: Error) => err instanceof BadInputError && /cancelled: nothing was written/.test(err.message));
+    } finally {
+      process.chdir(cwd);
+    }
+    assert.match(screen(), /use berth\.yaml as it is/);
+    assert.match(screen(), /Address of web \(IP or hostname\), the VM for the app and database.*10\.9\.8\.7/);
   });
 });

@@ -7,7 +7,7 @@ import { stripVTControlCharacters } from 'node:util';
 import chalk from 'chalk';
 import type { HostAnswers } from '../../src/answers/schema';
 import { memoryLog, openRunLog } from '../../src/engine/log';
-import { jsonReporter, plainReporter, renderPlan, taskListReporter } from '../../src/engine/output';
+import { changeSummary, jsonReporter, plainReporter, planVerdict, renderPlan, taskListReporter } from '../../src/engine/output';
 import { everyHost, type Phase } from '../../src/engine/phase';
 import { runPhases } from '../../src/engine/run';
 import type { Reporter } from '../../src/engine/events';
@@ -120,5 +120,40 @@ describe('output', () => {
     assert.match(text, /vm1 · registry:\n {2}~ write \/etc\/motd \(mode 0644\)\n(.*\n)*\s+\+welcome/);
     assert.match(text, /~ write \/etc\/berth\/htpasswd \(mode 0600\)\n\s+\(content holds a secret: not shown\)/);
     assert.ok(!text.includes(TEST_SECRETS.registry));
+  });
+});
+
+describe('the end of a plan and the summary before an install', () => {
+  const row = (host: string, phase: string, changed: number, status: 'ok' | 'planned' | 'failed' = changed ? 'planned' : 'ok') => ({ host, phase, status, changed, durationMs: 0 });
+
+  it('a plan that reached no host, or failed on one, is incomplete, not up to date', () => {
+    assert.equal(planVerdict({ type: 'run-done', ok: false, summary: [row('vm1', 'connect', 0, 'failed'), row('vm2', 'connect', 0, 'failed')] }), 'Plan incomplete: vm1, vm2 could not be planned; 0 changes found on the way; nothing was changed.');
+    assert.equal(planVerdict({ type: 'run-done', ok: false, summary: [row('vm1', 'admin', 1)] }), 'Plan incomplete: the run stopped before the end; 1 change found on the way; nothing was changed.');
+    assert.equal(planVerdict({ type: 'run-done', ok: true, summary: [row('vm1', 'admin', 0)] }), 'Plan: every host is up to date (0 to change).');
+    assert.equal(planVerdict({ type: 'run-done', ok: true, summary: [row('vm1', 'admin', 2), row('vm2', 'dns', 1)] }), 'Plan: 3 changes would be made; nothing was changed.');
+  });
+
+  it('names each host with its roles and the phases that would change it, wrapped, short', () => {
+    const hosts = [
+      { name: 'vm1', address: '10.0.0.11', roles: ['app', 'lb', 'db'] },
+      { name: 'vm2', address: '10.0.0.12', roles: ['registry', 'dns'] },
+    ];
+    const phases = ['preflight', 'admin', 'dns', 'docker', 'firewall', 'ssh', 'registry-access', 'app-image', 'verify'];
+    const rows = [...phases.map((p, i) => row('vm1', p, i)), row('vm2', 'preflight', 0)];
+    assert.equal(
+      changeSummary(hosts, rows, 'berth.yaml', 60),
+      [
+        '',
+        'Summary of the install:',
+        '  vm1 (10.0.0.11)  app, lb, db',
+        '    admin (1), dns (2), docker (3), firewall (4), ssh (5),',
+        '    registry-access (6), app-image (7), verify (8)',
+        '  vm2 (10.0.0.12)  registry, dns',
+        '    up to date',
+        '',
+        '36 changes in all (phase (actions)); `berth plan --answers berth.yaml` shows each with its diff.',
+      ].join('\n'),
+    );
+    assert.match(changeSummary(hosts, [row('vm1', 'admin', 0)], 'b.yaml'), /\nEvery host is up to date: nothing to change\.$/);
   });
 });

@@ -88,11 +88,16 @@ describe('host keys', () => {
       assert.deepEqual(hostKeyVerdict(blob(ED25519), ECDSA_FP, known), { trusted: false, reason: 'mismatch', expected: ECDSA_FP, expectedFrom: 'pinned' });
     });
 
-    it('follows known_hosts: same key trusted, same type different key a mismatch, other type unknown, revoked refused', () => {
+    it('follows known_hosts: same key trusted, same type different key a mismatch, other type not new, revoked refused', () => {
       assert.deepEqual(hostKeyVerdict(blob(ED25519), undefined, known), { trusted: true, source: 'known_hosts' });
       const impostor = knownKeysFor(`vm1 ssh-ed25519 ${ED25519}\n`, 'vm1');
       assert.deepEqual(hostKeyVerdict(blob(OTHER_ED25519), undefined, impostor), { trusted: false, reason: 'mismatch', expected: ED25519_FP, expectedFrom: 'known_hosts' });
-      assert.deepEqual(hostKeyVerdict(blob(ECDSA), undefined, impostor), { trusted: false, reason: 'unknown' });
+      assert.deepEqual(hostKeyVerdict(blob(ECDSA), undefined, impostor), {
+        trusted: false,
+        reason: 'other-type',
+        offeredType: 'ecdsa-sha2-nistp256',
+        known: [{ keyType: 'ssh-ed25519', fingerprint: ED25519_FP }],
+      });
       assert.deepEqual(hostKeyVerdict(blob(OTHER_ED25519), undefined, known), { trusted: false, reason: 'revoked' });
       assert.deepEqual(hostKeyVerdict(blob(ED25519), undefined, []), { trusted: false, reason: 'unknown' });
     });

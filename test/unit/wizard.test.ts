@@ -165,3 +165,25 @@ describe('saving the answers', () => {
     assert.equal(await askSavePath({ stdin, stdout }, 'berth.yaml'), join(dir, 'id_test'));
   });
 });
+
+describe('the wizard from an existing answers file', () => {
+  it('fills in its hosts, and keeps a pinned host key only while the host keeps its address', async () => {
+    const doc = wizardTemplate();
+    doc.setIn(['hosts', 0, 'hostKey'], 'SHA256:kept');
+    doc.setIn(['hosts', 1, 'hostKey'], 'SHA256:dropped');
+    const stdin = fakeTty();
+    const stdout = new PassThrough();
+    const steps: Step[] = [
+      [/Address of vm1.*192\.168\.122\.105/, KEY.enter],
+      [/Address of vm2.*192\.168\.122\.173/, `${'\u007f'.repeat(20)}192.168.122.200${KEY.enter}`],
+      ...STEPS.slice(STEPS.findIndex(([question]) => question.source === 'Add another VM\\?')),
+    ];
+    const talk = converse(steps, (keys) => stdin.write(keys));
+    stdout.on('data', (c: Buffer) => talk.feed(c));
+    const result = await runWizard(doc, { stdin, stdout }, { baseDir: fixtureDir(), env: { BERTH_DB_PASSWORD: DB_PASSWORD } });
+    assert.deepEqual(
+      (result.toJS().hosts as { name: string; address: string; hostKey?: string }[]).map((h) => [h.name, h.address, h.hostKey]),
+      [['vm1', '192.168.122.105', 'SHA256:kept'], ['vm2', '192.168.122.200', undefined]],
+    );
+  });
+});

@@ -13,6 +13,7 @@ import type { HostAnswers } from '../../answers/schema';
 import { HostStateError, type HostAgent } from '../../engine/agent';
 import { HostProblem, type LocalFacts } from '../../engine/phase';
 import { SshError } from '../../engine/transport';
+import { shellCommand } from '../../shell';
 import { BadInputError, RunFailedError } from '../../errors';
 import { PHASES } from '../../phases';
 import { JUMP_HOST, sshConnector, type SshConnector } from '../../ssh/connector';
@@ -20,9 +21,14 @@ import type { InteractiveChoices } from '../../ssh/settings';
 import { askRunSecret, confirmHostKey, WizardCancelled } from '../../wizard';
 import { outputMode, type CommandContext } from '../command';
 
-/** Prompts for what a run may need while connecting, or answers decided by --yes. */
+/**
+ * Prompts for what a run may need while connecting. --yes asks nothing (what
+ * is missing is an error); only --accept-new-host-keys trusts a host's first key
+ * unasked.
+ */
 export function interactiveChoices(ctx: CommandContext): InteractiveChoices {
   const yes = Boolean(ctx.values.yes);
+  const acceptNew = Boolean(ctx.values['accept-new-host-keys']);
   const interactive = Boolean(ctx.stdin.isTTY) && !yes;
   const io = { stdin: ctx.stdin, stdout: ctx.stderr };
   // Ctrl-C in a question answers it with nothing: the connection then fails saying what was missing.
@@ -37,13 +43,13 @@ export function interactiveChoices(ctx: CommandContext): InteractiveChoices {
   };
   return {
     env: ctx.env,
-    onNewHostKey: interactive
-      ? (q, fp) => unlessCancelled(confirmHostKey(io, q.name, q.address, fp), false)
-      : yes
-        ? async (q, fp) => {
-            ctx.print.info(`Trusting the new host key of ${q.name} (${q.address}): ${fp}`);
-            return true;
-          }
+    onNewHostKey: acceptNew
+      ? async (q, fp) => {
+          ctx.print.info(`Trusting the new host key of ${q.name} (${q.address}): ${fp}`);
+          return true;
+        }
+      : interactive
+        ? (q, fp) => unlessCancelled(confirmHostKey(io, q.name, q.address, fp), false)
         : undefined,
     askPassphrase: interactive ? (path) => ask(`Passphrase of ${path}`) : undefined,
     askSudoPassword: interactive ? (host, user) => ask(`sudo password of ${user} on ${host.name}`) : undefined,
@@ -102,33 +108,82 @@ function isHostFailure(err: unknown): err is Error & { hint?: string } {
   return err instanceof SshError || err instanceof HostStateError || err instanceof HostProblem || err instanceof RunFailedError;
 }
 
+/** What inspecting one host found: lines for the screen, and the same as data for --output json. */
+export interface HostReport {
+  ok: boolean;
+  lines: string[];
+  data: Record<string, unknown>;
+}
+
+export interface InspectOptions {
+  /** Default: SSH to the hosts of the answers. */
+  connector?: SshConnector;
+  /** How often the hosts still connecting are named (default 5 s). */
+  slowEveryMs?: number;
+}
+
+type Settled = { report: HostReport } | { error: unknown };
+
 /**
- * Connect to each host in turn and run `inspect` on it (status, doctor),
- * then pin the host keys accepted on the way. A host that cannot be reached
- * or read is reported and the others are still inspected. Returns the names
- * of the hosts that could not be reached or that `inspect` found wanting
- * (it returns false).
+ * Connect to all hosts at once and run `inspect` on each (status, doctor),
+ * then pin the host keys accepted on the way. While they connect, the hosts
+ * still awaited are named every few seconds; the results come in the order
+ * of the answers, each as soon as it and the ones before it are in. A host
+ * that cannot be reached or read is reported and the others are still
+ * inspected. Returns the names of the hosts that could not be reached or
+ * that `inspect` found wanting.
  */
-export async function inspectHosts(ctx: CommandContext, loaded: LoadedAnswers, inspect: (agent: HostAgent, host: HostAnswers) => Promise<boolean | void>): Promise<string[]> {
-  const connector = connectorFor(ctx, loaded);
+export async function inspectHosts(
+  ctx: CommandContext,
+  loaded: LoadedAnswers,
+  inspect: (agent: HostAgent, host: HostAnswers) => Promise<HostReport>,
+  options: InspectOptions = {},
+): Promise<string[]> {
+  const json = outputMode(ctx.values) === 'json';
+  const connector = options.connector ?? connectorFor(ctx, loaded);
+  const hosts = loaded.answers.hosts;
+  const label = (host: HostAnswers) => `${host.name} (${host.address})`;
+  const waiting = new Set(hosts);
+  const started = Date.now();
+  ctx.print.info(`Connecting to ${hosts.map(label).join(', ')}…`);
+  const slow = setInterval(() => {
+    if (waiting.size > 0) ctx.print.info(`still waiting for ${[...waiting].map(label).join(', ')} (${Math.round((Date.now() - started) / 1000)} s)`);
+  }, options.slowEveryMs ?? 5000);
+
+  const one = async (host: HostAnswers): Promise<Settled> => {
+    try {
+      const agent = await connector.connect(host);
+      try {
+        return { report: await inspect(agent, host) };
+      } finally {
+        await agent.close();
+      }
+    } catch (err) {
+      if (!isHostFailure(err)) return { error: err };
+      return { report: { ok: false, lines: [], data: { host: host.name, address: host.address, ok: false, error: err.message, ...(err.hint ? { hint: err.hint } : {}) } } };
+    } finally {
+      waiting.delete(host);
+    }
+  };
+  const settled = hosts.map(one);
   const failing: string[] = [];
   try {
-    for (const host of loaded.answers.hosts) {
-      try {
-        const agent = await connector.connect(host);
-        try {
-          if ((await inspect(agent, host)) === false) failing.push(host.name);
-        } finally {
-          await agent.close();
-        }
-      } catch (err) {
-        if (!isHostFailure(err)) throw err;
-        ctx.print.error(err.message);
-        if (err.hint) ctx.print.info(`  ${err.hint}`);
-        failing.push(host.name);
+    for (const [i, result] of settled.entries()) {
+      const outcome = await result;
+      if ('error' in outcome) throw outcome.error;
+      const { report } = outcome;
+      if (json) ctx.print.out(JSON.stringify(report.data));
+      if (typeof report.data.error === 'string') {
+        ctx.print.error(report.data.error);
+        if (typeof report.data.hint === 'string') ctx.print.info(`  ${report.data.hint}`);
+      } else if (!json) {
+        for (const line of report.lines) ctx.print.out(line);
       }
+      if (!report.ok) failing.push(hosts[i].name);
     }
   } finally {
+    clearInterval(slow);
+    await Promise.allSettled(settled);
     pinAcceptedKeys(ctx, loaded, connector);
   }
   return failing;
@@ -154,10 +209,19 @@ export function pinAcceptedKeys(ctx: CommandContext, loaded: LoadedAnswers, conn
  * owner and Ctrl-C handling a user expects: the first Ctrl-C stops after the
  * steps under way and releases the locks, a second one quits at once.
  */
-export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mode: 'apply' | 'plan'): Promise<RunResult> {
+export interface RunOnHostsOptions {
+  /** A plan prints each action with its diff unless false (the summary before an install shows counts instead). */
+  printPlan?: boolean;
+  /** The command a failure's advice names (default: install for apply, plan for plan). */
+  rerun?: 'install' | 'plan';
+  /** Default: a new one (for one run after another, pass the same so that nothing is asked twice). */
+  connector?: SshConnector;
+}
+
+export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mode: 'apply' | 'plan', options: RunOnHostsOptions = {}): Promise<RunResult> {
   const reporter = reporterFor(ctx);
   const local = localFacts(loaded);
-  const connector = connectorFor(ctx, loaded);
+  const connector = options.connector ?? connectorFor(ctx, loaded);
   const logPath = (ctx.values['log-file'] as string | undefined) ?? defaultLogPath(process.cwd());
   let log: RunLog;
   try {
@@ -192,13 +256,21 @@ export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mod
     log.close();
     pinAcceptedKeys(ctx, loaded, connector);
   }
-  if (mode === 'plan' && ctx.values.output !== 'json') ctx.print.out(renderPlan(result.plans, ctx.print.outColor));
+  if (mode === 'plan' && options.printPlan !== false && ctx.values.output !== 'json') ctx.print.out(renderPlan(result.plans, ctx.print.outColor));
   if (!result.ok) {
-    throw new RunFailedError(
-      abort.signal.aborted ? 'the run was interrupted' : 'the run failed',
-      [],
-      'Fix what is reported above and run the same command again: it continues where it stopped.',
-    );
+    const interrupted = abort.signal.aborted;
+    throw new RunFailedError(interrupted ? 'the run was interrupted' : 'the run failed', [], runFailureHint(mode, options.rerun ?? (mode === 'plan' ? 'plan' : 'install'), loaded.file, interrupted));
   }
   return result;
+}
+
+/**
+ * What to do after a failed or interrupted run, true for the run that failed:
+ * a plan changed nothing and is only run again; an install continues where it
+ * stopped, from the answers file (which, after the wizard, is the one just saved).
+ */
+export function runFailureHint(mode: 'apply' | 'plan', rerun: 'install' | 'plan', file: string, interrupted: boolean): string {
+  if (mode === 'plan') return `Nothing was changed. ${interrupted ? 'Run' : 'Fix what is reported above and run'} \`${shellCommand(['berth', rerun, '--answers', file])}\` again.`;
+  const again = `\`${shellCommand(['berth', 'install', '--answers', file])}\``;
+  return interrupted ? `Run ${again} to continue where it stopped.` : `Fix what is reported above and run ${again}: it continues where it stopped.`;
 }

@@ -2,7 +2,10 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Document } from 'yaml';
 import type { LoadedAnswers } from '../../answers/load';
+import type { AnswersStart } from '../../wizard';
+import type { SummaryRow } from '../../engine/events';
 import { BadInputError } from '../../errors';
+import { shellCommand } from '../../shell';
 import { HOST_OPTIONS, outputMode, type Command, type CommandContext } from '../command';
 
 /** Write the answers (0600) and, for editors, the JSON Schema the file's first line points at. */
@@ -18,6 +21,9 @@ async function saveAnswers(path: string, doc: Document): Promise<void> {
   }
 }
 
+/** The answers file bare `berth` offers to start from, and where the wizard saves by default. */
+const DEFAULT_ANSWERS = 'berth.yaml';
+
 const NON_INTERACTIVE_HINT =
   'Without a terminal berth cannot ask questions. Write an answers file (start from `berth answers example > berth.yaml`) and run `berth install --answers berth.yaml --yes`.';
 
@@ -30,18 +36,24 @@ export async function gatherAnswers(ctx: CommandContext): Promise<LoadedAnswers>
   const { parseAnswers, readAnswersText } = require('../../answers/load') as typeof import('../../answers/load');
   const { missingSecrets } = require('../../answers/missing') as typeof import('../../answers/missing');
   const { formatPath } = require('../../answers/problems') as typeof import('../../answers/problems');
-  const { askMissingSecrets, askSavePath, wizardTemplate, runWizard, WizardCancelled } = require('../../wizard') as typeof import('../../wizard');
-  const file = ctx.values.answers as string | undefined;
+  const { askAnswersStart, askMissingSecrets, askSavePath, wizardTemplate, runWizard, WizardCancelled } = require('../../wizard') as typeof import('../../wizard');
+  let file = ctx.values.answers as string | undefined;
   const saveTo = ctx.values['save-answers'] as string | undefined;
   const yes = Boolean(ctx.values.yes);
   const interactive = Boolean(ctx.stdin.isTTY) && !yes;
   const io = { stdin: ctx.stdin, stdout: ctx.stderr };
 
   try {
+    let start: AnswersStart = 'new';
     if (!file) {
       if (!interactive) throw new BadInputError('no answers file given', [], yes ? 'With --yes, give --answers FILE.' : NON_INTERACTIVE_HINT);
-      const doc = await runWizard(wizardTemplate(), io);
-      const path = saveTo ?? (await askSavePath(io, 'berth.yaml'));
+      // An answers file from an earlier run is offered first, instead of the built-in defaults.
+      if (existsSync(DEFAULT_ANSWERS)) start = await askAnswersStart(io, DEFAULT_ANSWERS);
+      if (start === 'use') file = DEFAULT_ANSWERS;
+    }
+    if (!file) {
+      const doc = await runWizard(start === 'edit' ? parseDocument(readAnswersText(DEFAULT_ANSWERS)) : wizardTemplate(), io);
+      const path = saveTo ?? (await askSavePath(io, DEFAULT_ANSWERS));
       await saveAnswers(path, doc);
       ctx.print.info(`Saved the answers to ${path} (mode 0600). Next time: berth install --answers ${path}`);
       return parseAnswers(doc.toString(), path);
@@ -72,23 +84,51 @@ export async function gatherAnswers(ctx: CommandContext): Promise<LoadedAnswers>
   }
 }
 
+/**
+ * On a terminal, before the first change: the hosts, their roles and what the
+ * plan would change, then the question. False when there is nothing to change;
+ * a "no" (or Ctrl-C) is bad input: nothing was changed.
+ */
+export async function confirmInstall(ctx: CommandContext, loaded: LoadedAnswers, planned: readonly SummaryRow[]): Promise<boolean> {
+  const { changeSummary } = require('../../engine/output') as typeof import('../../engine/output');
+  const { confirmChanges, WizardCancelled } = require('../../wizard') as typeof import('../../wizard');
+  ctx.print.info(changeSummary(loaded.answers.hosts, planned, loaded.file));
+  if (!planned.some((r) => r.changed > 0)) return false;
+  const yes = await confirmChanges({ stdin: ctx.stdin, stdout: ctx.stderr }).catch((err: unknown) => {
+    if (err instanceof WizardCancelled) return false;
+    throw err;
+  });
+  if (!yes) throw new BadInputError('nothing was changed', [], `Run \`${shellCommand(['berth', 'install', '--answers', loaded.file])}\` again when ready (--yes installs without this question).`);
+  return true;
+}
+
 export const installCommand: Command = {
   words: ['install'],
   summary: 'Build or update the platform on the hosts (the default command).',
-  usage: '[--answers FILE] [--yes] [--dry-run] [options]',
+  usage: '[--answers FILE] [--yes] [--accept-new-host-keys] [--dry-run] [options]',
   options: {
+    ...HOST_OPTIONS,
     answers: { type: 'string', short: 'a', valueName: 'FILE', description: 'The answers file; without it the wizard asks.' },
-    yes: { type: 'boolean', short: 'y', description: 'Ask nothing: anything missing is an error; new host keys are trusted.' },
+    yes: { type: 'boolean', short: 'y', description: 'Ask nothing, and change the hosts without confirming: anything missing is an error.' },
     'save-answers': { type: 'string', valueName: 'FILE', description: 'Write the answers (with what was asked) to FILE.' },
     'dry-run': { type: 'boolean', description: 'Print what would change on each host (like `berth plan`); change nothing.' },
     'force-unlock': { type: 'boolean', description: 'Take over a host lock left by a run that died.' },
-    ...HOST_OPTIONS,
   },
   details: 'Run it again at any time: a converged install changes nothing, an interrupted one continues.',
   async run(ctx) {
     outputMode(ctx.values); // a mistyped --output is refused before the wizard asks anything
     const loaded = await gatherAnswers(ctx);
-    const { runOnHosts } = require('./hosts') as typeof import('./hosts');
-    await runOnHosts(ctx, loaded, ctx.values['dry-run'] ? 'plan' : 'apply');
+    const { connectorFor, runOnHosts } = require('./hosts') as typeof import('./hosts');
+    if (ctx.values['dry-run']) {
+      await runOnHosts(ctx, loaded, 'plan');
+      return;
+    }
+    // One connector for the plan and the install: a host key or passphrase is asked for once.
+    const connector = connectorFor(ctx, loaded);
+    if (ctx.stdin.isTTY && !ctx.values.yes) {
+      const plan = await runOnHosts(ctx, loaded, 'plan', { connector, printPlan: false, rerun: 'install' });
+      if (!(await confirmInstall(ctx, loaded, plan.summary))) return;
+    }
+    await runOnHosts(ctx, loaded, 'apply', { connector });
   },
 };

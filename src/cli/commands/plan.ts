@@ -4,11 +4,7 @@ export const planCommand: Command = {
   words: ['plan'],
   summary: 'Show what an install would change on each host, with diffs; change nothing.',
   usage: '--answers FILE [options]',
-  options: {
-    answers: { type: 'string', short: 'a', valueName: 'FILE', description: 'The answers file.' },
-    yes: { type: 'boolean', short: 'y', description: 'Trust new host keys without asking.' },
-    ...HOST_OPTIONS,
-  },
+  options: HOST_OPTIONS,
   details: 'Reads facts from every host and prints the actions each phase would take, "up to date" where none. Takes no lock and writes nothing on any host.',
   async run(ctx) {
     const { loadAnswersFile } = require('../../answers/load') as typeof import('../../answers/load');

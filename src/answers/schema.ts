@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { imageReferenceProblem } from './image-ref';
 import { addressProblem, cidrProblem, ipProblem } from './net';
 import { DNS_PRESET_NAMES, isDnsPreset } from './presets';
-import { Secret, weakPasswordReason } from './secret';
+import { controlCharacterReason, Secret, weakPasswordReason } from './secret';
 
 /**
  * The answers file: everything berth needs to build the platform, with
@@ -73,6 +73,12 @@ export function answersSchema(env: AnswersEnvironment) {
         const resolved = env.resolveSecret(ref);
         if ('error' in resolved) {
           ctx.addIssue({ code: 'custom', message: resolved.error });
+          return z.NEVER;
+        }
+        // A line break would reach chpasswd or sudo -S as a second line (another account's password).
+        const control = controlCharacterReason(resolved.value);
+        if (control) {
+          ctx.addIssue({ code: 'custom', message: `this secret ${control}` });
           return z.NEVER;
         }
         // A refused value is never used, so it is not registered for redaction: a common
@@ -209,6 +215,10 @@ export function answersSchema(env: AnswersEnvironment) {
       rootLogin: z.boolean().default(false).meta({ description: 'PermitRootLogin.' }),
       passwordLogin: z.boolean().default(false).meta({ description: 'PasswordAuthentication; turned off only once key login of the admin user is proven.' }),
       rootNologin: z.boolean().default(false).meta({ description: "Set root's shell to /usr/sbin/nologin." }),
+      lockRootPassword: z
+        .boolean()
+        .default(true)
+        .meta({ description: "Lock root's password (passwd -l root). false leaves it as it is, e.g. to log in as root on the provider's console; berth never unlocks it." }),
     })
     .prefault({});
 

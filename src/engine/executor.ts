@@ -85,7 +85,8 @@ async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'g
     await deps.sleep(wait);
     let reverted = false;
     try {
-      const again = await deps.connectFresh(action.proofPort, action.proofUser);
+      // As this connection's user: once reverted, its login is what works again (the proof user's may never have).
+      const again = await deps.connectFresh(action.proofPort);
       reverted = (await again.exec(revertStateScript(phase))).stdout.trim() === 'done';
       await again.close();
     } catch {

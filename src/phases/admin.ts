@@ -152,9 +152,11 @@ export const adminPhase: Phase = {
     // The password before the sudo rule that asks for it: until the rule is in place, sudo works as it did.
     if (admin.password) {
       const [salt, digest] = facts.probes.password.out.trim().split(' ');
-      if (!salt || passwordDigest(admin.password.reveal(), salt) !== digest) {
+      // Of the user too: a renamed admin user with the same password still needs it set.
+      const secret = `${user}:${admin.password.reveal()}`;
+      if (!salt || passwordDigest(secret, salt) !== digest) {
         const newSalt = randomBytes(16).toString('hex');
-        const marker = `${newSalt} ${passwordDigest(admin.password.reveal(), newSalt)}`;
+        const marker = `${newSalt} ${passwordDigest(secret, newSalt)}`;
         actions.push({
           kind: 'run',
           title: `set the password of ${user}`,

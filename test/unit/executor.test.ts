@@ -180,6 +180,14 @@ describe('executor', () => {
     const sudoRule: Action = { ...guarded, proofUser: 'debian', proofPort: 2222 };
     await executeActions(deps(conn, { connectFresh: async (port, user) => (logins.push([port, user]), recordingConnection().conn) }), [sudoRule]);
     assert.deepEqual(logins, [[2222, 'debian']]);
+    logins.length = 0;
+    const refused = async (port?: number, user?: string) => {
+      logins.push([port, user]);
+      if (user) throw new Error('sudo refused debian');
+      return recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {})).conn;
+    };
+    await assert.rejects(executeActions(deps(conn, { connectFresh: refused }), [sudoRule]), /restored automatically/);
+    assert.deepEqual(logins.at(-1), [2222, undefined], "after the revert: the connection's own user, whose login the revert restores");
   });
 
   it('guarded change: a proof that fails once and then works is a success', async () => {

@@ -187,10 +187,14 @@ describe('admin phase', () => {
     const answers = testAnswers({ admin: { password: 'Adm1n-Pw-Quartz-7731' } });
     const ctx = phaseContext(answers, 'vm1');
     const actions = assertConverges(adminPhase, ctx, factsFor(adminPhase, ctx));
-    const set = actions.find((a) => a.kind === 'run' && a.title === 'set the password of berth');
-    assert.ok(set?.kind === 'run');
-    assert.ok(!set.script.includes('Adm1n-Pw-Quartz-7731'));
-    assert.equal(set.stdin?.reveal(), 'berth:Adm1n-Pw-Quartz-7731\n');
+    const setPassword = actions.find((a) => a.kind === 'run' && a.title === 'set the password of berth');
+    assert.ok(setPassword?.kind === 'run');
+    assert.ok(!setPassword.script.includes('Adm1n-Pw-Quartz-7731'));
+    assert.equal(setPassword.stdin?.reveal(), 'berth:Adm1n-Pw-Quartz-7731\n');
+    const set = simulate(factsFor(adminPhase, ctx), actions);
+    const renamed = phaseContext(testAnswers({ admin: { user: 'ops', password: 'Adm1n-Pw-Quartz-7731' } }), 'vm1');
+    const marker = set.probes.password;
+    assert.ok(adminPhase.plan(renamed, factsFor(adminPhase, renamed, { probes: { password: marker } })).some((a) => a.kind === 'run' && a.title === 'set the password of ops'), 'a renamed admin user gets the same password set too');
     assert.equal(passwordDigest('pw', 'salt'), passwordDigest('pw', 'salt'));
     assert.notEqual(passwordDigest('pw', 'salt'), passwordDigest('pw2', 'salt'));
   });

@@ -186,7 +186,7 @@ describe('executor', () => {
       if (user) throw new Error('sudo refused debian');
       return recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {})).conn;
     };
-    await assert.rejects(executeActions(deps(conn, { connectFresh: refused }), [sudoRule]), /restored automatically/);
+    await assert.rejects(executeActions(deps(conn, { connectFresh: refused }), [sudoRule]), (err: unknown) => err instanceof ActionFailedError && /restored automatically/.test(err.hint ?? ''));
     assert.deepEqual(logins.at(-1), [2222, undefined], "after the revert: the connection's own user, whose login the revert restores");
   });
 

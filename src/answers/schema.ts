@@ -3,7 +3,7 @@ import { LIST_LIMITS, secretTypeProblem, shownUrl, systemAccountProblem, UNIX_NA
 import { imageReferenceProblem } from './image-ref';
 import { addressProblem, cidrProblem, ipProblem, zoneIdProblem } from './net';
 import { DNS_PRESET_NAMES, isDnsPreset } from './presets';
-import { Secret, weakPasswordReason } from './secret';
+import { controlCharacterReason, Secret, weakPasswordReason } from './secret';
 
 /**
  * The answers file: everything berth needs to build the platform, with
@@ -73,6 +73,9 @@ export type SecretStrength = 'password' | 'existing';
 export function checkedSecret(env: AnswersEnvironment, ref: string, strength: SecretStrength): { value: string; source: string } | { error: string } {
   const resolved = env.resolveSecret(ref);
   if ('error' in resolved) return resolved;
+  // A line break would reach chpasswd or sudo -S as a second line (another account's password).
+  const control = controlCharacterReason(resolved.value);
+  if (control) return { error: `this secret ${control}` };
   const weak = strength === 'password' ? weakPasswordReason(resolved.value) : null;
   return weak ? { error: `this password ${weak}` } : resolved;
 }
@@ -282,6 +285,10 @@ export function answersSchema(env: AnswersEnvironment) {
       rootLogin: z.boolean().default(false).meta({ description: 'PermitRootLogin.' }),
       passwordLogin: z.boolean().default(false).meta({ description: 'PasswordAuthentication; turned off only once key login of the admin user is proven.' }),
       rootNologin: z.boolean().default(false).meta({ description: "Set root's shell to /usr/sbin/nologin." }),
+      lockRootPassword: z
+        .boolean()
+        .default(true)
+        .meta({ description: "Lock root's password (passwd -l root). false leaves it as it is, e.g. to log in as root on the provider's console; berth never unlocks it." }),
     })
     .prefault({});
 

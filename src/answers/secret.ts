@@ -72,6 +72,20 @@ const COMMON = ['password', 'passw0rd', '123456', 'qwerty', 'changeme', 'letmein
 
 export const MIN_PASSWORD_LENGTH = 12;
 
+const CONTROL_NAMES: Record<number, string> = { 0x09: 'a tab', 0x0a: 'a line break', 0x0d: 'a carriage return', 0x7f: 'DEL' };
+
+/**
+ * Why a secret cannot be used because it holds a control character (below
+ * 0x20, or 0x7f), or null. Says which and where, never the value.
+ */
+export function controlCharacterReason(value: string): string | null {
+  const index = [...value].findIndex((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+  if (index < 0) return null;
+  const code = [...value][index].charCodeAt(0);
+  const name = CONTROL_NAMES[code] ?? `the control character 0x${code.toString(16).padStart(2, '0')}`;
+  return `contains ${name} at character ${index + 1}; secrets are one line of printable characters (a file: secret may end with one newline, which is dropped)`;
+}
+
 /** Why a password is too weak to protect a server, or null when it is acceptable. */
 export function weakPasswordReason(value: string): string | null {
   if (value.length < MIN_PASSWORD_LENGTH) {

@@ -23,8 +23,8 @@ export interface ExecutorDeps {
   conn: HostConnection;
   phase: string;
   log: RunLog;
-  /** Opens a brand-new connection to the same host: the proof that a guarded change did not lock us out. */
-  connectFresh(port?: number): Promise<HostConnection>;
+  /** Opens a brand-new connection to the same host (as this connection's user unless `user` is given): the proof that a guarded change did not lock us out. */
+  connectFresh(port?: number, user?: string): Promise<HostConnection>;
   /** Seconds before a guarded change reverts itself. */
   revertAfterSeconds: number;
   sleep(ms: number): Promise<void>;
@@ -58,7 +58,7 @@ async function run(deps: ExecutorDeps, description: string, script: string, opti
 }
 
 function uploadEntry(action: Extract<Action, { kind: 'file' }>): UploadEntry {
-  return { path: action.path, content: action.content, mode: action.mode, owner: action.owner, group: action.group };
+  return { path: action.path, content: action.content, mode: action.mode, owner: action.owner, group: action.group, validate: action.validate };
 }
 
 async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'guarded' }>): Promise<void> {
@@ -75,7 +75,7 @@ async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'g
   }
   let proof: HostConnection | undefined;
   try {
-    proof = await proveLogin(deps, action.proofPort);
+    proof = await proveLogin(deps, action.proofPort, action.proofUser);
     // Retried logins can outlast the revert: one that got through only after it ran proves nothing about the change.
     if ((await proof.exec(revertStateScript(phase))).stdout.trim() === 'done') throw new Error('it only got through after the automatic revert had run');
   } catch (err) {
@@ -85,6 +85,7 @@ async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'g
     await deps.sleep(wait);
     let reverted = false;
     try {
+      // As this connection's user: once reverted, its login is what works again (the proof user's may never have).
       const again = await deps.connectFresh(action.proofPort);
       reverted = (await again.exec(revertStateScript(phase))).stdout.trim() === 'done';
       await again.close();
@@ -102,23 +103,28 @@ async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'g
         : `The automatic revert was scheduled for ${deps.revertAfterSeconds}s after the change, but the host did not answer afterwards; check it from its console.`,
     );
   }
-  await proof.close();
-  await run(deps, `${action.title}: confirm`, cancelRevertScript(phase));
+  // Over the proven connection: the change may have made the old one's way to root stale (a sudo rule that now asks for a password).
+  try {
+    await run({ ...deps, conn: proof }, `${action.title}: confirm`, cancelRevertScript(phase));
+  } finally {
+    await proof.close();
+  }
 }
 
 const PROOF_ATTEMPTS = 3;
 const PROOF_PAUSE_MS = 3000;
 
 /**
- * A brand-new connection that runs a command. A service that was just
+ * A brand-new connection that runs a command as root (through sudo for a
+ * user other than root, so it proves sudo too). A service that was just
  * reloaded may drop a connection it accepted at that very moment, so a
  * failure is retried a few times; a real lockout fails every time.
  */
-async function proveLogin(deps: ExecutorDeps, port: number | undefined): Promise<HostConnection> {
+async function proveLogin(deps: ExecutorDeps, port: number | undefined, user: string | undefined): Promise<HostConnection> {
   for (let attempt = 1; ; attempt++) {
     let conn: HostConnection | undefined;
     try {
-      conn = await deps.connectFresh(port);
+      conn = await deps.connectFresh(port, user);
       const check = await conn.exec('true');
       if (check.code !== 0) throw new Error(`a command over the new connection failed (exit ${check.code})`);
       return conn;

@@ -90,7 +90,7 @@ export interface Phase {
   sequence?(targets: readonly ClusterHost[], peers: Readonly<Record<string, Facts>>, answers: Answers): ClusterHost[];
   query(ctx: PhaseContext): FactsQuery;
   plan(ctx: PhaseContext, facts: Facts): Action[];
-  /** The user the engine connects as once this phase applied (the admin phase creates it). */
+  /** The user the engine connects as once this phase applied (the admin phase creates it); a new connection also when that user stays but the phase changed something (its sudo rule). */
   reconnectAs?(answers: Answers): string;
 }
 

@@ -85,6 +85,8 @@ export interface FileSpec {
   group?: string;
   /** The content holds a secret: plans show no diff, only that it changes. */
   sensitive?: boolean;
+  /** A command (argv) that must accept the new file, its staged path appended, before it replaces the old one (e.g. visudo -cf). */
+  validate?: readonly string[];
 }
 
 export type Action =
@@ -156,6 +158,8 @@ export type Action =
       risk: string;
       /** The SSH port the proof connection uses, when the change moves sshd. */
       proofPort?: number;
+      /** The user the proof connection logs in as, when the change concerns another user than the one connected (e.g. the admin user's sudo rule). */
+      proofUser?: string;
       /** Facts true once the change is confirmed (e.g. no revert pending any more). */
       effects?: ProbeEffect[];
     };

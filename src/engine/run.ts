@@ -235,20 +235,25 @@ async function runStep(run: Run, phase: Phase, host: ClusterHost, cluster: reado
         log,
         revertAfterSeconds: run.options.revertAfterSeconds ?? 60,
         sleep: run.options.sleep ?? defaultSleep,
-        connectFresh: (port) => connector.open(s.answers, s.agent.user, port ?? s.info.sshPort),
+        connectFresh: (port, user) => connector.open(s.answers, user ?? s.agent.user, port ?? s.info.sshPort),
         onAction: (description) => reporter.handle({ type: 'action', phase: phase.name, host: host.name, description }),
         readPeerFile: async (peer, path) => (await run.session(peer).agent.facts({ files: [path] })).files[path] ?? null,
         probeFromInstaller: run.options.installerProbe ?? httpProbe,
       });
-      s.journal = appendToJournal(s.journal, { phase: phase.name, at: new Date().toISOString(), runId: run.id, berth: VERSION, actions: actions.map(describeAction) });
-      await s.agent.writeJournal(s.journal);
     }
+    // A new connection also when the user stays the same but the phase changed it: its way to root (sudo -n or a
+    // password) is found out again, as the change may have made the old connection's stale.
     const reconnectUser = phase.reconnectAs?.(answers);
-    if (mode === 'apply' && reconnectUser && s.agent.user !== reconnectUser) {
+    if (mode === 'apply' && reconnectUser && (s.agent.user !== reconnectUser || actions.length > 0)) {
       const next = await connector.connectAs(s.answers, reconnectUser);
       await s.agent.close();
       s.agent = next;
+      s.info = { ...s.info, loginUser: next.user };
       log.write(host.name, `now connected as ${reconnectUser}`);
+    }
+    if (mode === 'apply' && actions.length > 0) {
+      s.journal = appendToJournal(s.journal, { phase: phase.name, at: new Date().toISOString(), runId: run.id, berth: VERSION, actions: actions.map(describeAction) });
+      await s.agent.writeJournal(s.journal);
     }
     const durationMs = Date.now() - started;
     run.summary.push({ host: host.name, phase: phase.name, status: actions.length === 0 ? 'ok' : mode === 'plan' ? 'planned' : 'changed', changed: actions.length, durationMs });

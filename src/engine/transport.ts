@@ -31,6 +31,8 @@ export interface UploadEntry {
   mode: number;
   owner?: string;
   group?: string;
+  /** A command (argv) that must accept the file, its staged path appended, before it replaces the target (e.g. visudo -cf). */
+  validate?: readonly string[];
 }
 
 export interface LargeUpload {

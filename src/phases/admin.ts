@@ -1,17 +1,27 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { everyHost, HostProblem, type Phase } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
+import { revertPendingScript } from '../engine/commands';
 import { shellCommand, shq } from '../engine/shell';
-import { renderAuthorizedKeys, renderSudoers } from '../render/admin';
-import { fileActions, type WantedFile } from './common';
+import { renderAuthorizedKeys, renderSudoers, SUDOERS_HEADER_BRE } from '../render/admin';
+import { MANAGED_BLOCK } from '../render/managed';
+import { fileActions, fileMatches, type WantedFile } from './common';
 
 /**
  * The admin user: the sudo user berth creates and from then on connects as
  * (the engine reconnects after this phase, which proves the key login works
  * before the SSH phase turns root and password logins off).
+ *
+ * sudo must work at every moment, also when berth is connected as the admin
+ * user itself (a cloud image's login user such as debian, whose NOPASSWD rule
+ * berth's sudoers file overrides): the password is set first, the sudoers
+ * rule last, checked by visudo before it replaces the old one, under the
+ * lockout guard: a brand-new login as the admin user must get root through
+ * sudo (with admin.password when sudo asks), or the old rule comes back.
  */
 
 const PASSWORD_MARKER = '/var/lib/berth/applied/admin-password';
+const ROLLBACK = '/var/lib/berth/rollback/admin';
 
 /** A salted digest of the admin password, to know whether the host already has it without storing it. */
 export function passwordDigest(password: string, salt: string): string {
@@ -30,12 +40,66 @@ function sudoersPath(user: string): string {
   return `/etc/sudoers.d/berth-${user}`;
 }
 
-function wantedFiles(ctx: Parameters<Phase['plan']>[0], facts: Facts): WantedFile[] {
-  const { admin } = ctx.answers;
-  const path = keysPath(admin.user);
+function keysFile(ctx: Parameters<Phase['plan']>[0], facts: Facts): WantedFile {
+  const { user } = ctx.answers.admin;
+  const path = keysPath(user);
+  return { path, content: renderAuthorizedKeys(facts.files[path]?.content ?? null, ctx.local.adminKeys), mode: 0o600, owner: user, group: user };
+}
+
+function sudoersFile(admin: Parameters<typeof renderSudoers>[0]): WantedFile {
+  // sudo ignores files in /etc/sudoers.d whose name holds a dot, so the staged upload is never read before visudo accepted it.
+  return { path: sudoersPath(admin.user), content: renderSudoers(admin), mode: 0o440, validate: ['visudo', '-cf'] };
+}
+
+/** The sudoers rule, written under the lockout guard: a new login as the admin user must reach root through sudo. */
+function sudoersChange(file: WantedFile, user: string): Action {
+  const saved = `${ROLLBACK}/sudoers`;
+  return {
+    kind: 'guarded',
+    title: `apply the sudo rule of ${user}`,
+    backup: [`rm -rf ${ROLLBACK}`, `install -d -m 0700 ${ROLLBACK}`, `if [ -e ${shq(file.path)} ]; then cp -a ${shq(file.path)} ${shq(saved)}; fi`].join('\n'),
+    actions: [{ kind: 'file', ...file }],
+    revert: `if [ -e ${shq(saved)} ]; then cp -a ${shq(saved)} ${shq(file.path)}; else rm -f ${shq(file.path)}; fi`,
+    risk: `with ${file.path} a new SSH login as ${user} could not run commands as root through sudo`,
+    proofUser: user,
+    effects: [{ probe: 'revert', code: 0, out: '' }],
+  };
+}
+
+/**
+ * The admin users of earlier runs (admin.user renamed since), found by
+ * berth's own sudoers files: one name a line. For the query of the phase
+ * that cleans up after them (the SSH phase, once berth is connected as the
+ * current admin user).
+ */
+export const previousAdminsProbes = {
+  previousAdmins: `sed -s -n ${shq(`1s/${SUDOERS_HEADER_BRE}/\\1/p`)} /etc/sudoers.d/berth-* 2>/dev/null || true`,
+};
+
+/**
+ * Removes what berth made for earlier admin users, except those in `keep`
+ * (the admin user, the user berth is logged in as), and nothing else: berth's
+ * block in their authorized_keys (other lines stay; a symlink is left
+ * alone), then berth's sudoers file, last, as it is what finds the user
+ * again after an interruption. The accounts, their homes and other keys stay.
+ */
+export function previousAdminsCleanup(facts: Facts, keep: readonly string[]): Action[] {
+  const listed = facts.probes.previousAdmins.out.split('\n').filter(Boolean);
+  const former = listed.filter((user) => !keep.includes(user));
+  if (former.length === 0) return [];
+  const block = `/^${MANAGED_BLOCK.begin}$/,/^${MANAGED_BLOCK.end}$/d`;
   return [
-    { path, content: renderAuthorizedKeys(facts.files[path]?.content ?? null, ctx.local.adminKeys), mode: 0o600, owner: admin.user, group: admin.user },
-    { path: sudoersPath(admin.user), content: renderSudoers(admin), mode: 0o440 },
+    {
+      kind: 'run',
+      title: `remove berth's sudo rule and keys of the former admin user${former.length > 1 ? 's' : ''} ${former.join(', ')}`,
+      script: former
+        .flatMap((user) => {
+          const keys = keysPath(user);
+          return [`if [ -f ${shq(keys)} ] && [ ! -L ${shq(keys)} ]; then ${shellCommand(['sed', '-i', block, keys])}; fi`, shellCommand(['rm', '-f', '--', sudoersPath(user)])];
+        })
+        .join('\n'),
+      effects: [{ probe: 'previousAdmins', code: 0, out: listed.filter((user) => keep.includes(user)).map((user) => `${user}\n`).join('') }],
+    },
   ];
 }
 
@@ -54,6 +118,7 @@ export const adminPhase: Phase = {
         account: `getent passwd ${shq(user)} | cut -d: -f6,7`,
         sshDir: `stat -c '%a %U %G' ${shq(`${home(user)}/.ssh`)}`,
         password: `cat ${PASSWORD_MARKER}`,
+        revert: revertPendingScript('admin'),
       },
     };
   },
@@ -83,12 +148,15 @@ export const adminPhase: Phase = {
         effects: [{ probe: 'sshDir', code: 0, out: `${wantedSshDir}\n` }],
       });
     }
-    actions.push(...fileActions(facts, wantedFiles(ctx, facts)));
+    actions.push(...fileActions(facts, [keysFile(ctx, facts)]));
+    // The password before the sudo rule that asks for it: until the rule is in place, sudo works as it did.
     if (admin.password) {
       const [salt, digest] = facts.probes.password.out.trim().split(' ');
-      if (!salt || passwordDigest(admin.password.reveal(), salt) !== digest) {
+      // Of the user too: a renamed admin user with the same password still needs it set.
+      const secret = `${user}:${admin.password.reveal()}`;
+      if (!salt || passwordDigest(secret, salt) !== digest) {
         const newSalt = randomBytes(16).toString('hex');
-        const marker = `${newSalt} ${passwordDigest(admin.password.reveal(), newSalt)}`;
+        const marker = `${newSalt} ${passwordDigest(secret, newSalt)}`;
         actions.push({
           kind: 'run',
           title: `set the password of ${user}`,
@@ -99,6 +167,9 @@ export const adminPhase: Phase = {
         });
       }
     }
+    const sudoers = sudoersFile(admin);
+    // A revert left pending by a killed run would bring the old rule back a minute from now: apply (and confirm) again.
+    if (!fileMatches(facts.files[sudoers.path], sudoers) || facts.probes.revert.out.trim() === 'pending') actions.push(sudoersChange(sudoers, user));
     return actions;
   },
 };

@@ -3,13 +3,22 @@ import type { Action } from '../engine/plan';
 import { revertPendingScript } from '../engine/commands';
 import { shellCommand, shq } from '../engine/shell';
 import { renderSshdDropIn, SSHD_DROP_IN } from '../render/sshd';
+import { previousAdminsCleanup, previousAdminsProbes } from './admin';
 import { configDigest, fileActions, markerPath, type WantedFile } from './common';
 
 /**
  * SSH hardening, after the admin user's key login was proven (the engine
- * reconnected as it after the admin phase): root's password locked, an sshd
- * drop-in that turns root and password logins off (and moves the port),
- * applied under the lockout guard, root's shell optionally nologin.
+ * reconnected as it after the admin phase): root's password locked (unless
+ * sshHardening.lockRootPassword is false), an sshd drop-in that turns root
+ * and password logins off (and moves the port), applied under the lockout
+ * guard, root's shell optionally nologin, and what berth made for admin users
+ * of earlier runs (admin.user renamed) removed.
+ *
+ * That cleanup belongs here, not in the admin phase: there berth may still
+ * be connected as the former admin user (ssh.user), whose sudo rule it must
+ * not take away before the new admin user's login is proven. Here the
+ * engine has reconnected as the new one; the user berth is logged in as is
+ * never cleaned up, whatever the answers say.
  */
 
 const MARKER = 'sshd';
@@ -78,6 +87,7 @@ export const sshPhase: Phase = {
       rootPassword: "passwd -S root | cut -d' ' -f2",
       rootShell: 'getent passwd root | cut -d: -f7',
       revert: revertPendingScript('ssh'),
+      ...previousAdminsProbes,
     },
   }),
   plan(ctx, facts) {
@@ -86,7 +96,7 @@ export const sshPhase: Phase = {
       throw new HostProblem('/etc/ssh/sshd_config does not include /etc/ssh/sshd_config.d/*.conf, so berth cannot harden sshd with a drop-in', 'Add "Include /etc/ssh/sshd_config.d/*.conf" at the top of /etc/ssh/sshd_config.');
     }
     const actions: Action[] = [];
-    if (facts.probes.rootPassword.out.trim() !== 'L') {
+    if (sshHardening.lockRootPassword && facts.probes.rootPassword.out.trim() !== 'L') {
       actions.push({ kind: 'run', title: "lock root's password", script: 'passwd -l root', effects: [{ probe: 'rootPassword', code: 0, out: 'L\n' }] });
     }
     const files = wanted(ctx);
@@ -118,6 +128,7 @@ export const sshPhase: Phase = {
     if (sshHardening.rootNologin && facts.probes.rootShell.out.trim() !== '/usr/sbin/nologin') {
       actions.push({ kind: 'run', title: "set root's shell to /usr/sbin/nologin", script: 'usermod -s /usr/sbin/nologin root', effects: [{ probe: 'rootShell', code: 0, out: '/usr/sbin/nologin\n' }] });
     }
+    actions.push(...previousAdminsCleanup(facts, [admin.user, ctx.info.loginUser]));
     return actions;
   },
 };

@@ -1,10 +1,20 @@
 import type { Answers } from '../answers/schema';
 import { managedHeader, withManagedBlock } from './managed';
 
+function sudoersHeader(user: string): string {
+  return managedHeader(`sudo rights of the admin user ${user}`);
+}
+
+/**
+ * The first line of berth's sudoers files as a sed basic regular expression
+ * whose group \1 is the user: what finds the admin users of earlier runs.
+ */
+export const SUDOERS_HEADER_BRE = `^${sudoersHeader('\\([a-z_][a-z0-9_-]*\\)').trimEnd()}$`;
+
 /** The admin user's sudo rule: no password when it logs in by key only, else its own password. */
 export function renderSudoers(admin: Answers['admin']): string {
   const rule = admin.password ? 'ALL=(ALL:ALL) ALL' : 'ALL=(ALL:ALL) NOPASSWD:ALL';
-  return `${managedHeader(`sudo rights of the admin user ${admin.user}`)}${admin.user} ${rule}\n`;
+  return `${sudoersHeader(admin.user)}${admin.user} ${rule}\n`;
 }
 
 /**

@@ -15,8 +15,9 @@ export function managedScript(script: string, what: string): string {
   return `${script.slice(0, newline)}${managedHeader(what)}${script.slice(newline)}`;
 }
 
-const BLOCK_BEGIN = '# BEGIN berth';
-const BLOCK_END = '# END berth';
+/** The lines around berth's block in a file it shares. */
+export const MANAGED_BLOCK = { begin: '# BEGIN berth', end: '# END berth' } as const;
+const { begin: BLOCK_BEGIN, end: BLOCK_END } = MANAGED_BLOCK;
 
 /**
  * A file berth shares with its owner: everything outside berth's marked

@@ -182,7 +182,7 @@ export class SshConnection implements HostConnection {
    */
   private async run(command: string, writeInput: InputWriter, options: RunOptions): Promise<ExecResult> {
     let client = await this.client();
-    let channel: ClientChannel;
+    let channel: Exec;
     try {
       channel = await openExec(client, command);
     } catch (error) {
@@ -197,7 +197,6 @@ export class SshConnection implements HostConnection {
     return new Promise<ExecResult>((resolve, reject) => {
       let stdout = '';
       let stderr = '';
-      let exitCode: number | undefined;
       let timer: NodeJS.Timeout | undefined;
       const finish = (error?: SshError) => {
         clearTimeout(timer);
@@ -205,10 +204,10 @@ export class SshConnection implements HostConnection {
         if (error) {
           channel.destroy();
           reject(error);
-        } else if (exitCode === undefined) {
+        } else if (channel.exitCode === undefined) {
           reject(new SshError('lost', `${this.label}: the command ended without an exit status; the connection may have dropped`));
         } else {
-          resolve({ code: exitCode, stdout, stderr });
+          resolve({ code: channel.exitCode, stdout, stderr });
         }
       };
       this.inFlight.add(finish);
@@ -230,9 +229,6 @@ export class SshConnection implements HostConnection {
         const text = err.write(chunk);
         stderr += text;
         if (text) options.onStderr?.(text);
-      });
-      channel.on('exit', (code: number | null, signal?: string) => {
-        exitCode = code ?? 128 + (constants.signals[`SIG${signal}` as keyof typeof constants.signals] ?? 0);
       });
       channel.on('error', () => undefined); // writes after the command exited; the exit status tells
       channel.on('close', () => {
@@ -385,10 +381,26 @@ export class SshConnection implements HostConnection {
   }
 }
 
-function openExec(client: Client, command: string): Promise<ClientChannel> {
+/** An exec channel and the command's exit status once it came (a signal as 128 + its number). */
+type Exec = ClientChannel & { exitCode?: number };
+
+/**
+ * Starts `command`. The exit status is caught from the start: a command that
+ * ends at once (sudo -n refusing) may send it in the same burst of packets as
+ * the channel's opening, and ssh2 emits `exit` while still parsing them,
+ * before a caller awaiting this promise could listen (its output is buffered,
+ * the exit event is not).
+ */
+export function openExec(client: Pick<Client, 'exec'>, command: string): Promise<Exec> {
   return new Promise((resolve, reject) => {
     try {
-      client.exec(command, (error, channel) => (error ? reject(error) : resolve(channel)));
+      client.exec(command, (error, channel: Exec) => {
+        if (error) return reject(error);
+        channel.on('exit', (code: number | null, signal?: string) => {
+          channel.exitCode = code ?? 128 + (constants.signals[`SIG${signal}` as keyof typeof constants.signals] ?? 0);
+        });
+        resolve(channel);
+      });
     } catch (error) {
       reject(error as Error); // ssh2 throws when the socket is gone
     }

@@ -114,7 +114,8 @@ export interface UploadPlan {
 /**
  * The script that places `entries`: directories first (created, then mode
  * and owner), then files: tar on stdin extracts each beside its target,
- * then mode, owner and an atomic rename. Run as root.
+ * then mode, owner, the entry's `validate` command on the staged file (the
+ * old file stays when it refuses) and an atomic rename. Run as root.
  */
 export function uploadPlan(entries: readonly UploadEntry[], tag: string): UploadPlan {
   const directories = entries.filter((entry) => entry.content === undefined);
@@ -127,7 +128,11 @@ export function uploadPlan(entries: readonly UploadEntry[], tag: string): Upload
     ...directories.flatMap((dir) => [shellCommand(['mkdir', '-p', '--', absolute(dir.path)]), ...modeLines(absolute(dir.path), dir.mode, dir.owner, dir.group)]),
     ...(parents.length ? [shellCommand(['mkdir', '-p', '--', ...parents])] : []),
     ...(files.length ? [shellCommand(['tar', '-x', '-f', '-', '-C', '/', '--no-same-owner', '--no-same-permissions'])] : []),
-    ...files.flatMap(({ entry, target, staged }) => [...modeLines(staged, entry.mode, entry.owner, entry.group), shellCommand(['mv', '-f', '-T', '--', staged, target])]),
+    ...files.flatMap(({ entry, target, staged }) => [
+      ...modeLines(staged, entry.mode, entry.owner, entry.group),
+      ...(entry.validate ? [shellCommand([...entry.validate, staged])] : []),
+      shellCommand(['mv', '-f', '-T', '--', staged, target]),
+    ]),
     ...(files.length ? ['trap - EXIT'] : []),
   ];
   return {

@@ -300,6 +300,25 @@ describe('answers file: bad input, every problem at once with its place', () => 
     assert.equal(unencoded.aptAuth?.password.reveal(), 'Apt-Tok3n:Kx2', 'a password may hold a colon');
   });
 
+  it('refuses control characters in every secret, with the field, which character and where, never the value', () => {
+    const dir = fixtureDir();
+    writeFileSync(join(dir, 'two-newlines'), `${TEST_SECRETS.dbRoot}\n\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'crlf'), `${TEST_SECRETS.db}\r\n`, { mode: 0o600 });
+    // YAML's | keeps the line break: the second line would reach chpasswd as another "user:password".
+    const text = yaml({ admin: { password: 'Adm1n-Pw-Quartz-7731\nroot:Owned-Pw-4417' }, ssh: { sudoPassword: 'tab\there-Pw-0815' }, registry: { password: `bell\u0007-Pw-Quartz-99` }, app: { secretKey: `del\u007f-Pw-Quartz-99x` }, db: { rootPassword: 'file:./two-newlines', password: 'file:./crlf' } });
+    const problems = problemsOf(text, {}, dir);
+    const expect = [
+      /admin\.password: this secret contains a line break at character 21; secrets are one line of printable characters \(a file: secret may end with one newline, which is dropped\)$/,
+      /ssh\.sudoPassword: this secret contains a tab at character 4;/,
+      /registry\.password: this secret contains the control character 0x07 at character 5;/,
+      /app\.secretKey: this secret contains DEL at character 4;/,
+      /db\.rootPassword: this secret contains a line break at character 22;/,
+    ];
+    for (const re of expect) assert.ok(problems.some((p) => re.test(p)), `${re} not in:\n${problems.join('\n')}`);
+    assert.ok(!problems.some((p) => p.startsWith('berth.yaml') && p.includes('db.password:')), 'exactly one trailing newline (here \\r\\n) is dropped');
+    assert.ok(!problems.some((p) => p.includes('Owned-Pw') || p.includes('Quartz')), problems.join('\n'));
+  });
+
   it('refuses an unsupported version', () => {
     const problems = problemsOf(yaml({ version: 2 }));
     assert.ok(problems.some((p) => /^berth\.yaml:1:10: version: this berth reads answers files of version 1 \(found the number 2\)$/.test(p)), problems.join('\n'));

@@ -218,6 +218,29 @@ describe('engine: runPhases', () => {
     assert.deepEqual(users.sort(), ['vm1:berth', 'vm2:berth']);
   });
 
+  it('reconnects after the admin phase changed something, also as the same user, and journals over the new connection', async () => {
+    const seen: string[] = [];
+    const later: Phase = { ...packagePhase, query: (ctx) => (seen.push(`${ctx.host.name}:${ctx.info.loginUser}`), packagePhase.query(ctx)) };
+    const { hosts, options } = setup({ phases: [{ ...motdPhase, reconnectAs: () => 'root' }, later] });
+    options.connector = {
+      ...connectorFor(hosts),
+      connectAs: async (h, user) => {
+        hosts[h.name].calls.push(`connectAs:${user}`);
+        return memoryAgent(hosts[h.name], user);
+      },
+    };
+    await runPhases(options);
+    const calls = hosts.vm1.calls;
+    assert.deepEqual(calls.slice(calls.indexOf('apply:preflight'), calls.indexOf('apply:preflight') + 4), ['apply:preflight', 'connectAs:root', 'close', 'journal'], 'its way to root may have changed: found out again before anything else runs');
+    hosts.vm1.calls.length = 0;
+    await runPhases(options);
+    assert.ok(!hosts.vm1.calls.includes('connectAs:root'), 'nothing changed, the connection stays');
+    const { options: renamed, hosts: again } = setup({ phases: [{ ...motdPhase, reconnectAs: () => 'berth' }, later] });
+    seen.length = 0;
+    await runPhases({ ...renamed, connector: connectorFor(again) });
+    assert.deepEqual(seen.sort(), ['vm1:berth', 'vm2:berth'], 'later phases see the user berth is logged in as now');
+  });
+
   it('interrupted (Ctrl-C): the steps under way finish, later phases are skipped, the locks are released', async () => {
     const abort = new AbortController();
     const { hosts, reporter, options } = setup({ signal: abort.signal });

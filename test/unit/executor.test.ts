@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { backupUnlessRevertPending, cancelRevertScript, scheduleRevertScript } from '../../src/engine/commands';
+import { backupUnlessRevertPending, cancelRevertScript, revertStateScript, scheduleRevertScript } from '../../src/engine/commands';
 import { ActionFailedError, executeActions, type ExecutorDeps } from '../../src/engine/executor';
 import { memoryLog } from '../../src/engine/log';
 import type { Action } from '../../src/engine/plan';
@@ -150,14 +150,15 @@ describe('executor', () => {
     risk: 'SSH (port 22) would be closed to 10.0.0.1',
   };
 
-  it('guarded change: backup, schedule the revert, apply, prove a new login, cancel the revert', async () => {
+  it('guarded change: backup, schedule the revert, apply, prove a new login, cancel the revert over it', async () => {
     const { conn, calls } = recordingConnection();
+    const proof = recordingConnection();
     let proofs = 0;
     await executeActions(
       deps(conn, {
         connectFresh: async () => {
           proofs++;
-          return recordingConnection().conn;
+          return proof.conn;
         },
       }),
       [guarded],
@@ -167,36 +168,56 @@ describe('executor', () => {
     assert.match(scripts[1], /systemd-run --unit=berth-revert-firewall --on-active=60 --timer-property=AccuracySec=1s \/bin\/bash -c 'iptables-restore < \/var\/lib\/berth\/firewall\/rollback.v4'$/);
     assert.match(scheduleRevertScript('x', 'for f in $HOME/*; do echo "${f}"; done', 60), /bash -c 'for f in \$\$HOME\/\*; do echo "\$\$\{f\}"; done'$/, 'systemd must not expand the script\'s variables');
     assert.equal(scripts[2], 'iptables-restore < /etc/berth/firewall/rules.v4');
-    assert.equal(scripts[3], cancelRevertScript('firewall'));
+    assert.equal(scripts.length, 3);
+    // The change may have made the old connection's way to root stale (a sudo rule that now asks for a password).
+    assert.deepEqual(proof.calls.map((c) => c.script), ['true', revertStateScript('firewall'), cancelRevertScript('firewall')]);
     assert.equal(proofs, 1);
   });
 
+  it('guarded change: the proof logs in as the proofUser on the proofPort when the change names them', async () => {
+    const { conn } = recordingConnection();
+    const logins: [number | undefined, string | undefined][] = [];
+    const sudoRule: Action = { ...guarded, proofUser: 'debian', proofPort: 2222 };
+    await executeActions(deps(conn, { connectFresh: async (port, user) => (logins.push([port, user]), recordingConnection().conn) }), [sudoRule]);
+    assert.deepEqual(logins, [[2222, 'debian']]);
+    logins.length = 0;
+    const refused = async (port?: number, user?: string) => {
+      logins.push([port, user]);
+      if (user) throw new Error('sudo refused debian');
+      return recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {})).conn;
+    };
+    await assert.rejects(executeActions(deps(conn, { connectFresh: refused }), [sudoRule]), (err: unknown) => err instanceof ActionFailedError && /restored automatically/.test(err.hint ?? ''));
+    assert.deepEqual(logins.at(-1), [2222, undefined], "after the revert: the connection's own user, whose login the revert restores");
+  });
+
   it('guarded change: a proof that fails once and then works is a success', async () => {
-    const { conn, calls } = recordingConnection();
+    const { conn } = recordingConnection();
+    const proof = recordingConnection();
     let attempts = 0;
     await executeActions(
       deps(conn, {
         connectFresh: async () => {
           if (++attempts === 1) throw new Error('connection reset');
-          return recordingConnection().conn;
+          return proof.conn;
         },
       }),
       [guarded],
     );
     assert.equal(attempts, 2);
-    assert.equal(calls[calls.length - 1].script, cancelRevertScript('firewall'));
+    assert.equal(proof.calls[proof.calls.length - 1].script, cancelRevertScript('firewall'));
   });
 
   it('guarded change: a login that only gets through after the revert ran is no proof', async () => {
     const { conn, calls } = recordingConnection();
-    const afterRevert = () => recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {})).conn;
+    const fresh: ReturnType<typeof recordingConnection>[] = [];
+    const afterRevert = () => fresh[fresh.push(recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {}))) - 1].conn;
     await assert.rejects(executeActions(deps(conn, { connectFresh: async () => afterRevert() }), [guarded]), (err: unknown) => {
       assert.ok(err instanceof ActionFailedError);
       assert.match(err.message, /\(it only got through after the automatic revert had run\), so it would have locked you out: SSH \(port 22\)/);
       assert.match(err.hint!, /restored automatically/);
       return true;
     });
-    assert.ok(!calls.some((c) => c.script === cancelRevertScript('firewall')), 'nothing is confirmed');
+    assert.ok(![calls, ...fresh.map((f) => f.calls)].flat().some((c) => c.script === cancelRevertScript('firewall')), 'nothing is confirmed');
   });
 
   it('guarded change: when no new login works, waits for the revert and explains the lockout', async () => {

@@ -116,6 +116,24 @@ describe('remote command lines and scripts', () => {
     assert.equal(uploadPlan([{ path: '/srv/data', mode: 0o700 }], 't').script, 'mkdir -p -- /srv/data\nchmod 0700 -- /srv/data\n');
   });
 
+  it("runs a file's validate command on the staged file before the rename (the old file stays when it refuses)", () => {
+    const plan = uploadPlan([{ path: '/etc/sudoers.d/berth-debian', content: 'x', mode: 0o440, validate: ['visudo', '-cf'] }], 't');
+    assert.equal(
+      plan.script,
+      [
+        'berth_staged=(/etc/sudoers.d/.berth-upload.t.0)',
+        `trap 'rm -f -- "\${berth_staged[@]}"' EXIT`,
+        'mkdir -p -- /etc/sudoers.d',
+        'tar -x -f - -C / --no-same-owner --no-same-permissions',
+        'chmod 0440 -- /etc/sudoers.d/.berth-upload.t.0',
+        'visudo -cf /etc/sudoers.d/.berth-upload.t.0',
+        'mv -f -T -- /etc/sudoers.d/.berth-upload.t.0 /etc/sudoers.d/berth-debian',
+        'trap - EXIT',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('receives a large file in one pass: counted, staged and hashed on the way, then checked and renamed', () => {
     assert.equal(
       largeUploadScript({ remotePath: '/srv/big file.tar', mode: 0o640, owner: 'app', group: 'app' }, 1234, 'tag1'),

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { adminPhase, passwordDigest } from '../../../src/phases/admin';
+import { adminPhase, passwordDigest, previousAdminsProbes } from '../../../src/phases/admin';
 import { backupUnlessRevertPending } from '../../../src/engine/commands';
 import { diagnose, parseReach, preflightPhase, reachScript, reachTargets } from '../../../src/phases/preflight';
 import { effectiveSettingsCheckScript, sshPhase } from '../../../src/phases/ssh';
@@ -125,11 +125,62 @@ describe('admin phase', () => {
     const ctx = phaseContext(testAnswers(), 'vm1');
     const actions = assertConverges(adminPhase, ctx, factsFor(adminPhase, ctx));
     assert.deepEqual(
-      actions.map((a) => (a.kind === 'run' ? a.title : a.kind === 'file' ? `file ${a.path} ${a.mode.toString(8)} ${a.owner ?? 'root'}` : a.kind)),
-      ['packages', 'create the user berth', 'create /home/berth/.ssh', 'file /home/berth/.ssh/authorized_keys 600 berth', 'file /etc/sudoers.d/berth-berth 440 root'],
+      actions.map((a) => (a.kind === 'run' || a.kind === 'guarded' ? a.title : a.kind === 'file' ? `file ${a.path} ${a.mode.toString(8)} ${a.owner ?? 'root'}` : a.kind)),
+      ['packages', 'create the user berth', 'create /home/berth/.ssh', 'file /home/berth/.ssh/authorized_keys 600 berth', 'apply the sudo rule of berth'],
     );
     const keys = actions.find((a) => a.kind === 'file' && a.path.endsWith('authorized_keys'));
     assert.ok(keys?.kind === 'file' && keys.content.includes(`\n${TEST_LOCAL.adminKeys[0]}\n# END berth\n`));
+  });
+
+  it('writes the sudo rule last, checked by visudo, under the guard of a new login as the admin user', () => {
+    const ctx = phaseContext(testAnswers(), 'vm1');
+    const guarded = adminPhase.plan(ctx, factsFor(adminPhase, ctx)).at(-1);
+    assert.deepEqual(guarded, {
+      kind: 'guarded',
+      title: 'apply the sudo rule of berth',
+      backup: 'rm -rf /var/lib/berth/rollback/admin\ninstall -d -m 0700 /var/lib/berth/rollback/admin\nif [ -e /etc/sudoers.d/berth-berth ]; then cp -a /etc/sudoers.d/berth-berth /var/lib/berth/rollback/admin/sudoers; fi',
+      actions: [{ kind: 'file', path: '/etc/sudoers.d/berth-berth', content: renderSudoers(ctx.answers.admin), mode: 0o440, validate: ['visudo', '-cf'] }],
+      revert: 'if [ -e /var/lib/berth/rollback/admin/sudoers ]; then cp -a /var/lib/berth/rollback/admin/sudoers /etc/sudoers.d/berth-berth; else rm -f /etc/sudoers.d/berth-berth; fi',
+      risk: 'with /etc/sudoers.d/berth-berth a new SSH login as berth could not run commands as root through sudo',
+      proofUser: 'berth',
+      effects: [{ probe: 'revert', code: 0, out: '' }],
+    });
+  });
+
+  it("connected as a cloud image's login user that becomes the admin user with a password: the password first, the rule that asks for it last", () => {
+    // debian's NOPASSWD rule (90-cloud-init-users) keeps sudo -n working until berth's rule, read after it, asks for the password.
+    const answers = testAnswers({ ssh: { user: 'debian' }, admin: { user: 'debian', password: 'Adm1n-Pw-Quartz-7731' } });
+    const ctx = phaseContext(answers, 'vm1', { loginUser: 'debian' });
+    const facts = factsFor(adminPhase, ctx, { packages: { sudo: '1.9' }, probes: { account: { code: 0, out: '/home/debian:/bin/bash\n' }, sshDir: { code: 0, out: '700 debian debian\n' } } });
+    const actions = assertConverges(adminPhase, ctx, facts);
+    assert.deepEqual(actions.map((a) => (a.kind === 'run' || a.kind === 'guarded' ? a.title : a.kind)), ['file', 'set the password of debian', 'apply the sudo rule of debian']);
+    const guarded = actions[2];
+    assert.ok(guarded.kind === 'guarded' && guarded.actions[0].kind === 'file');
+    assert.equal(guarded.proofUser, 'debian');
+    assert.match(guarded.actions[0].content, /^debian ALL=\(ALL:ALL\) ALL$/m);
+  });
+
+  it('applies and confirms the sudo rule again when a killed run left its revert pending', () => {
+    const ctx = phaseContext(testAnswers(), 'vm1');
+    const converged = simulate(factsFor(adminPhase, ctx), adminPhase.plan(ctx, factsFor(adminPhase, ctx)));
+    assert.deepEqual(adminPhase.plan(ctx, converged), []);
+    const pending = { ...converged, probes: { ...converged.probes, revert: { code: 0, out: 'pending\n' } } };
+    assert.deepEqual(assertConverges(adminPhase, ctx, pending).map((a) => a.kind), ['guarded']);
+  });
+
+  it('finds the admin users of earlier runs by the first line of berth\'s sudoers files only (bash and sed on real files)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-sudoers-'));
+    writeFileSync(join(dir, 'berth-old'), renderSudoers(testAnswers({ admin: { user: 'old' } }).admin));
+    writeFileSync(join(dir, 'berth-ops_2'), renderSudoers(testAnswers({ admin: { user: 'ops_2' } }).admin));
+    writeFileSync(join(dir, 'berth-mine'), '# my own file, named like berth\'s\nmine ALL=(ALL) ALL\n');
+    writeFileSync(join(dir, 'berth-later'), `mine ALL=(ALL) ALL\n${renderSudoers(testAnswers({ admin: { user: 'later' } }).admin)}`);
+    writeFileSync(join(dir, '90-cloud-init-users'), 'debian ALL=(ALL) NOPASSWD:ALL\n');
+    const probe = previousAdminsProbes.previousAdmins.replace('/etc/sudoers.d/', `${dir}/`);
+    const found = spawnSync('bash', ['-c', probe], { encoding: 'utf8' });
+    assert.equal(found.status, 0);
+    assert.deepEqual(found.stdout.split('\n').sort(), ['', 'old', 'ops_2']);
+    const none = spawnSync('bash', ['-c', previousAdminsProbes.previousAdmins.replace('/etc/sudoers.d/', `${dir}/nothing-`)], { encoding: 'utf8' });
+    assert.deepEqual([none.status, none.stdout], [0, '']);
   });
 
   it('writes a sudo rule without password for key-only admins, with one when admin.password is set', () => {
@@ -142,10 +193,14 @@ describe('admin phase', () => {
     const answers = testAnswers({ admin: { password: 'Adm1n-Pw-Quartz-7731' } });
     const ctx = phaseContext(answers, 'vm1');
     const actions = assertConverges(adminPhase, ctx, factsFor(adminPhase, ctx));
-    const set = actions.find((a) => a.kind === 'run' && a.title === 'set the password of berth');
-    assert.ok(set?.kind === 'run');
-    assert.ok(!set.script.includes('Adm1n-Pw-Quartz-7731'));
-    assert.equal(set.stdin?.reveal(), 'berth:Adm1n-Pw-Quartz-7731\n');
+    const setPassword = actions.find((a) => a.kind === 'run' && a.title === 'set the password of berth');
+    assert.ok(setPassword?.kind === 'run');
+    assert.ok(!setPassword.script.includes('Adm1n-Pw-Quartz-7731'));
+    assert.equal(setPassword.stdin?.reveal(), 'berth:Adm1n-Pw-Quartz-7731\n');
+    const set = simulate(factsFor(adminPhase, ctx), actions);
+    const renamed = phaseContext(testAnswers({ admin: { user: 'ops', password: 'Adm1n-Pw-Quartz-7731' } }), 'vm1');
+    const marker = set.probes.password;
+    assert.ok(adminPhase.plan(renamed, factsFor(adminPhase, renamed, { probes: { password: marker } })).some((a) => a.kind === 'run' && a.title === 'set the password of ops'), 'a renamed admin user gets the same password set too');
     assert.equal(passwordDigest('pw', 'salt'), passwordDigest('pw', 'salt'));
     assert.notEqual(passwordDigest('pw', 'salt'), passwordDigest('pw2', 'salt'));
   });
@@ -176,7 +231,7 @@ describe('SSH hardening phase', () => {
 
   it('renders the drop-in from the answers', () => {
     assert.equal(
-      renderSshdDropIn({ port: 2222, rootLogin: false, passwordLogin: false, rootNologin: true }),
+      renderSshdDropIn({ port: 2222, rootLogin: false, passwordLogin: false, rootNologin: true, lockRootPassword: true }),
       [
         '# Managed by berth: SSH hardening (sshHardening in the answers file). Changes here are overwritten by the next `berth install`.',
         'Port 2222',
@@ -210,6 +265,46 @@ describe('SSH hardening phase', () => {
     assert.equal(guarded.risk, 'with Port 2222, PermitRootLogin no, PasswordAuthentication no a new SSH login as berth on port 2222 did not work');
   });
 
+  it("leaves root's password as it is with sshHardening.lockRootPassword: false", () => {
+    const ctx = phaseContext(testAnswers({ sshHardening: { rootLogin: true, lockRootPassword: false } }), 'vm1');
+    const actions = assertConverges(sshPhase, ctx, factsFor(sshPhase, ctx, { probes }));
+    assert.deepEqual(actions.map((a) => (a.kind === 'run' || a.kind === 'guarded' ? a.title : a.kind)), ['apply the sshd settings']);
+  });
+
+  it("removes berth's sudo rule and keys block of former admin users, never the admin user's nor those of the user berth is logged in as", () => {
+    const listed = { code: 0, out: 'old\nberth\nops\ndebian\n' };
+    const ctx = phaseContext(testAnswers(), 'vm1', { loginUser: 'debian' });
+    const facts = factsFor(sshPhase, ctx, { probes: { ...probes, rootPassword: { code: 0, out: 'L\n' }, previousAdmins: listed } });
+    const actions = assertConverges(sshPhase, ctx, facts);
+    const cleanup = actions.at(-1);
+    assert.deepEqual(cleanup, {
+      kind: 'run',
+      title: "remove berth's sudo rule and keys of the former admin users old, ops",
+      script: [
+        "if [ -f /home/old/.ssh/authorized_keys ] && [ ! -L /home/old/.ssh/authorized_keys ]; then sed -i '/^# BEGIN berth$/,/^# END berth$/d' /home/old/.ssh/authorized_keys; fi",
+        'rm -f -- /etc/sudoers.d/berth-old',
+        "if [ -f /home/ops/.ssh/authorized_keys ] && [ ! -L /home/ops/.ssh/authorized_keys ]; then sed -i '/^# BEGIN berth$/,/^# END berth$/d' /home/ops/.ssh/authorized_keys; fi",
+        'rm -f -- /etc/sudoers.d/berth-ops',
+      ].join('\n'),
+      effects: [{ probe: 'previousAdmins', code: 0, out: 'berth\ndebian\n' }],
+    });
+    const onlyCurrent = factsFor(sshPhase, ctx, { probes: { ...probes, rootPassword: { code: 0, out: 'L\n' }, previousAdmins: { code: 0, out: 'berth\ndebian\n' } } });
+    assert.ok(!sshPhase.plan(ctx, onlyCurrent).some((a) => a.kind === 'run' && a.title.startsWith("remove berth's")));
+  });
+
+  it("the cleanup's sed takes out berth's block only and keeps the file's other keys (bash on a real file)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-keys-'));
+    const keys = join(dir, 'authorized_keys');
+    const theirs = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 colleague@desk\n';
+    writeFileSync(keys, `${theirs}# BEGIN berth\n${TEST_LOCAL.adminKeys[0]}\n# END berth\nssh-ed25519 AAAAlater me@later\n`);
+    const ctx = phaseContext(testAnswers(), 'vm1');
+    const cleanup = sshPhase.plan(ctx, factsFor(sshPhase, ctx, { probes: { ...probes, previousAdmins: { code: 0, out: 'old\n' } } })).at(-1);
+    assert.ok(cleanup?.kind === 'run');
+    const script = cleanup.script.replaceAll('/home/old/.ssh/authorized_keys', keys).replace('/etc/sudoers.d/berth-old', join(dir, 'berth-old'));
+    assert.equal(spawnSync('bash', ['-c', script]).status, 0);
+    assert.equal(readFileSync(keys, 'utf8'), `${theirs}ssh-ed25519 AAAAlater me@later\n`);
+  });
+
   it('restarts ssh.socket where sshd is socket-activated (Ubuntu 24.04)', () => {
     const ctx = phaseContext(testAnswers(), 'vm1', { osId: 'ubuntu', osVersion: '24.04' });
     const actions = sshPhase.plan(ctx, factsFor(sshPhase, ctx, { probes, units: { 'ssh.socket': { active: 'active', enabled: 'enabled' } } }));
@@ -240,7 +335,7 @@ describe('SSH hardening phase', () => {
 
   describe('the check of the settings sshd would take, run against the real sshd with a configuration of its own', () => {
     const sshd = '/usr/sbin/sshd';
-    const hardening = { port: 2222, rootLogin: false, passwordLogin: false, rootNologin: false };
+    const hardening = { port: 2222, rootLogin: false, passwordLogin: false, rootNologin: false, lockRootPassword: true };
     /** sshd_config as Debian and Ubuntu ship it (the Include first), with `before` ahead of it, `after` behind it. */
     function check(h: typeof hardening, { before = '', after = '', earlierDropIn = '' } = {}) {
       const dir = mkdtempSync(join(tmpdir(), 'berth-sshd-'));

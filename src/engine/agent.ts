@@ -25,6 +25,8 @@ export interface HostAgent {
   readonly name: string;
   /** The login user of the connection. */
   readonly user: string;
+  /** The port the connection reached the host at (see HostConnection.port). */
+  readonly port: number;
   info(): Promise<HostInfo>;
   facts(query: FactsQuery): Promise<Facts>;
   apply(actions: readonly Action[], deps: Omit<ExecutorDeps, 'conn'>): Promise<void>;
@@ -56,6 +58,7 @@ export function remoteAgent(conn: HostConnection): HostAgent {
   return {
     name: conn.name,
     user: conn.user,
+    port: conn.port,
     async info() {
       const result = await conn.exec(HOST_INFO_SCRIPT, { asRoot: false });
       if (result.code !== 0) throw new HostStateError(conn.name, 'read what the host is', result.code, result.stderr);

@@ -235,7 +235,7 @@ async function runStep(run: Run, phase: Phase, host: ClusterHost, cluster: reado
         log,
         revertAfterSeconds: run.options.revertAfterSeconds ?? 60,
         sleep: run.options.sleep ?? defaultSleep,
-        connectFresh: (port) => connector.open(s.answers, s.agent.user, port ?? s.info.sshPort),
+        connectFresh: (port) => connector.open(s.answers, s.agent.user, port ?? s.agent.port),
         onAction: (description) => reporter.handle({ type: 'action', phase: phase.name, host: host.name, description }),
         readPeerFile: async (peer, path) => (await run.session(peer).agent.facts({ files: [path] })).files[path] ?? null,
         probeFromInstaller: run.options.installerProbe ?? httpProbe,

@@ -22,6 +22,8 @@ export interface MemoryHost {
   failIn?: string;
   /** Delay before facts() answers, to let parallel hosts overlap. */
   factsDelayMs?: number;
+  /** The port the agent reached the host at (default 22). */
+  connectedPort?: number;
   /** Called when facts() starts: for parallelism checks. */
   onFacts?: (host: string) => Promise<void>;
 }
@@ -62,6 +64,7 @@ export function memoryAgent(host: MemoryHost, user = 'root'): HostAgent {
   return {
     name: host.name,
     user,
+    port: host.connectedPort ?? 22,
     async info() {
       host.calls.push('info');
       return host.info;

@@ -118,6 +118,7 @@ describe('host lock and journal, the real scripts run here with bash', () => {
   const localConnection = (): HostConnection => ({
     name: 'vm1',
     address: '127.0.0.1',
+    port: 22,
     user: 'root',
     async exec(script, options = {}) {
       const moved = script.replaceAll(STATE_DIR, join(dir, 'state'));

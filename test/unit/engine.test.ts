@@ -313,6 +313,27 @@ describe('engine: runPhases', () => {
     assert.deepEqual(seen, ['200 hello from http://10.0.0.11/']);
   });
 
+  it('proves a guarded change on the port berth reached the host at, not the one sshd reports (a NAT port mapping)', async () => {
+    const { hosts, options } = setup({ phases: [motdPhase] });
+    // Reached at 2222, which a NAT maps to sshd's 22 (SSH_CONNECTION says 22).
+    hosts.vm1.connectedPort = 2222;
+    const opened: (number | undefined)[] = [];
+    options.connector = {
+      ...connectorFor(hosts),
+      connect: async (h) => {
+        const agent = memoryAgent(hosts[h.name]);
+        return { ...agent, apply: async (_actions, deps) => void (await deps.connectFresh()) };
+      },
+      open: async (_h, _user, port) => {
+        opened.push(port);
+        return { name: 'vm1', address: '10.0.0.11', port: port ?? 22, user: 'root', exec: async () => ({ code: 0, stdout: '', stderr: '' }), upload: async () => undefined, uploadLarge: async () => ({ sha256: '' }), close: async () => undefined };
+      },
+    };
+    options.answers = { ...options.answers, hosts: options.answers.hosts.filter((h) => h.name === 'vm1') };
+    await runPhases(options);
+    assert.deepEqual(opened, [2222]);
+  });
+
   it('stops with an internal error when a plan reads a fact its query did not ask for', async () => {
     const sloppy: Phase = { ...motdPhase, plan: (_ctx, facts) => (facts.files['/etc/issue'] ? [] : []) };
     const { hosts, options } = setup({ phases: [sloppy] });

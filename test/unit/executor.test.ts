@@ -12,6 +12,7 @@ function recordingConnection(answer: (script: string) => Partial<ExecResult> = (
   const conn: HostConnection = {
     name: 'vm1',
     address: '10.0.0.11',
+    port: 22,
     user: 'root',
     async exec(script, options = {}) {
       calls.push({ script, stdin: options.stdin });

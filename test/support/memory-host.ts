@@ -87,9 +87,9 @@ export function memoryAgent(host: MemoryHost, user = 'root'): HostAgent {
       host.applied.push({ phase: deps.phase, actions: [...actions] });
       host.state = simulate(host.state, actions);
     },
-    async lock(owner, force) {
+    async lock(owner, force, replace) {
       host.calls.push('lock');
-      if (host.lock && !force) return { acquired: false, holder: host.lock };
+      if (host.lock && !force && host.lock.runId !== replace) return { acquired: false, holder: host.lock };
       host.lock = owner;
       return { acquired: true };
     },

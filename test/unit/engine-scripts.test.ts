@@ -100,15 +100,15 @@ describe('facts', () => {
 
 describe('lock staleness', () => {
   const holder: LockOwner = { owner: 'a@m', machine: 'm', pid: 10, runId: 'r', started: '2026-11-22T10:00:00Z', heartbeat: '2026-11-22T10:00:00Z' };
-  it('is stale when the holder ran here and is gone', () => {
-    assert.deepEqual(judgeLock(holder, { machine: 'm', pidAlive: () => false, now: new Date('2026-11-22T10:01:00Z') }), { stale: true, why: 'process 10 on m that took it no longer runs' });
+  it('is gone when the holder ran here and its process no longer exists, however recent its heartbeat', () => {
+    assert.deepEqual(judgeLock(holder, { machine: 'm', pidAlive: () => false, now: new Date('2026-11-22T10:01:00Z') }), { state: 'gone', why: 'process 10 on m that took it no longer runs' });
   });
   it('is live while the holder runs or was heard of recently', () => {
-    assert.deepEqual(judgeLock(holder, { machine: 'm', pidAlive: () => true, now: new Date('2026-11-22T10:01:00Z') }), { stale: false });
-    assert.deepEqual(judgeLock(holder, { machine: 'other', pidAlive: () => false, now: new Date('2026-11-22T10:10:00Z') }), { stale: false });
+    assert.deepEqual(judgeLock(holder, { machine: 'm', pidAlive: () => true, now: new Date('2026-11-22T10:01:00Z') }), { state: 'live' });
+    assert.deepEqual(judgeLock(holder, { machine: 'other', pidAlive: () => false, now: new Date('2026-11-22T10:10:00Z') }), { state: 'live' });
   });
   it('is stale after 15 quiet minutes', () => {
-    assert.deepEqual(judgeLock(holder, { machine: 'other', pidAlive: () => true, now: new Date('2026-11-22T10:30:00Z') }), { stale: true, why: 'its holder has not been heard of for 30 minutes' });
+    assert.deepEqual(judgeLock(holder, { machine: 'other', pidAlive: () => true, now: new Date('2026-11-22T10:30:00Z') }), { state: 'stale', why: 'its holder has not been heard of for 30 minutes' });
   });
 });
 
@@ -156,6 +156,15 @@ describe('host lock and journal, the real scripts run here with bash', () => {
     assert.deepEqual(await second.lock(owner('two'), true), { acquired: true });
     await assert.rejects(first.refreshLock(beat), /vm1: another berth run took this host's lock over/);
     assert.deepEqual(await first.readLock(), owner('two'), 'the new holder keeps the lock');
+  });
+
+  it('takes over the lock of a holder found gone only while that holder still has it', async () => {
+    const dead = remoteAgent(localConnection());
+    const rerun = remoteAgent(localConnection());
+    await dead.lock(owner('one'), false);
+    assert.deepEqual(await rerun.lock(owner('two'), false, 'zero'), { acquired: false, holder: owner('one') }, 'another holder than the one found gone keeps it');
+    assert.deepEqual(await rerun.lock(owner('two'), false, 'one'), { acquired: true });
+    assert.deepEqual(await dead.lock(owner('three'), false, 'one'), { acquired: false, holder: owner('two') }, 'a second rerun that judged the same dead holder does not take it from the first');
   });
 
   it('keeps the journal root-only and reads a missing one as empty', async () => {

@@ -103,7 +103,17 @@ async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'g
     );
   }
   await proof.close();
-  await run(deps, `${action.title}: confirm`, cancelRevertScript(phase));
+  const confirmed = (await run(deps, `${action.title}: confirm`, cancelRevertScript(phase))).trim();
+  if (confirmed !== 'confirmed') {
+    throw new ActionFailedError(
+      conn.name,
+      phase,
+      action.title,
+      undefined,
+      `the automatic revert ran (${deps.revertAfterSeconds}s after the change) before berth could confirm the change, so the host is back in its previous state`,
+      'Nothing is wrong with the change itself as far as berth knows: run again.',
+    );
+  }
 }
 
 const PROOF_ATTEMPTS = 3;

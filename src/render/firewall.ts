@@ -351,9 +351,7 @@ export function firewallBackupScript(savedFiles: readonly string[]): string {
 
 /**
  * Restores what the backup saved: files first (so that a reboot brings back
- * the old rules, not the new ones), then the live filter tables. It has no
- * "$" at all: systemd-run hands it to the revert unit, and systemd expands
- * ${...} in a unit's command line.
+ * the old rules, not the new ones), then the live filter tables.
  */
 export function firewallRevertScript(savedFiles: readonly string[]): string {
   return [

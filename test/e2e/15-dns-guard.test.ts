@@ -56,13 +56,12 @@ describe('the DNS forwarder answers only the cluster from the start (e2e)', func
       owner: { owner: 'e2e', machine: 'e2e', pid: process.pid },
     });
     assert.ok(result.ok, log.lines.join('\n'));
-    const running = await topo.exec('vm3', 'systemctl is-active dnsmasq berth-firewall');
-    assert.equal(running.stdout, 'active\nactive\n', running.stdout + running.stderr);
-
     const asked = async () => ({ vm1: await topo.probe('vm1', vm3.ip, 53, 'udp'), outsider: await topo.probe('outsider', vm3.ip, 53, 'udp'), outsiderTcp: await topo.probe('outsider', vm3.ip, 53, 'tcp') });
     assert.deepEqual(await asked(), { vm1: true, outsider: false, outsiderTcp: false });
     // Nothing else closed: sshd still takes the outsider's connections (the full firewall comes later).
     assert.equal(await topo.probe('outsider', vm3.ip, 22), true);
+    const running = await topo.exec('vm3', 'systemctl is-active dnsmasq berth-firewall');
+    assert.equal(running.stdout, 'active\nactive\n', running.stdout + running.stderr);
 
     await topo.reboot('vm3');
     let after = await asked();

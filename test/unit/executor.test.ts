@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { backupUnlessRevertPending, cancelRevertScript, scheduleRevertScript } from '../../src/engine/commands';
+import { backupUnlessRevertPending, cancelRevertScript, revertStateScript, scheduleRevertScript } from '../../src/engine/commands';
 import { ActionFailedError, executeActions, type ExecutorDeps } from '../../src/engine/executor';
 import { memoryLog } from '../../src/engine/log';
 import type { Action } from '../../src/engine/plan';
@@ -7,7 +7,10 @@ import type { ExecOptions, ExecResult, HostConnection, UploadEntry } from '../..
 import { Secret } from '../../src/answers/secret';
 
 /** A connection that records what it is asked and answers from a script of results. */
-function recordingConnection(answer: (script: string) => Partial<ExecResult> = () => ({})) {
+/** A host that confirms guarded changes: the revert had not run. */
+const confirms = (script: string): Partial<ExecResult> => (script === cancelRevertScript('firewall') ? { stdout: 'confirmed\n' } : {});
+
+function recordingConnection(answer: (script: string) => Partial<ExecResult> = confirms) {
   const calls: { script?: string; upload?: UploadEntry[]; uploadLarge?: string; stdin?: ExecOptions['stdin'] }[] = [];
   const conn: HostConnection = {
     name: 'vm1',
@@ -165,11 +168,20 @@ describe('executor', () => {
     );
     const scripts = calls.map((c) => c.script!);
     assert.equal(scripts[0], backupUnlessRevertPending('firewall', 'iptables-save > /var/lib/berth/firewall/rollback.v4'), 'the backup, unless an unconfirmed change awaits its revert');
-    assert.match(scripts[1], /systemd-run --unit=berth-revert-firewall --on-active=60 --timer-property=AccuracySec=1s \/bin\/bash -c 'iptables-restore < \/var\/lib\/berth\/firewall\/rollback.v4'$/);
-    assert.match(scheduleRevertScript('x', 'for f in $HOME/*; do echo "${f}"; done', 60), /bash -c 'for f in \$\$HOME\/\*; do echo "\$\$\{f\}"; done'$/, 'systemd must not expand the script\'s variables');
+    assert.equal(scripts[1], scheduleRevertScript('firewall', 'iptables-restore < /var/lib/berth/firewall/rollback.v4', 60));
     assert.equal(scripts[2], 'iptables-restore < /etc/berth/firewall/rules.v4');
     assert.equal(scripts[3], cancelRevertScript('firewall'));
     assert.equal(proofs, 1);
+  });
+
+  it('guarded change: a revert that fires between the last check and the confirmation is a failure, not a success', async () => {
+    const { conn } = recordingConnection((s) => (s === cancelRevertScript('firewall') ? { stdout: 'reverted\n' } : {}));
+    await assert.rejects(executeActions(deps(conn), [guarded]), (err: unknown) => {
+      assert.ok(err instanceof ActionFailedError);
+      assert.match(err.message, /the automatic revert ran \(60s after the change\) before berth could confirm the change, so the host is back in its previous state/);
+      assert.equal(err.hint, 'Nothing is wrong with the change itself as far as berth knows: run again.');
+      return true;
+    });
   });
 
   it('guarded change: a proof that fails once and then works is a success', async () => {
@@ -190,7 +202,7 @@ describe('executor', () => {
 
   it('guarded change: a login that only gets through after the revert ran is no proof', async () => {
     const { conn, calls } = recordingConnection();
-    const afterRevert = () => recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {})).conn;
+    const afterRevert = () => recordingConnection((s) => (s === revertStateScript('firewall') ? { stdout: 'done\n' } : {})).conn;
     await assert.rejects(executeActions(deps(conn, { connectFresh: async () => afterRevert() }), [guarded]), (err: unknown) => {
       assert.ok(err instanceof ActionFailedError);
       assert.match(err.message, /\(it only got through after the automatic revert had run\), so it would have locked you out: SSH \(port 22\)/);
@@ -207,7 +219,7 @@ describe('executor', () => {
       connectFresh: async () => {
         attempts++;
         if (attempts <= 3) throw new Error('connection timed out');
-        return recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {})).conn;
+        return recordingConnection((s) => (s === revertStateScript('firewall') ? { stdout: 'done\n' } : {})).conn;
       },
     });
     await assert.rejects(executeActions(d, [guarded]), (err: unknown) => {

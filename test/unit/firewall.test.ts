@@ -416,7 +416,7 @@ tar -C / --ignore-failed-read -cf files.tar etc/berth/firewall/rules.v4 etc/bert
     );
   });
 
-  it('the revert puts the files back before the live rules, and has no "$" for systemd to expand', () => {
+  it('the revert puts the files back before the live rules', () => {
     const revert = firewallRevertScript(saved);
     assert.equal(
       revert,
@@ -429,7 +429,6 @@ if grep -qx enabled unit-enabled; then systemctl enable berth-firewall.service; 
 iptables-restore -w < rules.v4
 if [ -e /proc/net/if_inet6 ]; then ip6tables-restore -w < rules.v6; fi`,
     );
-    assert.ok(!revert.includes('$'));
   });
 });
 

@@ -345,13 +345,17 @@ export function firewallBackupScript(savedFiles: readonly string[]): string {
     `  grep -q '^\\*filter' "rules.v$family" || printf '*filter\\n:INPUT ACCEPT [0:0]\\n:FORWARD ACCEPT [0:0]\\n:OUTPUT ACCEPT [0:0]\\nCOMMIT\\n' > "rules.v$family"`,
     'done',
     `systemctl is-enabled ${FIREWALL_UNIT} > unit-enabled 2>/dev/null || true`,
+    'cat /proc/sys/kernel/random/boot_id > boot-id',
     `tar -C / --ignore-failed-read -cf files.tar ${relative.join(' ')} 2>/dev/null`,
   ].join('\n');
 }
 
 /**
  * Restores what the backup saved: files first (so that a reboot brings back
- * the old rules, not the new ones), then the live filter tables.
+ * the old rules, not the new ones), then the live filter tables. After a
+ * reboot inside the window the saved tables hold the Docker rules of the boot
+ * before: berth's previous rules are loaded next to this boot's instead, or,
+ * where berth had none, its chains are taken out.
  */
 export function firewallRevertScript(savedFiles: readonly string[]): string {
   return [
@@ -361,8 +365,21 @@ export function firewallRevertScript(savedFiles: readonly string[]): string {
     'tar -C / -xpf files.tar',
     'systemctl daemon-reload',
     `if grep -qx enabled unit-enabled; then systemctl enable ${FIREWALL_UNIT}; fi`,
-    'iptables-restore -w < rules.v4',
-    'if [ -e /proc/net/if_inet6 ]; then ip6tables-restore -w < rules.v6; fi',
+    'if [ "$(cat /proc/sys/kernel/random/boot_id)" = "$(cat boot-id 2>/dev/null)" ]; then',
+    '  iptables-restore -w < rules.v4',
+    '  if [ -e /proc/net/if_inet6 ]; then ip6tables-restore -w < rules.v6; fi',
+    'elif grep -qx enabled unit-enabled; then',
+    `  systemctl restart ${FIREWALL_UNIT}`,
+    'else',
+    '  for tool in iptables ip6tables; do',
+    '    [ "$tool" = iptables ] || [ -e /proc/net/if_inet6 ] || continue',
+    '    "$tool" -w -P INPUT ACCEPT; "$tool" -w -P OUTPUT ACCEPT',
+    `    for jump in ${FIREWALL_JUMPS.join(' ')}; do`,
+    '      while "$tool" -w -D "${jump%%:*}" -j "${jump#*:}" 2>/dev/null; do :; done',
+    '      if "$tool" -w -F "${jump#*:}" 2>/dev/null; then "$tool" -w -X "${jump#*:}"; fi',
+    '    done',
+    '  done',
+    'fi',
   ].join('\n');
 }
 

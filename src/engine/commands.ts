@@ -178,5 +178,5 @@ export function cancelRevertScript(phase: string): string {
 
 /** Has the scheduled revert run? Prints done or pending (waiting for a revert under way to finish). */
 export function revertStateScript(phase: string): string {
-  return [...claimRevertState(phase), `if [ "$(cat ${shq(revertPaths(phase).state)} 2>/dev/null)" = reverted ]; then echo done; else echo pending; fi`].join('\n');
+  return [...claimRevertState(phase), `if [ "$(cat ${shq(revertPaths(phase).state)} 2>/dev/null)" = reverted ]; then echo 'done'; else echo pending; fi`].join('\n');
 }

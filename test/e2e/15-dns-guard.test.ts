@@ -7,8 +7,10 @@ import { memoryLog } from '../../src/engine/log';
 import { runPhases } from '../../src/engine/run';
 import { dnsForwarderPhase } from '../../src/phases/dns-forwarder';
 import { preflightPhase } from '../../src/phases/preflight';
+import { writeAnswersFile } from '../../src/sandbox/answers';
+import { answersFor, execIn, rebootTopologyVm, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
 import { sshConnector } from '../../src/ssh/connector';
-import { e2eTopology, TOPOLOGY_TIMEOUT_MS, VM_TIMEOUT_MS, type E2eTopology } from './harness';
+import { e2eSpec, probeScript, TOPOLOGY_TIMEOUT_MS, VM_TIMEOUT_MS } from './harness';
 
 /**
  * A run that stops right after the DNS forwarder (the firewall phase comes
@@ -18,29 +20,33 @@ import { e2eTopology, TOPOLOGY_TIMEOUT_MS, VM_TIMEOUT_MS, type E2eTopology } fro
  */
 describe('the DNS forwarder answers only the cluster from the start (e2e)', function () {
   this.timeout(TOPOLOGY_TIMEOUT_MS);
-  let topo: E2eTopology;
+  let topology: Topology;
+  const probe = async (from: string, ip: string, port: number, proto: 'tcp' | 'udp' = 'tcp') => (await execIn(`${topology.spec.prefix}${from}`, probeScript(ip, port, proto))).code === 0;
 
   before(async function () {
-    topo = await e2eTopology({ vms: 3 });
-    await topo.recreate('vm3');
+    // Its own topology object: vm3 joins the same network, and the platform's two-host answers stay as they are.
+    topology = await upTopology(e2eSpec(3));
+    await recreateTopologyVm(topology, 'vm3');
   });
 
   after(async function () {
     this.timeout(VM_TIMEOUT_MS);
     // Later specs take vm3 as a fresh VM.
-    await topo.recreate('vm3');
+    await recreateTopologyVm(topology, 'vm3');
   });
 
   it('after the phases up to dns-forwarder only, vm1 gets answers from vm3 and the outsider none, also after a reboot', async function () {
-    const { vm1, vm3 } = topo.vms;
-    const answersFile = topo.writeAnswers(
-      {
+    const { vm1, vm3 } = topology.vms;
+    const answersFile = `${topology.spec.stateDir}/answers/dns-guard.yaml`;
+    writeAnswersFile(
+      answersFile,
+      answersFor(topology, {
         hosts: [
           { name: 'vm1', address: vm1.ip, hostKey: vm1.hostKey, roles: ['app', 'lb', 'db'] },
           { name: 'vm3', address: vm3.ip, hostKey: vm3.hostKey, roles: ['registry', 'dns'] },
         ],
-      },
-      'dns-guard.yaml',
+      }),
+      'vm3 the dns host, vm1 the other host of its cluster: only the phases up to the DNS forwarder run.',
     );
     const loaded = loadAnswersFile(answersFile);
     const log = memoryLog();
@@ -56,14 +62,14 @@ describe('the DNS forwarder answers only the cluster from the start (e2e)', func
       owner: { owner: 'e2e', machine: 'e2e', pid: process.pid },
     });
     assert.ok(result.ok, log.lines.join('\n'));
-    const asked = async () => ({ vm1: await topo.probe('vm1', vm3.ip, 53, 'udp'), outsider: await topo.probe('outsider', vm3.ip, 53, 'udp'), outsiderTcp: await topo.probe('outsider', vm3.ip, 53, 'tcp') });
+    const asked = async () => ({ vm1: await probe('vm1', vm3.ip, 53, 'udp'), outsider: await probe('outsider', vm3.ip, 53, 'udp'), outsiderTcp: await probe('outsider', vm3.ip, 53, 'tcp') });
     assert.deepEqual(await asked(), { vm1: true, outsider: false, outsiderTcp: false });
     // Nothing else closed: sshd still takes the outsider's connections (the full firewall comes later).
-    assert.equal(await topo.probe('outsider', vm3.ip, 22), true);
-    const running = await topo.exec('vm3', 'systemctl is-active dnsmasq berth-firewall');
+    assert.equal(await probe('outsider', vm3.ip, 22), true);
+    const running = await execIn(vm3.container, 'systemctl is-active dnsmasq berth-firewall');
     assert.equal(running.stdout, 'active\nactive\n', running.stdout + running.stderr);
 
-    await topo.reboot('vm3');
+    await rebootTopologyVm(topology, 'vm3');
     let after = await asked();
     // dnsmasq may need a moment after sshd is up.
     for (let i = 0; i < 10 && !after.vm1; i++) {

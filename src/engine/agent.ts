@@ -25,11 +25,13 @@ export interface HostAgent {
   readonly name: string;
   /** The login user of the connection. */
   readonly user: string;
+  /** The port the connection reached the host at (see HostConnection.port). */
+  readonly port: number;
   info(): Promise<HostInfo>;
   facts(query: FactsQuery): Promise<Facts>;
   apply(actions: readonly Action[], deps: Omit<ExecutorDeps, 'conn'>): Promise<void>;
-  /** Take the lock; when it is held by someone else, say by whom (undefined when unreadable). */
-  lock(owner: LockOwner, force: boolean): Promise<{ acquired: true } | { acquired: false; holder?: LockOwner }>;
+  /** Take the lock; when it is held by someone else, say by whom (undefined when unreadable). `replace`: the run id of a holder found gone, whose lock is taken over. */
+  lock(owner: LockOwner, force: boolean, replace?: string): Promise<{ acquired: true } | { acquired: false; holder?: LockOwner }>;
   /** Write a new heartbeat; rejects when the lock is no longer ours (another run forced it). */
   refreshLock(owner: LockOwner): Promise<void>;
   releaseLock(runId: string): Promise<void>;
@@ -56,6 +58,7 @@ export function remoteAgent(conn: HostConnection): HostAgent {
   return {
     name: conn.name,
     user: conn.user,
+    port: conn.port,
     async info() {
       const result = await conn.exec(HOST_INFO_SCRIPT, { asRoot: false });
       if (result.code !== 0) throw new HostStateError(conn.name, 'read what the host is', result.code, result.stderr);
@@ -65,8 +68,8 @@ export function remoteAgent(conn: HostConnection): HostAgent {
       return parseFacts(await must('read facts', factsScript(query)), query);
     },
     apply: (actions, deps) => executeActions({ ...deps, conn }, actions),
-    async lock(owner, force) {
-      const [verdict, ...rest] = (await must('take the lock', acquireLockScript(force), JSON.stringify(owner))).trim().split('\n');
+    async lock(owner, force, replace) {
+      const [verdict, ...rest] = (await must('take the lock', acquireLockScript(force, replace), JSON.stringify(owner))).trim().split('\n');
       if (verdict === 'ACQUIRED') return { acquired: true };
       try {
         return { acquired: false, holder: JSON.parse(rest.join('\n')) as LockOwner };

@@ -49,9 +49,73 @@ export function removeFileScript(path: string): string {
   return shellCommand(['rm', '-f', '--', path]);
 }
 
-/** The transient unit that restores the previous state unless the change is confirmed in time. */
+/** The units that restore the previous state unless the change is confirmed in time. */
 export function revertUnitName(phase: string): string {
   return `berth-revert-${phase}`;
+}
+
+export const REVERT_DIR = '/var/lib/berth/revert';
+
+/**
+ * A guarded change's revert lives in unit files, not in a transient unit: an
+ * enabled timer starts again at boot, so a reboot inside the window reverts
+ * too (the window then counts from the boot). Its state file says pending,
+ * reverted or cancelled; the revert and the confirmation each claim it under
+ * flock, so exactly one of them wins, and berth learns which.
+ */
+export function revertPaths(phase: string) {
+  const unit = revertUnitName(phase);
+  return {
+    timer: `${unit}.timer`,
+    service: `${unit}.service`,
+    timerPath: `/etc/systemd/system/${unit}.timer`,
+    servicePath: `/etc/systemd/system/${unit}.service`,
+    script: `${REVERT_DIR}/${phase}.sh`,
+    state: `${REVERT_DIR}/${phase}.state`,
+    lock: `${REVERT_DIR}/${phase}.lock`,
+  };
+}
+
+const claimRevertState = (phase: string) => [`exec 9> ${shq(revertPaths(phase).lock)}`, 'flock 9'];
+
+export function revertTimerUnit(phase: string, seconds: number): string {
+  return `[Unit]
+Description=berth: revert the unconfirmed ${phase} change
+
+[Timer]
+OnActiveSec=${seconds}
+AccuracySec=1s
+RemainAfterElapse=no
+
+[Install]
+WantedBy=timers.target
+`;
+}
+
+export function revertServiceUnit(phase: string): string {
+  return `[Unit]
+Description=berth: revert the unconfirmed ${phase} change
+
+[Service]
+Type=oneshot
+ExecStart=/bin/bash ${revertPaths(phase).script}
+`;
+}
+
+/** What the revert unit runs: the phase's revert, only while the change is still pending. */
+export function revertUnitScript(phase: string, revert: string): string {
+  const p = revertPaths(phase);
+  return [
+    '#!/bin/bash',
+    `# berth: restores the state from before an unconfirmed ${phase} change, unless berth confirmed it first.`,
+    ...claimRevertState(phase),
+    `[ "$(cat ${shq(p.state)} 2>/dev/null)" = pending ] || exit 0`,
+    `echo reverted > ${shq(p.state)}`,
+    '# Not again at the next boot.',
+    `systemctl disable ${shq(p.timer)} 2>/dev/null`,
+    revert,
+    '',
+  ].join('\n');
 }
 
 /**
@@ -72,13 +136,19 @@ export function backupUnlessRevertPending(phase: string, backup: string): string
 }
 
 export function scheduleRevertScript(phase: string, revert: string, seconds: number): string {
-  const unit = revertUnitName(phase);
+  const p = revertPaths(phase);
   return [
-    // A revert left over from an interrupted run must not fire in the middle of this one.
-    `systemctl stop ${shq(`${unit}.timer`)} ${shq(`${unit}.service`)} 2>/dev/null || true`,
-    `systemctl reset-failed ${shq(`${unit}.service`)} ${shq(`${unit}.timer`)} 2>/dev/null || true`,
-    // systemd expands $VAR and ${VAR} in the command of a unit; $$ is its escape for a literal $.
-    shellCommand(['systemd-run', `--unit=${unit}`, `--on-active=${seconds}`, '--timer-property=AccuracySec=1s', '/bin/bash', '-c', revert.replace(/\$/g, '$$$$')]),
+    `install -d -m 0700 ${REVERT_DIR}`,
+    // Waits for a revert under way; one left over from an interrupted run must not fire in the middle of this one.
+    ...claimRevertState(phase),
+    `systemctl disable --now ${shq(p.timer)} 2>/dev/null || true`,
+    `systemctl reset-failed ${shq(p.service)} ${shq(p.timer)} 2>/dev/null || true`,
+    `printf '%s' ${shq(revertUnitScript(phase, revert))} > ${shq(p.script)}`,
+    `printf '%s' ${shq(revertServiceUnit(phase))} > ${shq(p.servicePath)}`,
+    `printf '%s' ${shq(revertTimerUnit(phase, seconds))} > ${shq(p.timerPath)}`,
+    `echo pending > ${shq(p.state)}`,
+    'systemctl daemon-reload',
+    `systemctl enable --now ${shq(p.timer)}`,
   ].join('\n');
 }
 
@@ -87,13 +157,26 @@ export function revertPendingScript(phase: string): string {
   return `if systemctl is-active --quiet ${shq(`${revertUnitName(phase)}.timer`)}; then echo pending; fi`;
 }
 
+/**
+ * Confirms the change: prints "confirmed", or "reverted" when the revert
+ * claimed it first (it fired between berth's last check and now). Either way
+ * the units are gone afterwards.
+ */
 export function cancelRevertScript(phase: string): string {
-  const unit = revertUnitName(phase);
-  return `systemctl stop ${shq(`${unit}.timer`)} 2>/dev/null || true\nsystemctl reset-failed ${shq(`${unit}.service`)} ${shq(`${unit}.timer`)} 2>/dev/null || true`;
+  const p = revertPaths(phase);
+  return [
+    `install -d -m 0700 ${REVERT_DIR}`,
+    ...claimRevertState(phase),
+    `state=$(cat ${shq(p.state)} 2>/dev/null || true)`,
+    `systemctl disable --now ${shq(p.timer)} 2>/dev/null || true`,
+    `rm -f ${shq(p.timerPath)} ${shq(p.servicePath)} ${shq(p.script)}`,
+    'systemctl daemon-reload',
+    `systemctl reset-failed ${shq(p.service)} ${shq(p.timer)} 2>/dev/null || true`,
+    `if [ "$state" = reverted ]; then echo reverted; else echo cancelled > ${shq(p.state)}; echo confirmed; fi`,
+  ].join('\n');
 }
 
-/** Has the scheduled revert run (its timer gone and its service finished)? Prints done or pending. */
+/** Has the scheduled revert run? Prints done or pending (waiting for a revert under way to finish). */
 export function revertStateScript(phase: string): string {
-  const unit = revertUnitName(phase);
-  return `if systemctl is-active --quiet ${shq(`${unit}.timer`)} || systemctl is-active --quiet ${shq(`${unit}.service`)}; then echo pending; else echo done; fi`;
+  return [...claimRevertState(phase), `if [ "$(cat ${shq(revertPaths(phase).state)} 2>/dev/null)" = reverted ]; then echo 'done'; else echo pending; fi`].join('\n');
 }

@@ -7,6 +7,7 @@ import type { Action } from './plan';
 export type RunEvent =
   | { type: 'run-start'; mode: 'apply' | 'plan'; hosts: string[]; phases: string[] }
   | { type: 'connected'; host: string; address: string; user: string }
+  | { type: 'lock-taken-over'; host: string; holder: string; why: string }
   | { type: 'phase-start'; phase: string; title: string; hosts: string[] }
   | { type: 'step-start'; phase: string; host: string }
   | { type: 'action'; phase: string; host: string; description: string }

@@ -104,10 +104,21 @@ async function runGuarded(deps: ExecutorDeps, action: Extract<Action, { kind: 'g
     );
   }
   // Over the proven connection: the change may have made the old one's way to root stale (a sudo rule that now asks for a password).
+  let confirmed: string;
   try {
-    await run({ ...deps, conn: proof }, `${action.title}: confirm`, cancelRevertScript(phase));
+    confirmed = (await run({ ...deps, conn: proof }, `${action.title}: confirm`, cancelRevertScript(phase))).trim();
   } finally {
     await proof.close();
+  }
+  if (confirmed !== 'confirmed') {
+    throw new ActionFailedError(
+      conn.name,
+      phase,
+      action.title,
+      undefined,
+      `the automatic revert ran (${deps.revertAfterSeconds}s after the change) before berth could confirm the change, so the host is back in its previous state`,
+      'Nothing is wrong with the change itself as far as berth knows: run again.',
+    );
   }
 }
 

@@ -23,11 +23,19 @@ export interface LockOwner {
   heartbeat: string;
 }
 
-/** mkdir is atomic: whoever creates the directory holds the lock. Prints ACQUIRED, or HELD and the holder. */
-export function acquireLockScript(force: boolean): string {
+/**
+ * mkdir is atomic: whoever creates the directory holds the lock. Prints
+ * ACQUIRED, or HELD and the holder. `replace` first removes the lock of a
+ * holder berth found gone (only while that run still holds it: compared
+ * under flock, so that two reruns taking it over at once cannot both win).
+ */
+export function acquireLockScript(force: boolean, replace?: string): string {
   return [
     `install -d -m 0700 ${STATE_DIR}`,
     ...(force ? [`rm -rf -- ${shq(LOCK_DIR)}`] : []),
+    `exec 9> ${shq(`${STATE_DIR}/lock.guard`)}`,
+    'flock 9',
+    ...(replace ? [`if grep -q ${shq(`"runId":"${replace}"`)} ${shq(`${LOCK_DIR}/owner.json`)} 2>/dev/null; then rm -rf -- ${shq(LOCK_DIR)}; fi`] : []),
     `if mkdir -m 0700 ${shq(LOCK_DIR)} 2>/dev/null; then cat > ${shq(`${LOCK_DIR}/owner.json`)}; echo ACQUIRED; else cat >/dev/null; echo HELD; cat ${shq(`${LOCK_DIR}/owner.json`)} 2>/dev/null || true; fi`,
   ].join('\n');
 }
@@ -55,16 +63,21 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-export type LockVerdict = { stale: false } | { stale: true; why: string };
+/**
+ * live: leave it alone. gone: its holder ran on this machine and that process
+ * no longer exists (killed, crashed): a rerun takes it over by itself. stale:
+ * not heard of for 15 minutes, or unreadable: berth cannot tell, the user
+ * decides (--force-unlock).
+ */
+export type LockVerdict = { state: 'live' } | { state: 'gone' | 'stale'; why: string };
 
-/** A lock is stale when its holder ran on this machine and is gone, or has not been heard of for 15 minutes. */
 export function judgeLock(holder: LockOwner, here: { machine: string; pidAlive: (pid: number) => boolean; now: Date }): LockVerdict {
   if (holder.machine === here.machine && !here.pidAlive(holder.pid)) {
-    return { stale: true, why: `process ${holder.pid} on ${holder.machine} that took it no longer runs` };
+    return { state: 'gone', why: `process ${holder.pid} on ${holder.machine} that took it no longer runs` };
   }
   const quietMs = here.now.getTime() - new Date(holder.heartbeat).getTime();
-  if (quietMs > 15 * 60 * 1000) return { stale: true, why: `its holder has not been heard of for ${Math.round(quietMs / 60000)} minutes` };
-  return { stale: false };
+  if (quietMs > 15 * 60 * 1000) return { state: 'stale', why: `its holder has not been heard of for ${Math.round(quietMs / 60000)} minutes` };
+  return { state: 'live' };
 }
 
 export interface JournalEntry {

@@ -109,6 +109,9 @@ export function plainReporter(stream: Stream, color: chalk.Chalk): Reporter {
         case 'connected':
           say(`${stamp()} ${event.host}: connected to ${event.address} as ${event.user}`);
           break;
+        case 'lock-taken-over':
+          say(`${stamp()} ${event.host}: took over the lock of a berth run that is gone: ${event.holder} (${event.why})`);
+          break;
         case 'phase-start':
           say(`${stamp()} ${event.title}: ${event.hosts.join(', ')}`);
           break;
@@ -241,6 +244,7 @@ export function taskListReporter(stream: Stream, color: chalk.Chalk): Reporter {
           plain.handle(event);
           break;
         case 'connected':
+        case 'lock-taken-over':
           plain.handle(event);
           break;
         case 'phase-start': {

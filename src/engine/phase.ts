@@ -17,7 +17,7 @@ export interface HostInfo {
   hostname: string;
   /** Global addresses on the host's interfaces. */
   addresses: string[];
-  /** The installer's address as the host sees it, and the SSH port it connected to (from SSH_CONNECTION). */
+  /** The installer's address as the host sees it, and the port sshd took the connection on (from SSH_CONNECTION): behind a NAT mapping, not the port berth connected to. */
   clientAddress: string;
   sshPort: number;
   /** The user the connection is logged in as. */

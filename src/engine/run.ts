@@ -4,7 +4,7 @@ import { RunFailedError } from '../errors';
 import { VERSION } from '../version';
 import type { Reporter, SummaryRow } from './events';
 import { ActionFailedError } from './executor';
-import { appendToJournal, judgeLock, pidAlive, type Journal, type LockOwner } from './hoststate';
+import { appendToJournal, judgeLock, pidAlive, type Journal, type LockOwner, type LockVerdict } from './hoststate';
 import type { RunLog } from './log';
 import { clusterOf } from './cluster';
 import { httpProbe, type InstallerProbe } from './installer';
@@ -162,20 +162,32 @@ async function connectAll(run: Run): Promise<void> {
 /** Step 2 (apply only): take every host's lock and read its journal. */
 async function lockAll(run: Run): Promise<void> {
   const { options } = run;
+  const { log } = options;
   await Promise.all(
     [...run.sessions.values()].map(async (s) => {
       const started = Date.now();
       try {
         const owner = run.lockOwner();
-        const taken = await s.agent.lock(owner, Boolean(options.forceUnlock));
+        let taken = await s.agent.lock(owner, Boolean(options.forceUnlock));
+        const judge = (holder: LockOwner) => judgeLock(holder, { machine: options.owner.machine, pidAlive: options.pidAlive ?? pidAlive, now: new Date() });
+        const describe = (holder: LockOwner) => `${holder.owner} (pid ${holder.pid}) since ${holder.started}`;
+        const first = taken.acquired ? undefined : taken.holder;
+        const verdict = first && judge(first);
+        if (first && verdict?.state === 'gone') {
+          // A killed, crashed or interrupted run of this machine: continue where it stopped, as with any rerun.
+          taken = await s.agent.lock(owner, false, first.runId);
+          if (taken.acquired) {
+            log.write(s.answers.name, `took over the lock of ${describe(first)}: ${verdict.why}`);
+            options.reporter.handle({ type: 'lock-taken-over', host: s.answers.name, holder: describe(first), why: verdict.why });
+          }
+        }
         if (!taken.acquired) {
           const holder = taken.holder;
-          const judged = holder ? judgeLock(holder, { machine: options.owner.machine, pidAlive: options.pidAlive ?? pidAlive, now: new Date() }) : { stale: true as const, why: 'its owner file is unreadable' };
-          const who = holder ? `${holder.owner} (pid ${holder.pid}) since ${holder.started}` : 'an unknown holder';
+          const judged: LockVerdict = holder ? judge(holder) : { state: 'stale', why: 'its owner file is unreadable' };
           throw new RunFailedError(
-            `${s.answers.name} is locked by another berth run: ${who}`,
+            `${s.answers.name} is locked by another berth run: ${holder ? describe(holder) : 'an unknown holder'}`,
             [],
-            judged.stale
+            judged.state === 'stale'
               ? `The lock looks stale: ${judged.why}. If no other install is running, run again with --force-unlock.`
               : 'Wait for that run to finish. If it is gone, run again with --force-unlock.',
           );
@@ -235,7 +247,7 @@ async function runStep(run: Run, phase: Phase, host: ClusterHost, cluster: reado
         log,
         revertAfterSeconds: run.options.revertAfterSeconds ?? 60,
         sleep: run.options.sleep ?? defaultSleep,
-        connectFresh: (port, user) => connector.open(s.answers, user ?? s.agent.user, port ?? s.info.sshPort),
+        connectFresh: (port, user) => connector.open(s.answers, user ?? s.agent.user, port ?? s.agent.port),
         onAction: (description) => reporter.handle({ type: 'action', phase: phase.name, host: host.name, description }),
         readPeerFile: async (peer, path) => (await run.session(peer).agent.facts({ files: [path] })).files[path] ?? null,
         probeFromInstaller: run.options.installerProbe ?? httpProbe,

@@ -49,6 +49,8 @@ export interface HostConnection {
   /** The host's name in the answers file, and the address connected to. */
   readonly name: string;
   readonly address: string;
+  /** The port connected to: the one berth reaches the host at, which a NAT mapping may tell apart from sshd's own. */
+  readonly port: number;
   /** The user this connection logged in as. */
   readonly user: string;
   /**

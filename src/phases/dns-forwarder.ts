@@ -1,13 +1,25 @@
 import { expandUpstreams } from '../answers/presets';
 import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
+import type { Action } from '../engine/plan';
 import { DNSMASQ_CONF, DNSMASQ_DROP_IN, renderDnsmasqConf, renderDnsmasqDropIn } from '../render/dns';
-import { markerPath, packagedService, type PackagedService } from './common';
+import { FIREWALL_SCRIPT, FIREWALL_UNIT, FIREWALL_UNIT_PATH, firewallCommand, renderDnsGuardRules, renderFirewallScript, renderFirewallUnit, RULES_V4, RULES_V6 } from '../render/firewall';
+import { configuredService, configuredServiceFiles, markerPath, packagedService, type PackagedService, type WantedFile } from './common';
 
 /**
  * The DNS forwarder on the dns hosts (forwarder mode): dnsmasq answering
  * the cluster on this host's cluster address and the host itself on
  * 127.0.0.1, forwarding to the chosen upstreams (the smart DNS).
+ *
+ * dnsmasq has no list of clients, and a cluster address may be public: until
+ * the firewall phase (after Docker's install) the host would answer anyone.
+ * So the firewall's loader and boot unit come first, with rules that let only
+ * the cluster ask (renderDnsGuardRules); the firewall phase later writes its
+ * full rules into the same files, and this phase leaves them alone from then on.
  */
+
+const GUARD_MARKER = 'dns-guard';
+/** The firewall phase's marker: once it exists, the rules files are the firewall's. */
+const FIREWALL_MARKER = markerPath('firewall');
 
 function forwarderService(ctx: PhaseContext): PackagedService {
   const listen = [...new Set(['127.0.0.1', ctx.host.clusterAddress])];
@@ -23,6 +35,21 @@ function forwarderService(ctx: PhaseContext): PackagedService {
   };
 }
 
+function guardFiles(ctx: PhaseContext): WantedFile[] {
+  return [
+    { path: RULES_V4, content: renderDnsGuardRules(ctx, 4), mode: 0o600 },
+    { path: RULES_V6, content: renderDnsGuardRules(ctx, 6), mode: 0o600 },
+    { path: FIREWALL_SCRIPT, content: renderFirewallScript(), mode: 0o755 },
+    { path: FIREWALL_UNIT_PATH, content: renderFirewallUnit(), mode: 0o644 },
+  ];
+}
+
+const LOAD_GUARD: Action[] = [
+  { kind: 'service', unit: FIREWALL_UNIT, op: 'daemon-reload' },
+  { kind: 'service', unit: FIREWALL_UNIT, op: 'enable' },
+  { kind: 'run', title: `load the rules that let only the cluster ask the DNS forwarder (restart ${FIREWALL_UNIT})`, script: `systemctl restart ${FIREWALL_UNIT}\n${firewallCommand('check')}` },
+];
+
 const onDnsHosts = hostsWithRole('dns');
 
 export const dnsForwarderPhase: Phase = {
@@ -31,7 +58,17 @@ export const dnsForwarderPhase: Phase = {
   appliesTo: (host, answers) => answers.dns.mode === 'forwarder' && onDnsHosts(host),
   query(ctx) {
     const service = forwarderService(ctx);
-    return { files: [...service.files.map((f) => f.path), markerPath(service.marker)], packages: [...service.packages], units: [service.unit] };
+    return {
+      files: [...configuredServiceFiles(GUARD_MARKER, guardFiles(ctx)), FIREWALL_MARKER, ...service.files.map((f) => f.path), markerPath(service.marker)],
+      packages: ['iptables', ...service.packages],
+      units: [service.unit],
+    };
   },
-  plan: (ctx, facts) => packagedService(facts, forwarderService(ctx)),
+  plan(ctx, facts) {
+    // Before dnsmasq's package, which starts it listening everywhere with its own configuration if berth's is not there yet.
+    const guard: Action[] = facts.files[FIREWALL_MARKER]
+      ? []
+      : [...(facts.packages.iptables ? [] : [{ kind: 'packages' as const, install: ['iptables'] }]), ...configuredService(facts, GUARD_MARKER, guardFiles(ctx), LOAD_GUARD)];
+    return [...guard, ...packagedService(facts, forwarderService(ctx))];
+  },
 };

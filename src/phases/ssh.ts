@@ -121,7 +121,9 @@ export const sshPhase: Phase = {
         ],
         revert: [`if [ -e ${shq(saved)} ]; then cp -a ${shq(saved)} ${shq(SSHD_DROP_IN)}; else rm -f ${shq(SSHD_DROP_IN)}; fi`, `rm -f ${shq(markerPath(MARKER))}`, reloadScript(socket)].join('\n'),
         risk: sshdRisk(sshHardening, admin.user),
-        proofPort: sshHardening.port,
+        // Unmoved, the proof goes where berth reached the host (behind a NAT mapping, not the port sshd reports). Moved, berth
+        // only knows the new port itself: the proof works when nothing maps it, e.g. no NAT port forwarding in front of the host.
+        ...(sshHardening.port !== ctx.info.sshPort ? { proofPort: sshHardening.port } : {}),
         effects: [{ probe: 'revert', code: 0, out: '' }],
       });
     }

@@ -80,6 +80,19 @@ function mirrorPorts(answers: Answers): number[] {
   return urls.map((u) => Number(new URL(u).port)).filter((p) => p > 0 && !WEB_PORTS.includes(p));
 }
 
+/** Who may ask the DNS forwarder of a dns host (none elsewhere): the other hosts and the containers. */
+function dnsForwarderAllowances(answers: Answers, host: ClusterHost, cluster: readonly ClusterHost[]): Allowance[] {
+  if (!host.roles.includes('dns') || answers.dns.mode !== 'forwarder') return [];
+  return (['udp', 'tcp'] as const).map((protocol) => ({
+    why: 'DNS forwarder for the cluster and containers',
+    protocol,
+    ports: [DNS_PORT],
+    from: sources(peers(cluster, host)),
+    interfaces: DOCKER_BRIDGES,
+    published: true,
+  }));
+}
+
 /** Who may reach what on this host, from the answers and the host's roles. Addresses of the other hosts are their cluster addresses. */
 export function firewallPolicy(input: FirewallInput): FirewallPolicy {
   const { answers, host, cluster } = input;
@@ -104,18 +117,7 @@ export function firewallPolicy(input: FirewallInput): FirewallPolicy {
       published: true,
     });
   }
-  if (roles.includes('dns') && answers.dns.mode === 'forwarder') {
-    for (const protocol of ['udp', 'tcp'] as const) {
-      allowances.push({
-        why: 'DNS forwarder for the cluster and containers',
-        protocol,
-        ports: [DNS_PORT],
-        from: sources(peers(cluster, host)),
-        interfaces: DOCKER_BRIDGES,
-        published: true,
-      });
-    }
-  }
+  allowances.push(...dnsForwarderAllowances(answers, host, cluster));
   const dbPeers = peers(cluster, host, 'db');
   if (roles.includes('db') && dbPeers.length > 0) {
     for (const protocol of ['tcp', 'udp'] as const) {
@@ -191,13 +193,14 @@ function inputRules(policy: FirewallPolicy, family: Family): string[] {
       ? `-A ${chain} -p udp -m udp --sport ${DHCP[4].server} --dport ${DHCP[4].client} ${comment('DHCP replies')} -j ACCEPT`
       : `-A ${chain} -s fe80::/10 -d fe80::/10 -p udp -m udp --sport ${DHCP[6].server} --dport ${DHCP[6].client} ${comment('DHCPv6 replies')} -j ACCEPT`,
   ];
-  for (const a of policy.allowances) {
-    const match = `${portMatch(a.protocol, a.ports)} ${comment(a.why)} -j ACCEPT`;
-    for (const source of sourceFlags(a, family)) rules.push(`-A ${chain} ${source}${match}`);
-    for (const iface of a.interfaces ?? []) rules.push(`-A ${chain} -i ${iface} ${match}`);
-  }
+  rules.push(...policy.allowances.flatMap((a) => acceptRules(chain, a, family)));
   rules.push(`-A ${chain} -j DROP`);
   return rules;
+}
+
+function acceptRules(chain: string, a: Allowance, family: Family): string[] {
+  const match = `${portMatch(a.protocol, a.ports)} ${comment(a.why)} -j ACCEPT`;
+  return [...sourceFlags(a, family).map((source) => `-A ${chain} ${source}${match}`), ...(a.interfaces ?? []).map((iface) => `-A ${chain} -i ${iface} ${match}`)];
 }
 
 /**
@@ -255,6 +258,30 @@ export function renderRules(policy: FirewallPolicy, family: Family, hostName: st
     ...inputRules(policy, family),
     ...dockerUserRules(policy, family),
     ...(policy.egress ? outputRules(policy.egress, family) : []),
+    'COMMIT',
+    '',
+  ].join('\n');
+}
+
+/**
+ * The rules a dns host gets with its forwarder, long before the firewall
+ * phase (Docker's install comes between): the forwarder answers only the
+ * cluster, its containers and the host itself; nothing else changes (no
+ * policy, no other port). Loaded like the full rules, which replace them.
+ */
+export function renderDnsGuardRules(input: Omit<FirewallInput, 'currentSshPort'>, family: Family): string {
+  const chain = CHAINS.input;
+  const drop = (protocol: Protocol) => `-A ${chain} ${portMatch(protocol, [DNS_PORT])} ${comment('DNS forwarder: nobody else')} -j DROP`;
+  return [
+    managedHeader(`the IPv${family} firewall of ${input.host.name}`).trimEnd(),
+    `# Loaded by ${FIREWALL_UNIT} (${FIREWALL_SCRIPT}) with ip${family === 6 ? '6' : ''}tables-restore --noflush, until the firewall`,
+    '# phase replaces them with the full rules: only the cluster may ask the DNS forwarder.',
+    '*filter',
+    `:${chain} - [0:0]`,
+    `-A ${chain} -i lo -j ACCEPT`,
+    ...dnsForwarderAllowances(input.answers, input.host, input.cluster).flatMap((a) => acceptRules(chain, a, family)),
+    drop('udp'),
+    drop('tcp'),
     'COMMIT',
     '',
   ].join('\n');
@@ -318,15 +345,17 @@ export function firewallBackupScript(savedFiles: readonly string[]): string {
     `  grep -q '^\\*filter' "rules.v$family" || printf '*filter\\n:INPUT ACCEPT [0:0]\\n:FORWARD ACCEPT [0:0]\\n:OUTPUT ACCEPT [0:0]\\nCOMMIT\\n' > "rules.v$family"`,
     'done',
     `systemctl is-enabled ${FIREWALL_UNIT} > unit-enabled 2>/dev/null || true`,
+    'cat /proc/sys/kernel/random/boot_id > boot-id',
     `tar -C / --ignore-failed-read -cf files.tar ${relative.join(' ')} 2>/dev/null`,
   ].join('\n');
 }
 
 /**
  * Restores what the backup saved: files first (so that a reboot brings back
- * the old rules, not the new ones), then the live filter tables. It has no
- * "$" at all: systemd-run hands it to the revert unit, and systemd expands
- * ${...} in a unit's command line.
+ * the old rules, not the new ones), then the live filter tables. After a
+ * reboot inside the window the saved tables hold the Docker rules of the boot
+ * before: berth's previous rules are loaded next to this boot's instead, or,
+ * where berth had none, its chains are taken out.
  */
 export function firewallRevertScript(savedFiles: readonly string[]): string {
   return [
@@ -336,8 +365,21 @@ export function firewallRevertScript(savedFiles: readonly string[]): string {
     'tar -C / -xpf files.tar',
     'systemctl daemon-reload',
     `if grep -qx enabled unit-enabled; then systemctl enable ${FIREWALL_UNIT}; fi`,
-    'iptables-restore -w < rules.v4',
-    'if [ -e /proc/net/if_inet6 ]; then ip6tables-restore -w < rules.v6; fi',
+    'if [ "$(cat /proc/sys/kernel/random/boot_id)" = "$(cat boot-id 2>/dev/null)" ]; then',
+    '  iptables-restore -w < rules.v4',
+    '  if [ -e /proc/net/if_inet6 ]; then ip6tables-restore -w < rules.v6; fi',
+    'elif grep -qx enabled unit-enabled; then',
+    `  systemctl restart ${FIREWALL_UNIT}`,
+    'else',
+    '  for tool in iptables ip6tables; do',
+    '    [ "$tool" = iptables ] || [ -e /proc/net/if_inet6 ] || continue',
+    '    "$tool" -w -P INPUT ACCEPT; "$tool" -w -P OUTPUT ACCEPT',
+    `    for jump in ${FIREWALL_JUMPS.join(' ')}; do`,
+    '      while "$tool" -w -D "${jump%%:*}" -j "${jump#*:}" 2>/dev/null; do :; done',
+    '      if "$tool" -w -F "${jump#*:}" 2>/dev/null; then "$tool" -w -X "${jump#*:}"; fi',
+    '    done',
+    '  done',
+    'fi',
   ].join('\n');
 }
 

@@ -185,6 +185,42 @@ iptables -S DOCKER | grep -c -- '-j ACCEPT'`,
     await assertFirewallUpToDate();
   });
 
+  it('a reboot inside the revert window reverts the unconfirmed change too (the run was killed before it could)', async function () {
+    const file = p.topo.writeAnswers({ firewall: { adminCidrs: ['203.0.113.0/24'] } }, 'lockout-reboot.yaml');
+    let seen = '';
+    let loaded = 0;
+    await runBerth(['install', '--answers', file, '--yes', '--output', 'plain'], {
+      onOutput(text, child) {
+        seen += text;
+        // Both hosts loaded the rules that lock the installer out; a moment later berth is only trying to log in again.
+        if (loaded === 0 && /vm1: firewall: load the firewall rules/.test(seen) && /vm2: firewall: load the firewall rules/.test(seen)) {
+          loaded = Date.now();
+          setTimeout(() => child.kill('SIGKILL'), 3000);
+        }
+      },
+    });
+    assert.ok(loaded > 0, seen);
+    for (const vm of ['vm1', 'vm2']) {
+      const r = await p.topo.exec(vm, 'grep -q 203.0.113 /etc/berth/firewall/rules.v4 && echo unconfirmed; systemctl is-enabled berth-revert-firewall.timer');
+      assert.equal(r.stdout, 'unconfirmed\nenabled\n', `${vm}: the unconfirmed change is not in place: ${r.stdout}${r.stderr}`);
+    }
+    await Promise.all(['vm1', 'vm2'].map((vm) => p.topo.reboot(vm)));
+    // The timer starts again at boot and reverts 60 s later.
+    for (const vm of ['vm1', 'vm2']) {
+      let ssh = await p.topo.ssh(vm, 'sudo -n /usr/local/sbin/berth-firewall check && sudo -n grep -c 203.0.113 /etc/berth/firewall/rules.v4 || true', { user: 'berth' });
+      for (let i = 0; i < 30 && !(ssh.code === 0 && ssh.stdout.trim() === '0'); i++) {
+        await new Promise((r) => setTimeout(r, 5000));
+        ssh = await p.topo.ssh(vm, 'sudo -n /usr/local/sbin/berth-firewall check && sudo -n grep -c 203.0.113 /etc/berth/firewall/rules.v4 || true', { user: 'berth' });
+      }
+      assert.equal(ssh.code, 0, `${vm}: no SSH after the reboot: ${ssh.stderr}`);
+      assert.equal(ssh.stdout.trim(), '0', `${vm}: the unconfirmed rules are still there after the reboot`);
+      const timer = await p.topo.exec(vm, 'systemctl is-active berth-revert-firewall.timer; systemctl is-enabled berth-revert-firewall.timer');
+      assert.equal(timer.stdout, 'inactive\ndisabled\n', `${vm}: the revert would run again at the next boot`);
+    }
+    await assertOutsiderSeesOnlyWeb();
+    await assertFirewallUpToDate();
+  });
+
   it('a run killed in the middle of the firewall phase converges when started again', async () => {
     const file = p.topo.writeAnswers({ firewall: { adminCidrs: [`${p.topo.gatewayIp}/32`], openPorts: [9999] } }, 'killed.yaml');
     const args = ['install', '--answers', file, '--yes', '--output', 'plain'];
@@ -201,7 +237,8 @@ iptables -S DOCKER | grep -c -- '-j ACCEPT'`,
 
     let again: BerthRun | undefined;
     try {
-      again = await runBerth([...args, '--force-unlock']);
+      // The killed run's process is gone from this machine: the rerun takes its lock over by itself.
+      again = await runBerth(args);
       assert.equal(again.code, 0, again.output);
       const further = await runBerth(args);
       assert.equal(further.code, 0, further.output);

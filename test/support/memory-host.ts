@@ -22,6 +22,8 @@ export interface MemoryHost {
   failIn?: string;
   /** Delay before facts() answers, to let parallel hosts overlap. */
   factsDelayMs?: number;
+  /** The port the agent reached the host at (default 22). */
+  connectedPort?: number;
   /** Called when facts() starts: for parallelism checks. */
   onFacts?: (host: string) => Promise<void>;
 }
@@ -62,6 +64,7 @@ export function memoryAgent(host: MemoryHost, user = 'root'): HostAgent {
   return {
     name: host.name,
     user,
+    port: host.connectedPort ?? 22,
     async info() {
       host.calls.push('info');
       return host.info;
@@ -84,9 +87,9 @@ export function memoryAgent(host: MemoryHost, user = 'root'): HostAgent {
       host.applied.push({ phase: deps.phase, actions: [...actions] });
       host.state = simulate(host.state, actions);
     },
-    async lock(owner, force) {
+    async lock(owner, force, replace) {
       host.calls.push('lock');
-      if (host.lock && !force) return { acquired: false, holder: host.lock };
+      if (host.lock && !force && host.lock.runId !== replace) return { acquired: false, holder: host.lock };
       host.lock = owner;
       return { acquired: true };
     },

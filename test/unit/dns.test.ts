@@ -7,6 +7,7 @@ import type { Action, Facts, FileFact } from '../../src/engine/plan';
 import { dnsPhase, resolveCheckScript, resolverFlavour } from '../../src/phases/dns';
 import { dnsForwarderPhase } from '../../src/phases/dns-forwarder';
 import { markerPath } from '../../src/phases/common';
+import { FIREWALL_SCRIPT, FIREWALL_UNIT_PATH, RULES_V4, RULES_V6 } from '../../src/render/firewall';
 import {
   containerDnsServers,
   DHCLIENT_HOOK,
@@ -117,20 +118,66 @@ describe('DNS forwarder phase (dnsmasq on the dns host)', () => {
     assert.equal(dnsForwarderPhase.appliesTo(phaseContext(d, 'vm2').host, d), false);
   });
 
-  it('on a fresh host writes the configuration before installing dnsmasq, so it starts right the first time', () => {
+  it('on a fresh host lets only the cluster ask first, then writes the configuration before installing dnsmasq, so it starts right the first time', () => {
     const ctx = phaseContext(forwarder(), 'vm2');
     const actions = assertConverges(dnsForwarderPhase, ctx, factsFor(dnsForwarderPhase, ctx));
-    assert.deepEqual(kinds(actions), [`file ${DNSMASQ_CONF}`, `file ${DNSMASQ_DROP_IN}`, 'install dnsmasq', `file ${markerPath('dns-forwarder')}`, 'enable-now dnsmasq.service']);
+    assert.deepEqual(kinds(actions), [
+      'install iptables',
+      `file ${RULES_V4}`,
+      `file ${RULES_V6}`,
+      `file ${FIREWALL_SCRIPT}`,
+      `file ${FIREWALL_UNIT_PATH}`,
+      'daemon-reload berth-firewall.service',
+      'enable berth-firewall.service',
+      'run: load the rules that let only the cluster ask the DNS forwarder (restart berth-firewall.service)',
+      `file ${markerPath('dns-guard')}`,
+      `file ${DNSMASQ_CONF}`,
+      `file ${DNSMASQ_DROP_IN}`,
+      'install dnsmasq',
+      `file ${markerPath('dns-forwarder')}`,
+      'enable-now dnsmasq.service',
+    ]);
+    const FW = '# Managed by berth: the IPv4 firewall of vm2. Changes here are overwritten by the next `berth install`.';
+    assert.equal(
+      written(actions, RULES_V4),
+      [
+        FW,
+        '# Loaded by berth-firewall.service (/usr/local/sbin/berth-firewall) with iptables-restore --noflush, until the firewall',
+        '# phase replaces them with the full rules: only the cluster may ask the DNS forwarder.',
+        '*filter',
+        ':BERTH-INPUT - [0:0]',
+        '-A BERTH-INPUT -i lo -j ACCEPT',
+        '-A BERTH-INPUT -s 10.0.0.11/32 -p udp -m udp --dport 53 -m comment --comment "DNS forwarder for the cluster and containers" -j ACCEPT',
+        '-A BERTH-INPUT -i docker+ -p udp -m udp --dport 53 -m comment --comment "DNS forwarder for the cluster and containers" -j ACCEPT',
+        '-A BERTH-INPUT -i br-+ -p udp -m udp --dport 53 -m comment --comment "DNS forwarder for the cluster and containers" -j ACCEPT',
+        '-A BERTH-INPUT -s 10.0.0.11/32 -p tcp -m tcp --dport 53 -m comment --comment "DNS forwarder for the cluster and containers" -j ACCEPT',
+        '-A BERTH-INPUT -i docker+ -p tcp -m tcp --dport 53 -m comment --comment "DNS forwarder for the cluster and containers" -j ACCEPT',
+        '-A BERTH-INPUT -i br-+ -p tcp -m tcp --dport 53 -m comment --comment "DNS forwarder for the cluster and containers" -j ACCEPT',
+        '-A BERTH-INPUT -p udp -m udp --dport 53 -m comment --comment "DNS forwarder: nobody else" -j DROP',
+        '-A BERTH-INPUT -p tcp -m tcp --dport 53 -m comment --comment "DNS forwarder: nobody else" -j DROP',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
+    assert.doesNotMatch(written(actions, RULES_V6), /-s 10\.0\.0\.11/, 'IPv4 sources stay out of the IPv6 rules');
+    assert.match(written(actions, RULES_V6), /^-A BERTH-INPUT -p udp -m udp --dport 53 -m comment --comment "DNS forwarder: nobody else" -j DROP$/m);
     assert.match(written(actions, DNSMASQ_CONF), /^listen-address=127\.0\.0\.1,10\.0\.0\.12$/m);
     assert.match(written(actions, DNSMASQ_CONF), /^server=178\.22\.122\.100\nserver=185\.51\.200\.2\n$/m);
     assert.equal(written(actions, DNSMASQ_DROP_IN), `${HEADER}\n# berth configures the resolver of this host: no resolvconf registration by dnsmasq.\n[Service]\nExecStartPost=\nExecStop=\n`);
+  });
+
+  it('leaves the rules files to the firewall phase once it has applied its own', () => {
+    const ctx = phaseContext(forwarder(), 'vm2');
+    const firewalled = { files: { [markerPath('firewall')]: file('digest\n', 0o600), [RULES_V4]: file('the full rules\n', 0o600) } };
+    const actions = assertConverges(dnsForwarderPhase, ctx, factsFor(dnsForwarderPhase, ctx, firewalled));
+    assert.deepEqual(kinds(actions), [`file ${DNSMASQ_CONF}`, `file ${DNSMASQ_DROP_IN}`, 'install dnsmasq', `file ${markerPath('dns-forwarder')}`, 'enable-now dnsmasq.service']);
   });
 
   it('restarts an installed dnsmasq only when its configuration changed, after a daemon-reload for the drop-in', () => {
     const ctx = phaseContext(forwarder(), 'vm2');
     const fresh = factsFor(dnsForwarderPhase, ctx);
     const done = dnsForwarderPhase.plan(ctx, fresh);
-    const running = { packages: { dnsmasq: '2.91-1' }, units: { 'dnsmasq.service': { active: 'active', enabled: 'enabled' } } };
+    const running = { packages: { dnsmasq: '2.91-1', iptables: '1.8.11-2' }, units: { 'dnsmasq.service': { active: 'active', enabled: 'enabled' } } };
     const converged = { ...running, files: Object.fromEntries(done.flatMap((a) => (a.kind === 'file' ? [[a.path, file(a.content, a.mode)]] : []))) };
     assert.deepEqual(dnsForwarderPhase.plan(ctx, factsFor(dnsForwarderPhase, ctx, converged)), []);
 

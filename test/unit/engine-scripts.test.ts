@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { remoteAgent } from '../../src/engine/agent';
-import { installPackagesScript, serviceScript } from '../../src/engine/commands';
+import { cancelRevertScript, installPackagesScript, REVERT_DIR, revertPaths, revertServiceUnit, revertStateScript, revertTimerUnit, scheduleRevertScript, serviceScript } from '../../src/engine/commands';
 import { factsScript, parseFacts, parseHostInfo } from '../../src/engine/facts';
 import { judgeLock, STATE_DIR, type LockOwner } from '../../src/engine/hoststate';
 import { emptyFacts, simulate } from '../../src/engine/plan';
@@ -100,15 +100,15 @@ describe('facts', () => {
 
 describe('lock staleness', () => {
   const holder: LockOwner = { owner: 'a@m', machine: 'm', pid: 10, runId: 'r', started: '2026-11-22T10:00:00Z', heartbeat: '2026-11-22T10:00:00Z' };
-  it('is stale when the holder ran here and is gone', () => {
-    assert.deepEqual(judgeLock(holder, { machine: 'm', pidAlive: () => false, now: new Date('2026-11-22T10:01:00Z') }), { stale: true, why: 'process 10 on m that took it no longer runs' });
+  it('is gone when the holder ran here and its process no longer exists, however recent its heartbeat', () => {
+    assert.deepEqual(judgeLock(holder, { machine: 'm', pidAlive: () => false, now: new Date('2026-11-22T10:01:00Z') }), { state: 'gone', why: 'process 10 on m that took it no longer runs' });
   });
   it('is live while the holder runs or was heard of recently', () => {
-    assert.deepEqual(judgeLock(holder, { machine: 'm', pidAlive: () => true, now: new Date('2026-11-22T10:01:00Z') }), { stale: false });
-    assert.deepEqual(judgeLock(holder, { machine: 'other', pidAlive: () => false, now: new Date('2026-11-22T10:10:00Z') }), { stale: false });
+    assert.deepEqual(judgeLock(holder, { machine: 'm', pidAlive: () => true, now: new Date('2026-11-22T10:01:00Z') }), { state: 'live' });
+    assert.deepEqual(judgeLock(holder, { machine: 'other', pidAlive: () => false, now: new Date('2026-11-22T10:10:00Z') }), { state: 'live' });
   });
   it('is stale after 15 quiet minutes', () => {
-    assert.deepEqual(judgeLock(holder, { machine: 'other', pidAlive: () => true, now: new Date('2026-11-22T10:30:00Z') }), { stale: true, why: 'its holder has not been heard of for 30 minutes' });
+    assert.deepEqual(judgeLock(holder, { machine: 'other', pidAlive: () => true, now: new Date('2026-11-22T10:30:00Z') }), { state: 'stale', why: 'its holder has not been heard of for 30 minutes' });
   });
 });
 
@@ -118,6 +118,7 @@ describe('host lock and journal, the real scripts run here with bash', () => {
   const localConnection = (): HostConnection => ({
     name: 'vm1',
     address: '127.0.0.1',
+    port: 22,
     user: 'root',
     async exec(script, options = {}) {
       const moved = script.replaceAll(STATE_DIR, join(dir, 'state'));
@@ -157,6 +158,15 @@ describe('host lock and journal, the real scripts run here with bash', () => {
     assert.deepEqual(await first.readLock(), owner('two'), 'the new holder keeps the lock');
   });
 
+  it('takes over the lock of a holder found gone only while that holder still has it', async () => {
+    const dead = remoteAgent(localConnection());
+    const rerun = remoteAgent(localConnection());
+    await dead.lock(owner('one'), false);
+    assert.deepEqual(await rerun.lock(owner('two'), false, 'zero'), { acquired: false, holder: owner('one') }, 'another holder than the one found gone keeps it');
+    assert.deepEqual(await rerun.lock(owner('two'), false, 'one'), { acquired: true });
+    assert.deepEqual(await dead.lock(owner('three'), false, 'one'), { acquired: false, holder: owner('two') }, 'a second rerun that judged the same dead holder does not take it from the first');
+  });
+
   it('keeps the journal root-only and reads a missing one as empty', async () => {
     const agent = remoteAgent(localConnection());
     assert.deepEqual(await agent.readJournal(), { entries: [] });
@@ -165,5 +175,69 @@ describe('host lock and journal, the real scripts run here with bash', () => {
     assert.deepEqual(await agent.readJournal(), journal);
     assert.equal(statSync(join(dir, 'state', 'state.json')).mode & 0o777, 0o600);
     assert.equal(statSync(join(dir, 'state')).mode & 0o777, 0o700);
+  });
+});
+
+describe('the automatic revert of a guarded change, the real scripts run here with bash (systemctl faked)', () => {
+  let dir: string;
+  /** Runs a script with the revert's directory and /etc/systemd/system moved into a temporary directory, and a systemctl that only logs. */
+  const bash = (script: string) => {
+    const moved = script.replaceAll(REVERT_DIR, join(dir, 'revert')).replaceAll('/etc/systemd/system', join(dir, 'units'));
+    const result = spawnSync('bash', ['-c', `set -euo pipefail\n${moved}`], { env: { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` } });
+    assert.equal(result.status, 0, result.stderr.toString());
+    return result.stdout.toString();
+  };
+  /** What the timer would run when it fires. */
+  const fire = () => bash(`bash ${revertPaths('firewall').script}`);
+  const revert = () => `echo reverted the rules >> ${join(dir, 'effects')}`;
+  const effects = () => (existsSync(join(dir, 'effects')) ? readFileSync(join(dir, 'effects'), 'utf8') : '');
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'berth-revert-'));
+    for (const d of ['bin', 'units']) mkdirSync(join(dir, d));
+    writeFileSync(join(dir, 'bin', 'systemctl'), `#!/bin/sh\necho "systemctl $*" >> ${join(dir, 'systemctl.log')}\n`, { mode: 0o755 });
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('arms a persistent timer (enabled: it starts again at boot) and a service that runs the revert from a file', () => {
+    bash(scheduleRevertScript('firewall', revert(), 60));
+    assert.equal(readFileSync(join(dir, 'units', 'berth-revert-firewall.timer'), 'utf8'), revertTimerUnit('firewall', 60));
+    assert.equal(
+      revertTimerUnit('firewall', 60),
+      '[Unit]\nDescription=berth: revert the unconfirmed firewall change\n\n[Timer]\nOnActiveSec=60\nAccuracySec=1s\nRemainAfterElapse=no\n\n[Install]\nWantedBy=timers.target\n',
+    );
+    assert.equal(revertServiceUnit('firewall'), '[Unit]\nDescription=berth: revert the unconfirmed firewall change\n\n[Service]\nType=oneshot\nExecStart=/bin/bash /var/lib/berth/revert/firewall.sh\n');
+    assert.equal(readFileSync(join(dir, 'units', 'berth-revert-firewall.service'), 'utf8'), revertServiceUnit('firewall').replace(REVERT_DIR, join(dir, 'revert')));
+    assert.match(readFileSync(join(dir, 'systemctl.log'), 'utf8'), /systemctl daemon-reload\nsystemctl enable --now berth-revert-firewall\.timer\n$/);
+    assert.equal(readFileSync(join(dir, 'revert', 'firewall.state'), 'utf8'), 'pending\n');
+    assert.equal(bash(revertStateScript('firewall')), 'pending\n');
+  });
+
+  it('a revert that fires before the confirmation wins, and the confirmation says so', () => {
+    bash(scheduleRevertScript('firewall', revert(), 60));
+    fire();
+    assert.equal(effects(), 'reverted the rules\n');
+    assert.equal(bash(revertStateScript('firewall')), 'done\n');
+    assert.equal(bash(cancelRevertScript('firewall')), 'reverted\n');
+    assert.equal(existsSync(join(dir, 'units', 'berth-revert-firewall.timer')), false, 'the units are gone either way');
+  });
+
+  it('a confirmation before the revert fires wins: the revert then does nothing', () => {
+    bash(scheduleRevertScript('firewall', revert(), 60));
+    // The timer fired at that moment: the service has the script open already.
+    const started = join(dir, 'started.sh');
+    copyFileSync(join(dir, 'revert', 'firewall.sh'), started);
+    assert.equal(bash(cancelRevertScript('firewall')), 'confirmed\n');
+    bash(`bash ${started}`);
+    assert.equal(effects(), '', 'a confirmed change is not reverted');
+    assert.equal(bash(revertStateScript('firewall')), 'pending\n');
+    assert.equal(existsSync(join(dir, 'units', 'berth-revert-firewall.timer')), false);
+    assert.equal(existsSync(join(dir, 'units', 'berth-revert-firewall.service')), false);
+  });
+
+  it('the revert keeps every "$" of the phase\'s script (nothing goes through systemd\'s expansion)', () => {
+    bash(scheduleRevertScript('firewall', `x=1; echo "$x \${x}" >> ${join(dir, 'effects')}`, 60));
+    fire();
+    assert.equal(effects(), '1 1\n');
   });
 });

@@ -168,15 +168,30 @@ describe('engine: runPhases', () => {
     assert.equal(hosts.vm2.journal.entries.length, 3);
   });
 
-  it('refuses to run while another run holds the lock, and says when the lock looks stale', async () => {
+  it('takes over the lock of a run of this machine whose process is gone (killed, crashed), and says so', async () => {
     const { hosts, reporter, options } = setup();
     const now = new Date().toISOString();
-    hosts.vm1.lock = { owner: 'other@laptop', machine: 'laptop', pid: 999999, runId: 'r0', started: now, heartbeat: now };
+    hosts.vm1.lock = { owner: 'tester@laptop', machine: 'laptop', pid: 999999, runId: 'r0', started: now, heartbeat: now };
+    const result = await runPhases({ ...options, pidAlive: (pid) => pid !== 999999 });
+    assert.equal(result.ok, true);
+    assert.deepEqual(
+      reporter.events.filter((e) => e.type === 'lock-taken-over'),
+      [{ type: 'lock-taken-over', host: 'vm1', holder: `tester@laptop (pid 999999) since ${now}`, why: 'process 999999 on laptop that took it no longer runs' }],
+    );
+    assert.deepEqual(hosts.vm1.applied.map((a) => a.phase), ['preflight', 'docker']);
+    assert.equal(hosts.vm1.lock, undefined, 'released at the end like any lock of its own');
+  });
+
+  it('refuses to run while another run holds the lock, and says when the lock looks stale', async () => {
+    const { hosts, reporter, options } = setup();
+    const quiet = new Date(Date.now() - 20 * 60 * 1000).toISOString();
+    // Another machine's run: berth cannot see its process, only that it has been quiet for 20 minutes.
+    hosts.vm1.lock = { owner: 'other@desk', machine: 'desk', pid: 999999, runId: 'r0', started: quiet, heartbeat: quiet };
     const result = await runPhases({ ...options, pidAlive: () => false });
     assert.equal(result.ok, false);
     const failed = reporter.events.find((e) => e.type === 'step-failed') as Extract<RunEvent, { type: 'step-failed' }>;
-    assert.match(failed.error, /vm1 is locked by another berth run: other@laptop \(pid 999999\)/);
-    assert.match(failed.hint!, /stale: process 999999 on laptop .* --force-unlock/);
+    assert.match(failed.error, /vm1 is locked by another berth run: other@desk \(pid 999999\)/);
+    assert.match(failed.hint!, /stale: its holder has not been heard of for 20 minutes\. .* --force-unlock/);
     assert.deepEqual(hosts.vm1.applied, []);
     assert.deepEqual(hosts.vm2.applied, [], 'no host changes while one is locked');
     assert.equal(hosts.vm2.lock, undefined, 'the lock taken on vm2 is given back');
@@ -334,6 +349,27 @@ describe('engine: runPhases', () => {
     const { options } = setup({ phases: [verify], installerProbe: async (check) => ({ status: 200, headers: {}, body: `hello from ${check.url}` }) });
     assert.equal((await runPhases(options)).ok, true);
     assert.deepEqual(seen, ['200 hello from http://10.0.0.11/']);
+  });
+
+  it('proves a guarded change on the port berth reached the host at, not the one sshd reports (a NAT port mapping)', async () => {
+    const { hosts, options } = setup({ phases: [motdPhase] });
+    // Reached at 2222, which a NAT maps to sshd's 22 (SSH_CONNECTION says 22).
+    hosts.vm1.connectedPort = 2222;
+    const opened: (number | undefined)[] = [];
+    options.connector = {
+      ...connectorFor(hosts),
+      connect: async (h) => {
+        const agent = memoryAgent(hosts[h.name]);
+        return { ...agent, apply: async (_actions, deps) => void (await deps.connectFresh()) };
+      },
+      open: async (_h, _user, port) => {
+        opened.push(port);
+        return { name: 'vm1', address: '10.0.0.11', port: port ?? 22, user: 'root', exec: async () => ({ code: 0, stdout: '', stderr: '' }), upload: async () => undefined, uploadLarge: async () => ({ sha256: '' }), close: async () => undefined };
+      },
+    };
+    options.answers = { ...options.answers, hosts: options.answers.hosts.filter((h) => h.name === 'vm1') };
+    await runPhases(options);
+    assert.deepEqual(opened, [2222]);
   });
 
   it('stops with an internal error when a plan reads a fact its query did not ask for', async () => {

@@ -7,11 +7,15 @@ import type { ExecOptions, ExecResult, HostConnection, UploadEntry } from '../..
 import { Secret } from '../../src/answers/secret';
 
 /** A connection that records what it is asked and answers from a script of results. */
-function recordingConnection(answer: (script: string) => Partial<ExecResult> = () => ({})) {
+/** A host that confirms guarded changes: the revert had not run. */
+const confirms = (script: string): Partial<ExecResult> => (script === cancelRevertScript('firewall') ? { stdout: 'confirmed\n' } : {});
+
+function recordingConnection(answer: (script: string) => Partial<ExecResult> = confirms) {
   const calls: { script?: string; upload?: UploadEntry[]; uploadLarge?: string; stdin?: ExecOptions['stdin'] }[] = [];
   const conn: HostConnection = {
     name: 'vm1',
     address: '10.0.0.11',
+    port: 22,
     user: 'root',
     async exec(script, options = {}) {
       calls.push({ script, stdin: options.stdin });
@@ -40,7 +44,8 @@ function deps(conn: HostConnection, extra: Partial<ExecutorDeps> = {}): Executor
     sleep: async (ms) => {
       slept.push(ms);
     },
-    connectFresh: async () => recordingConnection().conn,
+    // A new connection on which the confirmation wins, as it does when no revert fired.
+    connectFresh: async () => recordingConnection((s) => (s === cancelRevertScript('firewall') ? { stdout: 'confirmed\n' } : {})).conn,
     readPeerFile: async () => null,
     probeFromInstaller: async () => ({ status: 0, headers: {}, body: '', error: 'not used' }),
     slept,
@@ -165,8 +170,7 @@ describe('executor', () => {
     );
     const scripts = calls.map((c) => c.script!);
     assert.equal(scripts[0], backupUnlessRevertPending('firewall', 'iptables-save > /var/lib/berth/firewall/rollback.v4'), 'the backup, unless an unconfirmed change awaits its revert');
-    assert.match(scripts[1], /systemd-run --unit=berth-revert-firewall --on-active=60 --timer-property=AccuracySec=1s \/bin\/bash -c 'iptables-restore < \/var\/lib\/berth\/firewall\/rollback.v4'$/);
-    assert.match(scheduleRevertScript('x', 'for f in $HOME/*; do echo "${f}"; done', 60), /bash -c 'for f in \$\$HOME\/\*; do echo "\$\$\{f\}"; done'$/, 'systemd must not expand the script\'s variables');
+    assert.equal(scripts[1], scheduleRevertScript('firewall', 'iptables-restore < /var/lib/berth/firewall/rollback.v4', 60));
     assert.equal(scripts[2], 'iptables-restore < /etc/berth/firewall/rules.v4');
     assert.equal(scripts.length, 3);
     // The change may have made the old connection's way to root stale (a sudo rule that now asks for a password).
@@ -184,10 +188,22 @@ describe('executor', () => {
     const refused = async (port?: number, user?: string) => {
       logins.push([port, user]);
       if (user) throw new Error('sudo refused debian');
-      return recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {})).conn;
+      return recordingConnection((s) => (s === revertStateScript('firewall') ? { stdout: 'done\n' } : {})).conn;
     };
     await assert.rejects(executeActions(deps(conn, { connectFresh: refused }), [sudoRule]), (err: unknown) => err instanceof ActionFailedError && /restored automatically/.test(err.hint ?? ''));
     assert.deepEqual(logins.at(-1), [2222, undefined], "after the revert: the connection's own user, whose login the revert restores");
+  });
+
+  it('guarded change: a revert that fires between the last check and the confirmation is a failure, not a success', async () => {
+    const { conn } = recordingConnection();
+    // The confirmation goes over the proof connection: there the revert has claimed the state first.
+    const proof = () => recordingConnection((s) => (s === cancelRevertScript('firewall') ? { stdout: 'reverted\n' } : {})).conn;
+    await assert.rejects(executeActions(deps(conn, { connectFresh: async () => proof() }), [guarded]), (err: unknown) => {
+      assert.ok(err instanceof ActionFailedError);
+      assert.match(err.message, /the automatic revert ran \(60s after the change\) before berth could confirm the change, so the host is back in its previous state/);
+      assert.equal(err.hint, 'Nothing is wrong with the change itself as far as berth knows: run again.');
+      return true;
+    });
   });
 
   it('guarded change: a proof that fails once and then works is a success', async () => {
@@ -210,7 +226,7 @@ describe('executor', () => {
   it('guarded change: a login that only gets through after the revert ran is no proof', async () => {
     const { conn, calls } = recordingConnection();
     const fresh: ReturnType<typeof recordingConnection>[] = [];
-    const afterRevert = () => fresh[fresh.push(recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {}))) - 1].conn;
+    const afterRevert = () => fresh[fresh.push(recordingConnection((s) => (s === revertStateScript('firewall') ? { stdout: 'done\n' } : {}))) - 1].conn;
     await assert.rejects(executeActions(deps(conn, { connectFresh: async () => afterRevert() }), [guarded]), (err: unknown) => {
       assert.ok(err instanceof ActionFailedError);
       assert.match(err.message, /\(it only got through after the automatic revert had run\), so it would have locked you out: SSH \(port 22\)/);
@@ -227,7 +243,7 @@ describe('executor', () => {
       connectFresh: async () => {
         attempts++;
         if (attempts <= 3) throw new Error('connection timed out');
-        return recordingConnection((s) => (s.includes('is-active') ? { stdout: 'done\n' } : {})).conn;
+        return recordingConnection((s) => (s === revertStateScript('firewall') ? { stdout: 'done\n' } : {})).conn;
       },
     });
     await assert.rejects(executeActions(d, [guarded]), (err: unknown) => {

@@ -93,6 +93,12 @@ describe('output', () => {
     assert.match(text, /log in with \[redacted\]/);
   });
 
+  it('plain lines: a lock taken over from a run that is gone, with whose it was and why', () => {
+    const out = capture();
+    plainReporter(out.stream, noColor).handle({ type: 'lock-taken-over', host: 'vm1', holder: 't@m (pid 7) since 2026-12-01T10:00:00Z', why: 'process 7 on m that took it no longer runs' });
+    assert.match(out.text(), /^\d\d:\d\d:\d\d vm1: took over the lock of a berth run that is gone: t@m \(pid 7\) since 2026-12-01T10:00:00Z \(process 7 on m that took it no longer runs\)\n$/);
+  });
+
   it('JSON lines: one event per line, ending with run-done', async () => {
     const out = capture();
     await run(jsonReporter(out.stream));

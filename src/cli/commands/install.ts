@@ -112,7 +112,7 @@ export const installCommand: Command = {
     yes: { type: 'boolean', short: 'y', description: 'Ask nothing, and change the hosts without confirming: anything missing is an error.' },
     'save-answers': { type: 'string', valueName: 'FILE', description: 'Write the answers (with what was asked) to FILE.' },
     'dry-run': { type: 'boolean', description: 'Print what would change on each host (like `berth plan`); change nothing.' },
-    'force-unlock': { type: 'boolean', description: 'Take over a host lock left by a run that died.' },
+    'force-unlock': { type: 'boolean', description: 'Take over a host lock berth cannot judge itself (a run of another machine, or one silent for 15 minutes); a dead run of this machine is taken over without it.' },
   },
   details: 'Run it again at any time: a converged install changes nothing, an interrupted one continues.',
   async run(ctx) {

@@ -247,6 +247,19 @@ describe('SSH hardening phase', () => {
     );
   });
 
+  it('proves an unmoved sshd where berth reached it (the engine picks the connection\'s port), a moved one on the new port', () => {
+    const guardedOf = (info: { sshPort: number }) => {
+      const ctx = phaseContext(testAnswers({ sshHardening: { port: 22 } }), 'vm1', info);
+      return sshPhase.plan(ctx, factsFor(sshPhase, ctx, { probes })).find((a) => a.kind === 'guarded');
+    };
+    const unmoved = guardedOf({ sshPort: 22 });
+    assert.ok(unmoved?.kind === 'guarded');
+    assert.equal(unmoved.proofPort, undefined);
+    const moved = guardedOf({ sshPort: 2200 });
+    assert.ok(moved?.kind === 'guarded');
+    assert.equal(moved.proofPort, 22);
+  });
+
   it('locks root, applies the drop-in under the lockout guard with sshd -t before the reload, then plans nothing', () => {
     const ctx = phaseContext(testAnswers({ sshHardening: { port: 2222, rootNologin: true } }), 'vm1');
     const actions = assertConverges(sshPhase, ctx, factsFor(sshPhase, ctx, { probes }));

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { freePort } from '../support/sshd';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { answersYaml, TEST_SECRETS } from '../support/answers';
+import { TEST_LOCAL } from '../support/phase-check';
 import { sharedCliCopy } from '../support/shared-cli';
 
 const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -114,6 +115,12 @@ describe('bad input contacts nothing (the built CLI, with its connections record
     writeFileSync(join(shared, 'locked.yaml'), 'version: 1\n', { mode: 0o600 });
     writeFileSync(join(shared, 'key'), 'x\n', { mode: 0o600 });
     writeFileSync(join(shared, 'berth.yaml'), stringify(answersYaml({ ssh: { privateKey: './key' } })), { mode: 0o644 });
+    // An app whose build context holds a file nobody can read: refused while archiving, before any connection.
+    mkdirSync(join(shared, 'myapp'), { mode: 0o755 });
+    writeFileSync(join(shared, 'myapp', 'Dockerfile'), 'FROM python:3.13-slim\n', { mode: 0o644 });
+    writeFileSync(join(shared, 'myapp', 'settings.py'), 'DEBUG = False\n', { mode: 0o600 });
+    writeFileSync(join(shared, 'own-key'), 'x\n', { mode: 0o644 });
+    writeFileSync(join(shared, 'app.yaml'), stringify(answersYaml({ ssh: { privateKey: './own-key' }, admin: { authorizedKeys: [TEST_LOCAL.adminKeys[0]] }, app: { source: 'path', path: './myapp' } })), { mode: 0o644 });
     // nobody may not reach this clone (under /root, say): it runs a copy of the CLI that it can.
     const copy = sharedCliCopy();
     const asNobody = (args: string[]) =>
@@ -130,6 +137,11 @@ describe('bad input contacts nothing (the built CLI, with its connections record
       assert.equal(key.code, 2, key.stderr);
       assert.match(key.stderr, /ssh\.privateKey: .*key cannot be read \(permission denied\)/);
       for (const s of Object.values(TEST_SECRETS)) assert.ok(!key.stderr.includes(s));
+      mkdirSync(join(shared, 'logs'), { mode: 0o777 });
+      chmodSync(join(shared, 'logs'), 0o777);
+      const app = await asNobody(['plan', '--answers', 'app.yaml', '--log-file', join(shared, 'logs', 'plan.log')]);
+      assert.equal(app.code, 2, app.stderr);
+      assert.match(app.stderr, /app\.path: .*myapp cannot be sent as a build context \(1 problem\)\n.*myapp\/settings\.py: cannot be read \(permission denied\)/);
     } finally {
       rmSync(copy.dir, { recursive: true, force: true });
     }

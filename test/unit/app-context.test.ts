@@ -246,26 +246,6 @@ describe('app build context: bad input', () => {
     }
   });
 
-  it('an unreadable file, named (run as an unprivileged user when the tests run as root)', function () {
-    const dir = appDir();
-    chmodSync(dir, 0o755);
-    chmodSync(join(dir, 'app/settings.py'), 0o000);
-    const outDir = tempDir('berth-ctx-out-');
-    chmodSync(outDir, 0o777);
-    const script = `require(${JSON.stringify(require.resolve('../../src/app/context'))}).buildContext(${JSON.stringify(dir)}, ${JSON.stringify(join(outDir, 'c.tar'))}).then(() => console.log('built'), (e) => console.log(JSON.stringify({ name: e.name, message: e.message, details: e.details })))`;
-    const child = spawnSync(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', script], {
-      encoding: 'utf8',
-      cwd: tmpdir(),
-      ...(isRoot ? { uid: 65534, gid: 65534 } : {}),
-    });
-    assert.equal(child.status, 0, child.stderr);
-    assert.deepEqual(JSON.parse(child.stdout), {
-      name: 'BadInputError',
-      message: `app.path: ${dir} cannot be sent as a build context (1 problem)`,
-      details: [`${dir}/app/settings.py: cannot be read (permission denied)`],
-    });
-  });
-
   it('a place the archive cannot be written is berth’s own error, not bad input', async () => {
     const out = join(tempDir('berth-ctx-out-'), 'missing-dir', 'context.tar');
     await assert.rejects(buildContext(appDir(), out), (err: unknown) => !(err instanceof BadInputError) && (err as NodeJS.ErrnoException).code === 'ENOENT');

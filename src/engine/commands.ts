@@ -1,5 +1,5 @@
 import type { ServiceOp } from './plan';
-import { shellCommand, shq } from './shell';
+import { shellCommand, shq } from '../shell';
 
 /**
  * Pure builders of the shell the executor sends for each kind of action.

@@ -1,4 +1,4 @@
-import { shq } from './shell';
+import { shq } from '../shell';
 import type { Facts, FactsQuery } from './plan';
 import { emptyFacts } from './plan';
 import type { HostInfo } from './phase';

@@ -1,4 +1,4 @@
-import { shq } from './shell';
+import { shq } from '../shell';
 
 /**
  * What berth keeps on each host under /var/lib/berth (root only): the lock

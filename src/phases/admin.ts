@@ -2,7 +2,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { everyHost, HostProblem, type Phase } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
 import { revertPendingScript } from '../engine/commands';
-import { shellCommand, shq } from '../engine/shell';
+import { shellCommand, shq } from '../shell';
 import { renderAuthorizedKeys, renderSudoers, SUDOERS_HEADER_BRE } from '../render/admin';
 import { MANAGED_BLOCK } from '../render/managed';
 import { fileActions, fileMatches, type WantedFile } from './common';

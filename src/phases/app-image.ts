@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { HostProblem, type Phase, type PhaseContext } from '../engine/phase';
+import type { Phase, PhaseContext } from '../engine/phase';
 import type { Action } from '../engine/plan';
-import { shellCommand, shq } from '../engine/shell';
+import { shellCommand, shq } from '../shell';
 import { contextTag } from '../app/context';
 import { firstWithRole } from '../engine/cluster';
 import { registryAddress } from '../render/registry';
@@ -64,8 +64,7 @@ export const appImagePhase: Phase = {
         },
       ];
     }
-    const context = ctx.local.appContext;
-    if (!context) throw new HostProblem('the app build context was not archived before the run');
+    const context = ctx.local.appContext!; // appImageRef (above) checked it
     const path = contextPath(ctx, context.sha256);
     const actions: Action[] = [];
     if (facts.probes.uploaded.out.trim() !== context.sha256) {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Answers } from '../answers/schema';
 import type { Phase } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
-import { shellCommand, shq } from '../engine/shell';
+import { shellCommand, shq } from '../shell';
 import {
   DHCLIENT_HOOK,
   DHCPCD_ENTER_HOOK,

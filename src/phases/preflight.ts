@@ -1,7 +1,7 @@
 import type { Answers } from '../answers/schema';
 import { everyHost, HostProblem, type Phase, type PhaseContext } from '../engine/phase';
 import type { Facts } from '../engine/plan';
-import { shq } from '../engine/shell';
+import { shq } from '../shell';
 import { dockerRepositoryUrl } from '../render/docker';
 import { dockerPackages } from './docker';
 

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { everyHost, hostsWithRole, type ClusterHost, type Phase, type PhaseContext } from '../engine/phase';
+import { everyHost, hostsWithRole, type ClusterHost, type PeerFacts, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
-import { shellCommand } from '../engine/shell';
-import { trustedCaPath } from '../render/docker';
+import { shellCommand } from '../shell';
 import { firstWithRole } from '../engine/cluster';
-import { REGISTRY_FILES, registryAddress } from '../render/registry';
+import { REGISTRY_FILES, registryAddress, registryCaPath } from '../render/registry';
 
 /**
  * Every Docker host trusts the private registry's CA (certs.d, never
@@ -35,23 +34,26 @@ function target(ctx: Pick<PhaseContext, 'answers' | 'cluster'>): { host: Cluster
   return { host, address: registryAddress(ctx.answers, host) };
 }
 
+/** The registry host's CA certificate, read for the phases of the other hosts. */
+export const REGISTRY_CA_PEER: PeerFacts = {
+  what: "the registry's CA certificate",
+  from: (cluster) => [firstWithRole(cluster, 'registry')],
+  query: () => ({ files: [REGISTRY_FILES.caCert.path] }),
+};
+
 export const registryAccessPhase: Phase = {
   name: 'registry-access',
   title: 'registry access',
   appliesTo: everyHost,
-  peers: {
-    what: "the registry's CA certificate",
-    from: (cluster) => [firstWithRole(cluster, 'registry')],
-    query: () => ({ files: [REGISTRY_FILES.caCert.path] }),
-  },
+  peers: REGISTRY_CA_PEER,
   query(ctx) {
-    const { address } = target(ctx);
+    const { host, address } = target(ctx);
     const pulls = hostsWithRole('app')(ctx.host);
-    return { files: [trustedCaPath(address)], ...(pulls ? { probes: { login: storedLoginScript(address) } } : {}) };
+    return { files: [registryCaPath(ctx.answers, host)], ...(pulls ? { probes: { login: storedLoginScript(address) } } : {}) };
   },
   plan(ctx, facts: Facts): Action[] {
     const { host, address } = target(ctx);
-    const path = trustedCaPath(address);
+    const path = registryCaPath(ctx.answers, host);
     const ca = ctx.peers[host.name]?.files[REGISTRY_FILES.caCert.path]?.content;
     const actions: Action[] = [];
     if (ca === undefined || facts.files[path]?.content !== ca || facts.files[path]?.mode !== 0o644) {

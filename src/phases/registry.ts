@@ -1,6 +1,6 @@
 import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
-import { shellCommand, shq } from '../engine/shell';
+import { shellCommand, shq } from '../shell';
 import { renderCompose } from '../render/compose';
 import { htpasswdFor, htpasswdMatches, REGISTRY_FILES, registryComposePath, registryComposeSpec, registryTlsScript, renderRegistryConfig } from '../render/registry';
 import { fileActions, markerPath, type WantedFile } from './common';

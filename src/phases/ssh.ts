@@ -1,7 +1,7 @@
 import { everyHost, HostProblem, type Phase } from '../engine/phase';
 import type { Action } from '../engine/plan';
 import { revertPendingScript } from '../engine/commands';
-import { shellCommand, shq } from '../engine/shell';
+import { shellCommand, shq } from '../shell';
 import { renderSshdDropIn, SSHD_DROP_IN } from '../render/sshd';
 import { previousAdminsCleanup, previousAdminsProbes } from './admin';
 import { configDigest, fileActions, markerPath, type WantedFile } from './common';

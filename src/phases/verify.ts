@@ -1,7 +1,8 @@
 import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, InstallerCheck } from '../engine/plan';
 import { firstWithRole } from '../engine/cluster';
-import { REGISTRY_FILES, registryAddress } from '../render/registry';
+import { REGISTRY_CA_PEER } from './registry-access';
+import { REGISTRY_FILES, registryAddressFromInstaller } from '../render/registry';
 
 /**
  * What a user sees from the installer machine once the install is done: the
@@ -20,7 +21,8 @@ interface Expectation {
 
 function expectations(ctx: Pick<PhaseContext, 'answers' | 'cluster' | 'peers'>): Expectation[] {
   const host = firstWithRole(ctx.cluster, 'registry');
-  const url = `https://${registryAddress(ctx.answers, host)}/v2/`;
+  // From this machine: the address berth reaches the host at, not its private cluster address.
+  const url = `https://${registryAddressFromInstaller(ctx.answers, host)}/v2/`;
   // Before the registry phase first ran (a plan of a fresh cluster) there is no CA yet: the check then fails, as it should.
   const caPem = ctx.peers[host.name]?.files[REGISTRY_FILES.caCert.path]?.content ?? undefined;
   const { user, password } = ctx.answers.registry;
@@ -33,7 +35,7 @@ export const verifyPhase: Phase = {
   name: 'verify',
   title: 'verify',
   appliesTo: hostsWithRole('registry'),
-  peers: { what: "the registry's CA certificate", from: (cluster) => [firstWithRole(cluster, 'registry')], query: () => ({ files: [REGISTRY_FILES.caCert.path] }) },
+  peers: REGISTRY_CA_PEER,
   query: (ctx) => ({ installer: Object.fromEntries(expectations(ctx).map((e) => [e.fact, e.check])) }),
   plan(ctx, facts): Action[] {
     return expectations(ctx)

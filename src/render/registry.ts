@@ -132,6 +132,11 @@ export function registryAddress(answers: Answers, registryHost: ClusterHost): st
   return hostPort(registryHost.clusterAddress, answers.registry.port);
 }
 
+/** The registry as this machine (the installer) reaches it: the host's address in the answers, which the certificate names too. */
+export function registryAddressFromInstaller(answers: Answers, registryHost: ClusterHost): string {
+  return hostPort(registryHost.address, answers.registry.port);
+}
+
 /** Where each Docker host keeps the registry's CA certificate. */
 export function registryCaPath(answers: Answers, registryHost: ClusterHost): string {
   return trustedCaPath(registryAddress(answers, registryHost));

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import type { LargeUpload, UploadEntry } from '../engine/transport';
-import { shellCommand, shq } from '../engine/shell';
+import { shellCommand, shq } from '../shell';
 
 /**
  * The command lines and scripts berth sends to hosts, as pure functions.

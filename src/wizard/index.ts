@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import Enquirer from 'enquirer';
 import { isSeq, parseDocument, Scalar, type Document } from 'yaml';
 import { HostAddresses } from '../answers/cross';
-import { adminUserProblem, LIST_LIMITS, listLengthProblem, portProblem, unixNameProblem, urlProblem } from '../answers/fields';
+import { adminUserProblem, LIST_LIMITS, listLengthProblem, portProblem, shownUrl, unixNameProblem, urlProblem } from '../answers/fields';
 import { answersEnvironment } from '../answers/load';
 import { addressProblem, cidrProblem, ipProblem } from '../answers/net';
 import { DNS_PRESET_NAMES, DNS_PRESETS } from '../answers/presets';
@@ -179,6 +179,9 @@ export function maskedSummary(doc: Document): string {
     const value = copy.getIn(path);
     if (typeof value === 'string' && !value.startsWith('env:') && !value.startsWith('file:')) copy.setIn(path, REDACTED);
   }
+  // A mirror's login in its URL is a secret too, known only once the file is parsed.
+  const mirror = copy.getIn(['docker', 'aptMirror']);
+  if (typeof mirror === 'string') copy.setIn(['docker', 'aptMirror'], shownUrl(mirror));
   copy.commentBefore = null;
   return copy.toString({ lineWidth: 0 });
 }

@@ -4,7 +4,7 @@ import { networkInterfaces } from 'node:os';
 import { cidrContains } from '../../src/answers/net';
 import { parseAnswers } from '../../src/answers/load';
 import { docker } from '../../src/sandbox/docker';
-import { shellCommand } from '../../src/engine/shell';
+import { shellCommand } from '../../src/shell';
 import { e2eTopology, TOPOLOGY_TIMEOUT_MS, VM_TIMEOUT_MS, type E2eTopology } from './harness';
 import { ALLOWED_NAMES, analyseTraffic, describeFlow, hostNameservers, startCapture, type Capture } from './traffic';
 

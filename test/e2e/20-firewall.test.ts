@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { shellCommand } from '../../src/engine/shell';
+import { shellCommand } from '../../src/shell';
 import { INSTALL_TIMEOUT_MS, installedPlatform, runBerth, type BerthRun, type InstalledPlatform } from './installed';
 
 /**

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { writeAnswersFile, type AnswersOverrides } from '../../src/sandbox/answers';
 import { runProgram } from '../../src/sandbox/host-command';
 import { E2E_NETWORK, type TopologySpec } from '../../src/sandbox/plan';
-import { shellCommand } from '../../src/engine/shell';
+import { shellCommand } from '../../src/shell';
 import type { AnswersInput } from '../../src/answers/schema';
 import {
   answersFor,

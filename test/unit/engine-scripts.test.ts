@@ -8,7 +8,7 @@ import { cancelRevertScript, installPackagesScript, REVERT_DIR, revertPaths, rev
 import { factsScript, parseFacts, parseHostInfo } from '../../src/engine/facts';
 import { judgeLock, STATE_DIR, type LockOwner } from '../../src/engine/hoststate';
 import { emptyFacts, simulate } from '../../src/engine/plan';
-import { shellCommand, shq } from '../../src/engine/shell';
+import { shellCommand, shq } from '../../src/shell';
 import type { HostConnection } from '../../src/engine/transport';
 
 describe('shell quoting', () => {

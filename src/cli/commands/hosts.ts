@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { resolveUserPath, type LoadedAnswers } from '../../answers/load';
@@ -85,6 +86,24 @@ export function localFacts(loaded: LoadedAnswers): LocalFacts {
 }
 
 /**
+ * This machine for the lock: a pid means something only on the machine that
+ * holds it, and two machines (containers, CI runners) may share a hostname,
+ * so the machine-id goes with it. Without one, a run is never taken for this
+ * machine's: its lock is judged by its heartbeat only.
+ */
+function thisMachine(): string {
+  for (const file of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
+    try {
+      const id = readFileSync(file, 'utf8').trim();
+      if (id) return `${hostname()} (machine-id ${id.slice(0, 12)})`;
+    } catch {
+      // try the next one
+    }
+  }
+  return `${hostname()} (run ${randomUUID()})`;
+}
+
+/**
  * Archives the app's build context (the bundled demo app or app.path) in a
  * temporary directory for the run, and removes it afterwards: the installer
  * machine keeps nothing. A prebuilt image (app.source: image) needs none.
@@ -96,7 +115,7 @@ async function withAppContext<T>(loaded: LoadedAnswers, local: LocalFacts, run: 
   const tmp = mkdtempSync(join(tmpdir(), 'berth-context-'));
   try {
     const localPath = join(tmp, 'context.tar');
-    const archive = app.source === 'path' && app.path ? await buildContext(resolveUserPath(app.path, dirname(resolve(loaded.file))), localPath) : await demoAppContext(tmp, localPath);
+    const archive = app.source === 'path' ? await buildContext(resolveUserPath(app.path!, dirname(resolve(loaded.file))), localPath) : await demoAppContext(tmp, localPath);
     return await run({ ...local, appContext: { localPath, sha256: archive.sha256, size: archive.size } });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -247,7 +266,7 @@ export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mod
       local: withContext,
       reporter,
       log,
-      owner: { owner: `${userInfo().username}@${hostname()}`, machine: hostname(), pid: process.pid },
+      owner: { owner: `${userInfo().username}@${hostname()}`, machine: thisMachine(), pid: process.pid },
       forceUnlock: Boolean(ctx.values['force-unlock']),
       signal: abort.signal,
     }));

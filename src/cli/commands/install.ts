@@ -55,7 +55,7 @@ export async function gatherAnswers(ctx: CommandContext): Promise<LoadedAnswers>
       const doc = await runWizard(start === 'edit' ? parseDocument(readAnswersText(DEFAULT_ANSWERS)) : wizardTemplate(), io);
       const path = saveTo ?? (await askSavePath(io, DEFAULT_ANSWERS));
       await saveAnswers(path, doc);
-      ctx.print.info(`Saved the answers to ${path} (mode 0600). Next time: berth install --answers ${path}`);
+      ctx.print.info(`Saved the answers to ${path} (mode 0600). Next time: ${shellCommand(['berth', 'install', '--answers', path])}`);
       return parseAnswers(doc.toString(), path);
     }
 

@@ -155,6 +155,13 @@ describe('verify phase', () => {
     assert.equal(query.installer?.anonymous.caPem, CA);
     assert.equal(query.installer?.login.auth?.password.reveal(), TEST_SECRETS.registry);
     assert.deepEqual(verifyPhase.plan(ctx, facts(401, 200)), []);
+    // From this machine berth reaches the registry host at its address, not its private cluster address.
+    const hosts = [
+      { name: 'vm1', address: '10.0.0.11', roles: ['app', 'lb', 'db'] },
+      { name: 'vm2', address: '203.0.113.12', privateAddress: '10.1.0.12', roles: ['registry', 'dns'] },
+    ];
+    const behindNat = withPeers(phaseContext(testAnswers({ hosts }), 'vm2'), CA);
+    assert.equal(verifyPhase.query(behindNat).installer?.anonymous.url, 'https://203.0.113.12:5000/v2/');
   });
 
   it('waits for what does not answer as it should', () => {

@@ -18,6 +18,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { shq } from '../src/shell';
 import { connectHost } from '../src/ssh';
 import { writePayload } from './payload';
 import { installedPlatform } from '../test/e2e/installed';
@@ -47,7 +48,8 @@ async function main(): Promise<void> {
   const image = await must('vm1', `docker images --format '{{.Repository}}:{{.Tag}}' | grep '/app/app:' | head -n1`);
   const sizeMb = Number(await must('vm1', `docker image inspect --format '{{.Size}}' ${image}`)) / 1e6;
   // vm2 pulls with a login of its own, as an app host would.
-  const loginVm2 = `export DOCKER_CONFIG=/root/.docker-bench; printf '%s' '${password}' | docker login -u berth --password-stdin ${registry} >/dev/null`;
+  // The password on a line of its own: an error names the script by its first line only.
+  const loginVm2 = `export DOCKER_CONFIG=/root/.docker-bench\nprintf '%s' ${shq(password)} | docker login -u berth --password-stdin ${registry} >/dev/null`;
   await must('vm2', loginVm2);
   const forget = `docker rmi -f ${image} >/dev/null 2>&1 || true; docker image prune -af >/dev/null`;
   const ssh = (vm: 'vm1' | 'vm2') =>

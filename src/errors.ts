@@ -29,3 +29,9 @@ export class RunFailedError extends Error {
     this.name = 'RunFailedError';
   }
 }
+
+/** Why a file could not be read, in a user's words: "permission denied", else the error's code. */
+export function ioReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? String(err));
+}

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { appDirectoryProblem } from '../app/context';
-import { BadInputError } from '../errors';
+import { BadInputError, ioReason } from '../errors';
 import { crossFieldProblems, applyDefaultLayout } from './cross';
 import { formatProblem, locate, problemsFromIssue, type Problem } from './problems';
 import { answersSchema, type Answers, type AnswersEnvironment } from './schema';
@@ -37,10 +37,8 @@ function unreadableFile(path: string, baseDir: string): string | null {
     accessSync(full, constants.R_OK);
     return null;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return `${full} does not exist`;
-    if (code === 'EACCES') return `${full} cannot be read (permission denied)`;
-    return `${full} cannot be read (${code ?? String(err)})`;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return `${full} does not exist`;
+    return `${full} cannot be read (${ioReason(err)})`;
   }
 }
 
@@ -91,8 +89,7 @@ export function readAnswersText(file: string): string {
   try {
     bytes = readFileSync(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new BadInputError(`${file} cannot be read (${code === 'EACCES' ? 'permission denied' : code ?? String(err)})`);
+    throw new BadInputError(`${file} cannot be read (${ioReason(err)})`);
   }
   let text: string;
   try {

@@ -6,7 +6,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as tarPack, type Headers, type Pack } from 'tar-stream';
 import { assetPath } from '../assets';
-import { BadInputError } from '../errors';
+import { BadInputError, ioReason } from '../errors';
 import { matchIgnore, mayReinclude, parseDockerignore, type IgnoreRule } from './dockerignore';
 
 /**
@@ -62,10 +62,6 @@ export function contextTag(sha256: string): string {
   return sha256.slice(0, 12);
 }
 
-function ioReason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? String(err));
-}
 
 /** Why `dir` cannot be built as an app (missing, not a directory, no Dockerfile at its top), or null. */
 export function appDirectoryProblem(dir: string): string | null {

@@ -194,14 +194,6 @@ export function matchIgnore(rules: readonly IgnoreRule[], path: string, parent?:
   return { excluded, matched };
 }
 
-/** Whether `path` is left out, checking its parent directories first as a walk of the context does. */
-export function isIgnored(rules: readonly IgnoreRule[], path: string): boolean {
-  const parts = path.split('/');
-  let result: IgnoreMatch | undefined;
-  for (let n = 1; n <= parts.length; n++) result = matchIgnore(rules, parts.slice(0, n).join('/'), result?.matched);
-  return result?.excluded ?? false;
-}
-
 /**
  * Whether a `!` rule may re-include something under the excluded directory
  * `dir`; if not, the walk skips it whole. Like Docker, only rules that spell

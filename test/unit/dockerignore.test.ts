@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { cleanPath, isIgnored, mayReinclude, parseDockerignore } from '../../src/app/dockerignore';
+import { cleanPath, matchIgnore, mayReinclude, parseDockerignore, type IgnoreMatch, type IgnoreRule } from '../../src/app/dockerignore';
+
+/** Whether `path` is left out, checking its parent directories first as the context's walk does. */
+function isIgnored(rules: readonly IgnoreRule[], path: string): boolean {
+  const parts = path.split('/');
+  let result: IgnoreMatch | undefined;
+  for (let n = 1; n <= parts.length; n++) result = matchIgnore(rules, parts.slice(0, n).join('/'), result?.matched);
+  return result?.excluded ?? false;
+}
 
 const rules = (...lines: string[]) => {
   const parsed = parseDockerignore(lines.join('\n'));

@@ -90,7 +90,7 @@ export function ensureVmImage(log?: (line: string) => void): Promise<string> {
   return ensureContextImage('berth-vm', assetPath('sandbox', 'vm'), log);
 }
 
-/** dnsmasq, netcat, curl, dig, tcpdump: the resolvers, the outsider and the traffic capture. */
+/** dnsmasq, netcat, curl, dig, tcpdump, hey: the resolvers, the outsider (probes and HTTP load) and the traffic capture. */
 export function ensureToolsImage(log?: (line: string) => void): Promise<string> {
   return ensureContextImage('berth-tools', assetPath('sandbox', 'tools'), log);
 }

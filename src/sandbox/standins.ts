@@ -13,6 +13,7 @@ export const STANDINS = [
   { tag: 'mariadb:11.8', dir: 'mariadb' },
   { tag: 'nginx:1.26', dir: 'nginx' },
   { tag: 'python:3.13-slim', dir: 'python' },
+  { tag: 'haproxy:3.0', dir: 'haproxy' },
 ] as const;
 
 export type StandinTag = (typeof STANDINS)[number]['tag'];

@@ -128,6 +128,10 @@ describe('e2e harness', function () {
       const page = await topo.exec('outsider', `curl --silent --max-time 5 http://${topo.vms.vm1.ip}:8080/`);
       assert.equal(page.code, 0, page.stderr);
       assert.match(page.stdout, /nginx/i);
+      // The outsider also loads HTTP services (hey): one request, answered 200.
+      const load = await topo.exec('outsider', `hey -n 1 -c 1 -t 5 http://${topo.vms.vm1.ip}:8080/`);
+      assert.equal(load.code, 0, load.stdout + load.stderr);
+      assert.match(load.stdout, /\[200\]\s+1 responses/, load.stdout);
       // The image came from the mirror: its registry logged the pull.
       const log = await docker(['logs', `${topo.spec.prefix}hubmirror`]);
       assert.match(log.stdout + log.stderr, /library\/nginx\/manifests\/1\.26/);

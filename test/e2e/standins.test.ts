@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assetPath } from '../../src/assets';
@@ -44,6 +45,19 @@ function httpStatus(port: number, path: string, headers: Record<string, string> 
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** Sends one line over TCP and resolves to everything the peer sends until it closes ('' on any error). */
+function tcpExchange(port: number, line: string): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const socket = connect({ host: '127.0.0.1', port, timeout: 5_000 }, () => socket.write(`${line}\n`));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString()));
+    socket.on('timeout', () => socket.destroy());
+    socket.on('error', () => resolve(''));
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
   });
 }
 
@@ -91,7 +105,7 @@ describe('stand-in images', function () {
     it('builds each stand-in once: a second ensure keeps every image id', async function () {
       assert.deepEqual(
         images.map((image) => image.tag),
-        ['registry:2', 'mariadb:11.8', 'nginx:1.26', 'python:3.13-slim'],
+        ['registry:2', 'mariadb:11.8', 'nginx:1.26', 'python:3.13-slim', 'haproxy:3.0'],
       );
       assert.deepEqual(await ensureStandins(), images);
     });
@@ -285,6 +299,99 @@ describe('stand-in images', function () {
         { allowFailure: true },
       );
       assert.notEqual(missing.code, 0);
+    });
+  });
+  describe('haproxy:3.0', function () {
+    /** A config directory the haproxy user can read (the scratch directory above it is 0700). */
+    let configDir: string;
+    const TCP_CONFIG = (backend: string) => [
+      'global',
+      '  log stdout format raw local0',
+      'defaults',
+      '  mode tcp',
+      '  log global',
+      '  option tcplog',
+      '  timeout connect 3s',
+      '  timeout client 30s',
+      '  timeout server 30s',
+      'frontend db',
+      '  bind :3306',
+      '  default_backend echo',
+      'backend echo',
+      `  server echo1 ${backend}:7000`,
+      '',
+    ].join('\n');
+
+    before(function () {
+      configDir = join(scratch, 'haproxy');
+      mkdirSync(configDir);
+      chmodSync(configDir, 0o755);
+    });
+
+    const writeConfig = (name: string, text: string) => {
+      writeFileSync(join(configDir, name), text);
+      chmodSync(join(configDir, name), 0o644);
+    };
+
+    it('keeps the official layout and entrypoint: config path, -W -db added, options alone run haproxy, `haproxy -c` validates', async function () {
+      const config = JSON.parse((await docker(['image', 'inspect', 'haproxy:3.0'])).stdout)[0].Config;
+      assert.equal(config.StopSignal, 'SIGUSR1');
+      assert.deepEqual(config.Entrypoint, ['docker-entrypoint.sh']);
+      assert.deepEqual(config.Cmd, ['haproxy', '-f', '/usr/local/etc/haproxy/haproxy.cfg']);
+      assert.equal(config.User, 'haproxy');
+      assert.equal(config.WorkingDir, '/var/lib/haproxy');
+      assert.equal(config.ExposedPorts, undefined);
+      const layout = await docker(['run', '--rm', '--entrypoint', 'sh', 'haproxy:3.0', '-c',
+        'id -un; stat -c "%U %G" /var/lib/haproxy; command -v haproxy; ls /usr/local/etc/haproxy; ls /usr/local/etc/haproxy/errors | head -n1']);
+      assert.deepEqual(layout.stdout.trim().split('\n'), ['haproxy', 'haproxy haproxy', '/usr/local/sbin/haproxy', 'errors', '400.http']);
+      // First argument an option: haproxy with it (and -W -db: `haproxy -W -db -v`).
+      assert.match((await docker(['run', '--rm', 'haproxy:3.0', '-v'])).stdout, /^HAProxy version 3\.0\./);
+
+      writeConfig('haproxy.cfg', TCP_CONFIG('127.0.0.1'));
+      writeConfig('broken.cfg', TCP_CONFIG('127.0.0.1').replace('default_backend echo', 'default_backend nowhere'));
+      const check = (file: string) =>
+        docker(['run', '--rm', '--network', 'none', '--volume', `${configDir}:/usr/local/etc/haproxy:ro`, 'haproxy:3.0',
+          'haproxy', '-c', '-V', '-f', `/usr/local/etc/haproxy/${file}`], { allowFailure: true });
+      const valid = await check('haproxy.cfg');
+      assert.equal(valid.code, 0, valid.stderr);
+      // Debian's haproxy 3.0 says so only with -V; the exit code is what counts.
+      assert.match(valid.stdout, /Configuration file is valid/);
+      const broken = await check('broken.cfg');
+      assert.notEqual(broken.code, 0);
+      assert.match(broken.stderr, /unable to find required default_backend: 'nowhere'/);
+    });
+
+    it('proxies TCP to a server in another container, as user haproxy (master and worker), and stops gracefully on SIGUSR1', async function () {
+      const backend = `${PREFIX}haproxy-echo`;
+      writeConfig('haproxy.cfg', TCP_CONFIG(backend));
+      await run('haproxy-echo', ['--network', NETWORK, '--hostname', 'echo-backend', 'python:3.13-slim', 'python', '-c', [
+        'import socket, socketserver',
+        'class Echo(socketserver.StreamRequestHandler):',
+        '    def handle(self):',
+        '        self.wfile.write(b"echo from " + socket.gethostname().encode() + b": " + self.rfile.readline())',
+        'socketserver.ThreadingTCPServer(("", 7000), Echo).serve_forever()',
+      ].join('\n')]);
+      const container = await run('haproxy', [
+        '--network', NETWORK, '--publish', '127.0.0.1::3306', '--volume', `${configDir}:/usr/local/etc/haproxy:ro`, 'haproxy:3.0',
+      ]);
+      const port = await hostPort(container, '3306/tcp');
+      // Until the echo server listens, haproxy closes the connection without an answer.
+      await waitFor(container, 'an answer through haproxy', async () => (await tcpExchange(port, 'ping')) !== '', 30);
+      assert.equal(await tcpExchange(port, 'hello haproxy'), 'echo from echo-backend: hello haproxy\n');
+      await waitFor(container, 'the connection in the tcplog on stdout', async () => / db echo\/echo1 /.test((await docker(['logs', container])).stdout));
+
+      const processes = await exec(container, ['sh', '-c', 'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = haproxy ] && echo "$(stat -c %U $p) $(tr "\\0" " " <$p/cmdline)"; done']);
+      const lines = processes.stdout.trim().split('\n').map((line) => line.trimEnd());
+      assert.equal(lines.length, 2, `a master and one worker: ${processes.stdout}`);
+      for (const line of lines) assert.equal(line, 'haproxy haproxy -W -db -f /usr/local/etc/haproxy/haproxy.cfg');
+      assert.equal((await exec(container, ['cat', '/proc/1/comm'])).stdout, 'haproxy\n');
+
+      const started = Date.now();
+      await docker(['stop', '--time', '10', container]);
+      assert.ok(Date.now() - started < 5_000, 'stopped by SIGUSR1, not killed after the timeout');
+      assert.equal((await docker(['inspect', '--format', '{{.State.ExitCode}}', container])).stdout.trim(), '0');
+      const logs = await docker(['logs', container]);
+      assert.match(logs.stderr, /All workers exited\. Exiting\.\.\. \(0\)/);
     });
   });
 });

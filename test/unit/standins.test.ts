@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BASE_RECIPE, baseImageTag, findDebootstrap } from '../../src/sandbox/base-image';
 import { contextHash, readContext } from '../../src/sandbox/images';
 import { hubRepository } from '../../src/sandbox/mirror';
+import { STANDINS, STANDINS_DIR } from '../../src/sandbox/standins';
 
 describe('image caching keys', () => {
   let dir: string;
@@ -64,7 +65,34 @@ describe('image caching keys', () => {
   it('maps official image names to the repositories a Docker Hub mirror serves', () => {
     assert.deepEqual(hubRepository('nginx:1.26'), { repository: 'library/nginx', reference: '1.26' });
     assert.deepEqual(hubRepository('python:3.13-slim'), { repository: 'library/python', reference: '3.13-slim' });
+    assert.deepEqual(hubRepository('haproxy:3.0'), { repository: 'library/haproxy', reference: '3.0' });
     assert.throws(() => hubRepository('nginx'), /not an official image name/);
     assert.throws(() => hubRepository('someone/app:1'), /not an official image name/);
+  });
+});
+
+describe('the stand-in list', () => {
+  it('names official images, each once, with sources FROM the base image (ARG BASE), its shell scripts executable', () => {
+    assert.deepEqual(
+      STANDINS.map((standin) => standin.tag),
+      ['registry:2', 'mariadb:11.8', 'nginx:1.26', 'python:3.13-slim', 'haproxy:3.0'],
+    );
+    assert.equal(new Set(STANDINS.map((standin) => standin.dir)).size, STANDINS.length);
+    for (const { tag, dir } of STANDINS) {
+      assert.doesNotThrow(() => hubRepository(tag), tag);
+      const sources = join(STANDINS_DIR, dir);
+      const dockerfile = readFileSync(join(sources, 'Dockerfile'), 'utf8');
+      assert.match(dockerfile, /^ARG BASE\nFROM \$\{BASE\}$/m, `${dir}/Dockerfile starts FROM the base image`);
+      for (const script of readdirSync(sources).filter((name) => name.endsWith('.sh'))) {
+        assert.ok((statSync(join(sources, script)).mode & 0o111) !== 0, `${dir}/${script} is executable`);
+      }
+    }
+  });
+
+  it('has a row in the stand-ins README for each, and no directory outside the list', () => {
+    const readme = readFileSync(join(STANDINS_DIR, 'README.md'), 'utf8');
+    for (const { tag } of STANDINS) assert.match(readme, new RegExp(`^\\| \`${tag.replace(/[.]/g, '\\.')}\` \\|`, 'm'), tag);
+    const dirs = readdirSync(STANDINS_DIR).filter((name) => existsSync(join(STANDINS_DIR, name, 'Dockerfile')));
+    assert.deepEqual(dirs.sort(), STANDINS.map((standin) => standin.dir).sort());
   });
 });

@@ -319,6 +319,11 @@ export function answersSchema(env: AnswersEnvironment) {
       domain: address.optional().meta({ description: 'The name the app is served under.' }),
       allowedHosts: list(z.string().min(1), LIST_LIMITS.allowedHosts).default([]),
       secretKey: secret('password').optional().meta({ description: "Django's SECRET_KEY." }),
+      subnet: z
+        .string()
+        .regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){2}\.0\/24$/, 'must be an IPv4 /24 such as 172.30.253.0/24')
+        .default('172.30.253.0/24')
+        .meta({ description: "The app's Docker network on its host: each replica gets a fixed address in it. Change it only if it overlaps a network your hosts use." }),
     })
     .prefault({});
 

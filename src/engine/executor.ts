@@ -193,11 +193,12 @@ async function installerCheck(deps: ExecutorDeps, action: Extract<Action, { kind
   const deadline = Date.now() + (action.timeoutMs ?? 60_000);
   for (;;) {
     const answer = await deps.probeFromInstaller(action.check);
-    deps.log.write(deps.conn.name, `from this machine: ${action.check.url}: ${answer.status === 0 ? answer.error : `HTTP ${answer.status}`}`);
-    if (answer.status === action.expectStatus) return;
+    const seen = answer.seen ? ` from ${answer.seen.length === 0 ? 'none' : answer.seen.join(', ')}` : '';
+    deps.log.write(deps.conn.name, `from this machine: ${action.check.url}: ${answer.status === 0 ? answer.error : `HTTP ${answer.status}${seen}`}`);
+    if (answer.status === action.expectStatus && (answer.seen?.length ?? 0) >= (action.expectSeen ?? 0)) return;
     if (Date.now() >= deadline) {
-      const got = answer.status === 0 ? `no answer (${answer.error})` : `HTTP ${answer.status}`;
-      throw new ActionFailedError(deps.conn.name, deps.phase, describeAction(action), undefined, `${action.check.url} answered ${got}, not HTTP ${action.expectStatus}`, 'Check that this machine may reach the host (firewall.adminCidrs) and the service runs there; then run again.');
+      const got = answer.status === 0 ? `no answer (${answer.error})` : `HTTP ${answer.status}${seen}`;
+      throw new ActionFailedError(deps.conn.name, deps.phase, describeAction(action), undefined, `${action.check.url} answered ${got}, not HTTP ${action.expectStatus}${action.expectSeen ? ` from ${action.expectSeen} different ${action.check.sample?.header}` : ''}`, 'Check that this machine may reach the host (firewall.adminCidrs) and the service runs there; then run again.');
     }
     await deps.sleep(CHECK_PAUSE_MS);
   }

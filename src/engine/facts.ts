@@ -17,7 +17,7 @@ export function factsScript(query: FactsQuery): string {
   const lines: string[] = [];
   for (const path of query.files ?? []) {
     lines.push(
-      `if [ -f ${shq(path)} ]; then printf 'F %s 1 %s %s\\n' ${shq(b64(path))} "$(stat -c '%a %U %G' ${shq(path)})" "$(base64 -w0 < ${shq(path)})"; else printf 'F %s 0\\n' ${shq(b64(path))}; fi`,
+      `if [ -f ${shq(path)} ]; then printf 'F %s 1 %s %s\\n' ${shq(b64(path))} "$(stat -c '%a %U %G %u %g' ${shq(path)})" "$(base64 -w0 < ${shq(path)})"; else printf 'F %s 0\\n' ${shq(b64(path))}; fi`,
     );
   }
   for (const pkg of query.packages ?? []) {
@@ -38,7 +38,9 @@ export function parseFacts(output: string, query: FactsQuery): Facts {
     const [tag, ...f] = line.split(' ');
     if (tag === 'F') {
       const path = unb64(f[0]);
-      facts.files[path] = f[1] === '1' ? { mode: parseInt(f[2], 8), owner: f[3], group: f[4], content: unb64(f[5] ?? '') } : null;
+      // An id without a name on the host (a container's user, e.g. uid 10001) reads as the number.
+      const named = (name: string, id: string) => (name === 'UNKNOWN' ? id : name);
+      facts.files[path] = f[1] === '1' ? { mode: parseInt(f[2], 8), owner: named(f[3], f[5]), group: named(f[4], f[6]), content: unb64(f[7] ?? '') } : null;
     } else if (tag === 'P') {
       facts.packages[f[0]] = f[1] ? f[1] : null;
     } else if (tag === 'U') {

@@ -13,7 +13,7 @@ const BODY_LIMIT = 4096;
 
 export type InstallerProbe = (check: InstallerCheck) => Promise<InstallerFact>;
 
-export const httpProbe: InstallerProbe = (check) =>
+const oneRequest: InstallerProbe = (check) =>
   new Promise((resolve) => {
     const url = new URL(check.url);
     const headers: Record<string, string> = {};
@@ -36,3 +36,21 @@ export const httpProbe: InstallerProbe = (check) =>
     req.on('error', (err) => resolve({ status: 0, headers: {}, body: '', error: err.message }));
     req.end();
   });
+
+/**
+ * The check's answer; with `sample`, that many requests one after another,
+ * and which values of the header the successful ones carried (e.g. which
+ * replicas served, by X-Served-By). The status is the first unsuccessful one's, else the last.
+ */
+export const httpProbe: InstallerProbe = async (check) => {
+  if (!check.sample) return oneRequest(check);
+  const seen = new Set<string>();
+  let last: InstallerFact | undefined;
+  for (let i = 0; i < check.sample.requests; i++) {
+    last = await oneRequest(check);
+    if (last.status < 200 || last.status > 299) return { ...last, seen: [...seen].sort() };
+    const value = last.headers[check.sample.header.toLowerCase()];
+    if (value) seen.add(value);
+  }
+  return { ...last!, seen: [...seen].sort() };
+};

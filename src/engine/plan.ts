@@ -30,6 +30,8 @@ export interface InstallerCheck {
   /** Basic authentication; the password travels in the request header only. */
   auth?: { user: string; password: Secret };
   timeoutMs?: number;
+  /** Make this many requests and collect the values of this header (e.g. X-Served-By: which replicas answered). */
+  sample?: { header: string; requests: number };
 }
 
 export interface InstallerFact {
@@ -39,6 +41,8 @@ export interface InstallerFact {
   /** The first 4 KiB of the body. */
   body: string;
   error?: string;
+  /** With a sample: the distinct values of its header, sorted. */
+  seen?: string[];
 }
 
 export interface FileFact {
@@ -139,6 +143,8 @@ export type Action =
       fact: string;
       check: InstallerCheck;
       expectStatus: number;
+      /** With a sampled check: at least this many distinct header values. */
+      expectSeen?: number;
       timeoutMs?: number;
     }
   | {
@@ -241,7 +247,7 @@ export function simulate(facts: Facts, actions: readonly Action[]): Facts {
         next.files[action.path] = { content: action.expected ?? '', mode: action.mode, owner: 'root', group: 'root' };
         break;
       case 'installer-check':
-        next.installer[action.fact] = { status: action.expectStatus, headers: {}, body: '' };
+        next.installer[action.fact] = { status: action.expectStatus, headers: {}, body: '', ...(action.expectSeen ? { seen: Array.from({ length: action.expectSeen }, (_, i) => `seen-${i + 1}`) } : {}) };
         break;
       case 'guarded':
         Object.assign(next, simulate(next, action.actions));

@@ -33,11 +33,41 @@ export function unsupportedReason(ctx: PhaseContext): string | null {
   return null;
 }
 
+/** Memory a host needs: the base, and what its share of the stack takes (MariaDB nodes with Galera's cache, app replicas). */
+const NODE_MEMORY_MB = 384;
+const REPLICA_MEMORY_MB = 128;
+/** The system and dockerd, beside the stack. */
+const STACK_BASE_MEMORY_MB = 512;
+
+function memoryNeededMb(ctx: PhaseContext): { mb: number; why: string } {
+  const { roles } = ctx.host;
+  const nodes = roles.includes('db') ? ctx.answers.db.nodes : 0;
+  const replicas = roles.includes('app') ? ctx.answers.app.replicas : 0;
+  if (nodes + replicas === 0) return { mb: MINIMUM.memoryMb, why: '' };
+  const parts = [...(nodes ? [`${nodes} MariaDB nodes × ${NODE_MEMORY_MB} MB`] : []), ...(replicas ? [`${replicas} app replicas × ${REPLICA_MEMORY_MB} MB`] : [])];
+  const mb = Math.max(MINIMUM.memoryMb, STACK_BASE_MEMORY_MB + nodes * NODE_MEMORY_MB + replicas * REPLICA_MEMORY_MB);
+  return { mb, why: `: ${STACK_BASE_MEMORY_MB} MB and ${parts.join(' and ')}; lower db.nodes or app.replicas, or give the host more memory` };
+}
+
+/**
+ * The app, its load balancer and the Galera nodes run on one host for now:
+ * the app reaches the database proxy on a Docker network of that host, and
+ * the nodes find each other's positions on a volume they share.
+ */
+function stackLayoutProblem(ctx: PhaseContext): string | null {
+  const stackRoles = ['app', 'lb', 'db'] as const;
+  const holders = ctx.cluster.filter((h) => stackRoles.some((r) => h.roles.includes(r)));
+  if (holders.length <= 1) return null;
+  const where = holders.map((h) => `${h.name} has ${stackRoles.filter((r) => h.roles.includes(r)).join(', ')}`).join('; ');
+  return `berth runs the roles app, lb and db together on one host for now (${where}): give one host all three in the answers file`;
+}
+
 function resourceProblems(ctx: PhaseContext): string[] {
   const { info } = ctx;
   const problems: string[] = [];
   if (info.cpus < MINIMUM.cpus) problems.push(`${info.cpus} CPUs (need ${MINIMUM.cpus})`);
-  if (info.memoryMb < MINIMUM.memoryMb) problems.push(`${info.memoryMb} MB of memory (need ${MINIMUM.memoryMb})`);
+  const memory = memoryNeededMb(ctx);
+  if (info.memoryMb < memory.mb) problems.push(`${info.memoryMb} MB of memory (need ${memory.mb}${memory.why})`);
   if (info.rootFreeMb < MINIMUM.rootFreeMb) problems.push(`${info.rootFreeMb} MB free on / (need ${MINIMUM.rootFreeMb})`);
   return problems;
 }
@@ -160,6 +190,8 @@ export const preflightPhase: Phase = {
     // A Docker source this host cannot use is known now: refuse before the DNS phases change anything.
     const docker = dockerPackages(ctx);
     if ('problem' in docker) throw docker.problem;
+    const layout = stackLayoutProblem(ctx);
+    if (layout) throw new HostProblem(layout, 'Nothing was changed on any host.');
     const failed = diagnose(ctx, facts).filter((d) => d.status === 'fail');
     if (failed.length > 0) {
       throw new HostProblem(failed.map((d) => `${d.label}: ${d.detail}`).join('; '), 'Nothing was changed on any host. `berth doctor` shows the whole diagnosis.');

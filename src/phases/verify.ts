@@ -1,4 +1,5 @@
-import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
+import { isIP } from 'node:net';
+import { hostsWithRole, type ClusterHost, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, InstallerCheck } from '../engine/plan';
 import { firstWithRole } from '../engine/cluster';
 import { REGISTRY_CA_PEER } from './registry-access';
@@ -7,7 +8,8 @@ import { REGISTRY_FILES, registryAddressFromInstaller } from '../render/registry
 /**
  * What a user sees from the installer machine once the install is done: the
  * registry over HTTPS with berth's CA, refusing anonymous requests and
- * taking the answers' login. A check that passes plans nothing; one that
+ * taking the answers' login; the site on every lb host, served by every
+ * replica, its health check passing. A check that passes plans nothing; one that
  * does not becomes an action that waits for it, and fails saying what came
  * back.
  */
@@ -17,6 +19,26 @@ interface Expectation {
   title: string;
   check: InstallerCheck;
   expectStatus: number;
+  expectSeen?: number;
+}
+
+/** The site on each lb host, as a browser there would reach it: 200, /healthz 200, every replica serving (by X-Served-By). */
+function siteExpectations(ctx: Pick<PhaseContext, 'answers' | 'cluster'>): Expectation[] {
+  const replicas = ctx.answers.app.replicas;
+  return ctx.cluster
+    .filter((h) => h.roles.includes('lb'))
+    .flatMap((h) => {
+      const base = siteUrl(h);
+      return [
+        { fact: `site-${h.name}`, title: `${base} answers 200, served by all ${replicas} replicas`, check: { url: base, sample: { header: 'X-Served-By', requests: replicas * 4 } }, expectStatus: 200, expectSeen: replicas },
+        { fact: `health-${h.name}`, title: `${base}healthz answers 200 (the app reaches the database)`, check: { url: `${base}healthz` }, expectStatus: 200 },
+      ];
+    });
+}
+
+/** The app's address on an lb host, as berth prints it at the end of an install. */
+export function siteUrl(host: Pick<ClusterHost, 'address'>): string {
+  return `http://${isIP(host.address) === 6 ? `[${host.address}]` : host.address}/`;
 }
 
 function expectations(ctx: Pick<PhaseContext, 'answers' | 'cluster' | 'peers'>): Expectation[] {
@@ -28,7 +50,7 @@ function expectations(ctx: Pick<PhaseContext, 'answers' | 'cluster' | 'peers'>):
   const { user, password } = ctx.answers.registry;
   const list: Expectation[] = [{ fact: 'anonymous', title: `${url} refuses requests without a login (401)`, check: { url, caPem }, expectStatus: 401 }];
   if (password) list.push({ fact: 'login', title: `${url} takes the registry login (200)`, check: { url, caPem, auth: { user, password } }, expectStatus: 200 });
-  return list;
+  return [...list, ...siteExpectations(ctx)];
 }
 
 export const verifyPhase: Phase = {
@@ -39,7 +61,7 @@ export const verifyPhase: Phase = {
   query: (ctx) => ({ installer: Object.fromEntries(expectations(ctx).map((e) => [e.fact, e.check])) }),
   plan(ctx, facts): Action[] {
     return expectations(ctx)
-      .filter((e) => facts.installer[e.fact].status !== e.expectStatus)
-      .map((e) => ({ kind: 'installer-check', title: e.title, fact: e.fact, check: e.check, expectStatus: e.expectStatus }));
+      .filter((e) => facts.installer[e.fact].status !== e.expectStatus || (facts.installer[e.fact].seen?.length ?? 0) < (e.expectSeen ?? 0))
+      .map((e) => ({ kind: 'installer-check', title: e.title, fact: e.fact, check: e.check, expectStatus: e.expectStatus, ...(e.expectSeen ? { expectSeen: e.expectSeen } : {}) }));
   },
 };

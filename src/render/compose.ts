@@ -34,8 +34,18 @@ export interface ComposeHealthcheck {
   start_period?: string;
 }
 
+/** A service's place on a network: a fixed address (so that a proxy in front can name it by address), other names. */
+export interface ComposeServiceNetwork {
+  ipv4_address?: string;
+  aliases?: string[];
+}
+
 export interface ComposeService {
   image: string;
+  /** The container's name on its networks and its hostname (e.g. what X-Served-By shows). */
+  hostname?: string;
+  /** docker-init as PID 1: signals sent inside the container reach the main process, zombies are reaped. */
+  init?: boolean;
   entrypoint?: string[];
   command?: string[];
   user?: string;
@@ -55,7 +65,18 @@ export interface ComposeService {
   stop_grace_period?: string;
   logging?: { driver: string; options?: Record<string, string> };
   labels?: Record<string, string>;
-  networks?: string[];
+  networks?: string[] | Record<string, ComposeServiceNetwork>;
+}
+
+export interface ComposeNetwork {
+  /** The network's name on the host, when another project must find it (external there). */
+  name?: string;
+  /** Made by another project: this one only joins it. */
+  external?: boolean;
+  internal?: boolean;
+  /** A fixed subnet, so that services can have fixed addresses on it. */
+  ipam?: { config: { subnet: string; ip_range?: string }[] };
+  labels?: Record<string, string>;
 }
 
 export interface ComposeSpec {
@@ -63,7 +84,7 @@ export interface ComposeSpec {
   name: string;
   services: Record<string, ComposeService>;
   volumes?: Record<string, { labels?: Record<string, string> }>;
-  networks?: Record<string, { internal?: boolean; labels?: Record<string, string> }>;
+  networks?: Record<string, ComposeNetwork>;
 }
 
 /** `value` with its keys in the order of `keys`, those not set left out. */
@@ -84,6 +105,8 @@ const MOUNT_KEYS = ['type', 'source', 'target', 'read_only'] as const;
 const HEALTHCHECK_KEYS = ['test', 'interval', 'timeout', 'retries', 'start_period'] as const;
 const SERVICE_KEYS = [
   'image',
+  'hostname',
+  'init',
   'entrypoint',
   'command',
   'user',
@@ -115,6 +138,7 @@ function service(s: ComposeService): ComposeService {
       depends_on: s.depends_on && sorted(s.depends_on, (d) => ({ condition: d.condition })),
       logging: s.logging && pick({ ...s.logging, options: s.logging.options && sorted(s.logging.options, same) }, ['driver', 'options']),
       labels: s.labels && sorted(s.labels, same),
+      networks: s.networks && !Array.isArray(s.networks) ? sorted(s.networks, (n) => pick(n, ['ipv4_address', 'aliases'])) : s.networks,
     },
     SERVICE_KEYS,
   );
@@ -127,7 +151,7 @@ export function renderCompose(spec: ComposeSpec): string {
     {
       name: spec.name,
       services: sorted(spec.services, service),
-      networks: spec.networks && sorted(spec.networks, (n) => pick(labelled(n), ['internal', 'labels'])),
+      networks: spec.networks && sorted(spec.networks, (n) => pick(labelled(n), ['name', 'external', 'internal', 'ipam', 'labels'])),
       volumes: spec.volumes && sorted(spec.volumes, (v) => pick(labelled(v), ['labels'])),
     },
     ['name', 'services', 'networks', 'volumes'],

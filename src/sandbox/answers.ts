@@ -70,17 +70,14 @@ export function mergeOverrides(base: Record<string, unknown>, overrides: Record<
 
 /**
  * The roles of VM `index` (0-based) of `count`, so that the answers install as they
- * are for every count: one VM holds every role; two, the original layout. From three
- * on, the first three are the db hosts (one Galera node each, so that a majority
- * survives the loss of a host) and the others run the app, so that one more VM
- * changes no other VM's roles.
+ * are for every count: one VM holds every role; two or more, the original layout on
+ * the first two, and the others are hardened hosts without a role (berth runs the
+ * app, lb and db roles together on one host for now), so that one more VM changes
+ * no other VM's roles.
  */
 export function sandboxRoles(index: number, count: number): Role[] {
   if (count === 1) return [...ROLES];
-  if (count === 2) return [...DEFAULT_LAYOUT[index]];
-  if (index === 0) return ['app', 'lb', 'db'];
-  if (index === 1) return ['registry', 'dns', 'db'];
-  return index === 2 ? ['app', 'db'] : ['app'];
+  return index < DEFAULT_LAYOUT.length ? [...DEFAULT_LAYOUT[index]] : [];
 }
 
 export function topologyAnswers(target: AnswersTarget, overrides: AnswersOverrides = {}): AnswersInput {

@@ -52,16 +52,18 @@ describe('facts', () => {
   it('parses every kind of record the facts script prints', () => {
     const b64 = (s: string) => Buffer.from(s).toString('base64');
     const output = [
-      `F ${b64('/etc/docker/daemon.json')} 1 644 root root ${b64('{"a":1}\n')}`,
+      `F ${b64('/etc/docker/daemon.json')} 1 644 root root 0 0 ${b64('{"a":1}\n')}`,
+      `F ${b64('/etc/berth/app/db-password')} 1 400 UNKNOWN UNKNOWN 10001 10001 ${b64('pw')}`,
       `F ${b64('/etc/missing')} 0`,
       'P docker.io 26.1.5+dfsg1-9',
       'P nosuch ',
       'U docker.service active enabled',
       `R sshport 0 ${b64('22\n')}`,
     ].join('\n');
-    const query = { files: ['/etc/docker/daemon.json', '/etc/missing'], packages: ['docker.io', 'nosuch'], units: ['docker.service'], probes: { sshport: 'x', absent: 'y' } };
+    const query = { files: ['/etc/docker/daemon.json', '/etc/berth/app/db-password', '/etc/missing'], packages: ['docker.io', 'nosuch'], units: ['docker.service'], probes: { sshport: 'x', absent: 'y' } };
     const facts = parseFacts(output, query);
     assert.deepEqual(facts.files['/etc/docker/daemon.json'], { content: '{"a":1}\n', mode: 0o644, owner: 'root', group: 'root' });
+    assert.deepEqual(facts.files['/etc/berth/app/db-password'], { content: 'pw', mode: 0o400, owner: '10001', group: '10001' }, "a container's uid without a name on the host reads as the number");
     assert.equal(facts.files['/etc/missing'], null);
     assert.equal(facts.packages['docker.io'], '26.1.5+dfsg1-9');
     assert.equal(facts.packages.nosuch, null);

@@ -177,10 +177,9 @@ describe('sandbox answers', () => {
     };
     assert.deepEqual(rolesFor(1), ['vm1: registry dns app lb db']);
     assert.deepEqual(rolesFor(2), ['vm1: app lb db', 'vm2: registry dns']);
-    assert.deepEqual(rolesFor(3), ['vm1: app lb db', 'vm2: registry dns db', 'vm3: app db']);
-    assert.deepEqual(rolesFor(4), ['vm1: app lb db', 'vm2: registry dns db', 'vm3: app db', 'vm4: app']);
-    for (let count = 5; count <= MAX_VMS; count++) {
-      assert.deepEqual(rolesFor(count), [...rolesFor(4), ...vmNames(count).slice(4).map((name) => `${name}: app`)]);
+    // Until the stack spreads over hosts (app, lb and db run on one host for now), the others are hardened hosts without a role.
+    for (let count = 3; count <= MAX_VMS; count++) {
+      assert.deepEqual(rolesFor(count), [...rolesFor(2), ...vmNames(count).slice(2).map((name) => `${name}: `)]);
     }
   });
 

@@ -130,5 +130,8 @@ export const installCommand: Command = {
       if (!(await confirmInstall(ctx, loaded, plan.summary))) return;
     }
     await runOnHosts(ctx, loaded, 'apply', { connector });
+    const { siteUrl } = require('../../phases/verify') as typeof import('../../phases/verify');
+    const lbHosts = loaded.answers.hosts.filter((h) => h.roles?.includes('lb'));
+    if (ctx.values.output !== 'json') for (const host of lbHosts) ctx.print.out(`The app answers at ${siteUrl(host)}`);
   },
 };

@@ -39,9 +39,28 @@ describe('preflight phase', () => {
   });
 
   it('stops when images cannot come from anywhere and nothing could help, and says what to configure', () => {
-    const ctx = phaseContext(testAnswers({ dns: { mode: 'off' }, hosts: [{ name: 'vm1', address: '10.0.0.11', roles: ['app', 'lb', 'db', 'registry'] }, { name: 'vm2', address: '10.0.0.12', roles: ['app'] }] }), 'vm1');
+    const ctx = phaseContext(testAnswers({ dns: { mode: 'off' }, hosts: [{ name: 'vm1', address: '10.0.0.11', roles: ['app', 'lb', 'db'] }, { name: 'vm2', address: '10.0.0.12', roles: ['registry'] }] }), 'vm1');
     const facts = factsFor(preflightPhase, ctx, { probes: { ...base, reach: reachOut(['apt http://deb.debian.org/debian/ http 200', 'dockerApt https://download.docker.com/linux/debian/gpg http 200', 'dockerHub https://registry-1.docker.io/v2/ http 000']) } });
     assert.throws(() => preflightPhase.plan(ctx, facts), (e: unknown) => e instanceof HostProblem && /Docker Hub cannot be reached from this host and no mirror is configured: set dns\.mode .* or docker\.registryMirrors/.test(e.message));
+  });
+
+  it('refuses, before any change, a db host without memory for its Galera nodes and replicas, saying what to lower', () => {
+    const facts = factsFor(preflightPhase, phaseContext(testAnswers(), 'vm1'), { probes: { ...base, reach: reachOut(['apt http://x/ http 200', 'dockerHub https://registry-1.docker.io/v2/ http 401']) } });
+    const small = phaseContext(testAnswers({ db: { nodes: 5 } }), 'vm1', { memoryMb: 2048 });
+    assert.throws(() => preflightPhase.plan(small, facts), /resources: too small: 2048 MB of memory \(need 2688: 512 MB and 5 MariaDB nodes × 384 MB and 2 app replicas × 128 MB; lower db\.nodes or app\.replicas/);
+    // The same memory is plenty for a host without the stack, and for three nodes.
+    assert.deepEqual(preflightPhase.plan(phaseContext(testAnswers({ db: { nodes: 5 } }), 'vm2', { memoryMb: 2048 }), facts), []);
+    assert.deepEqual(preflightPhase.plan(phaseContext(testAnswers(), 'vm1', { memoryMb: 2048 }), facts), []);
+  });
+
+  it('refuses the stack spread over hosts, which berth does not run yet, naming each host\'s roles', () => {
+    const hosts = [
+      { name: 'vm1', address: '10.0.0.11', roles: ['app', 'lb', 'db'] },
+      { name: 'vm2', address: '10.0.0.12', roles: ['registry', 'dns', 'db'] },
+    ];
+    const ctx = phaseContext(testAnswers({ hosts }), 'vm2');
+    const facts = factsFor(preflightPhase, ctx, { probes: { ...base, reach: reachOut(['apt http://x/ http 200', 'dockerHub https://registry-1.docker.io/v2/ http 401']) } });
+    assert.throws(() => preflightPhase.plan(ctx, facts), (e: unknown) => e instanceof HostProblem && e.message === 'berth runs the roles app, lb and db together on one host for now (vm1 has app, lb, db; vm2 has db): give one host all three in the answers file');
   });
 
   it('lists the targets from the answers', () => {

@@ -147,11 +147,13 @@ describe('app image phase', () => {
 
 describe('verify phase', () => {
   const ctx = withPeers(phaseContext(testAnswers(), 'vm2'), CA);
-  const facts = (anonymous: number, login: number): Facts => factsFor(verifyPhase, ctx, { installer: { anonymous: { status: anonymous, headers: {}, body: '' }, login: { status: login, headers: {}, body: '' } } });
+  const answer = (status: number, seen?: string[]) => ({ status, headers: {}, body: '', ...(seen ? { seen } : {}) });
+  const facts = (anonymous: number, login: number, site = answer(200, ['app-1', 'app-2']), health = 200): Facts =>
+    factsFor(verifyPhase, ctx, { installer: { anonymous: answer(anonymous), login: answer(login), 'site-vm1': site, 'health-vm1': answer(health) } });
 
   it('asks the registry from this machine, with its CA, without and with the login', () => {
     const query = verifyPhase.query(ctx);
-    assert.deepEqual(Object.keys(query.installer ?? {}), ['anonymous', 'login']);
+    assert.deepEqual(Object.keys(query.installer ?? {}), ['anonymous', 'login', 'site-vm1', 'health-vm1']);
     assert.equal(query.installer?.anonymous.caPem, CA);
     assert.equal(query.installer?.login.auth?.password.reveal(), TEST_SECRETS.registry);
     assert.deepEqual(verifyPhase.plan(ctx, facts(401, 200)), []);
@@ -167,5 +169,14 @@ describe('verify phase', () => {
   it('waits for what does not answer as it should', () => {
     const plan = assertConverges(verifyPhase, ctx, facts(0, 401));
     assert.deepEqual(plan.map((a) => a.kind === 'installer-check' && `${a.title} ${a.expectStatus}`), ['https://10.0.0.12:5000/v2/ refuses requests without a login (401) 401', 'https://10.0.0.12:5000/v2/ takes the registry login (200) 200']);
+  });
+
+  it('asks the site on the lb host from this machine: 200 from every replica (X-Served-By), /healthz 200', () => {
+    const site = verifyPhase.query(ctx).installer?.['site-vm1'];
+    assert.deepEqual(site, { url: 'http://10.0.0.11/', sample: { header: 'X-Served-By', requests: 8 } });
+    assert.equal(verifyPhase.query(ctx).installer?.['health-vm1'].url, 'http://10.0.0.11/healthz');
+    // One replica answering is not enough; neither is a failing health check.
+    const plan = assertConverges(verifyPhase, ctx, facts(401, 200, answer(200, ['app-1']), 503));
+    assert.deepEqual(plan.map((a) => a.kind === 'installer-check' && [a.fact, a.expectStatus, a.expectSeen]), [['site-vm1', 200, 2], ['health-vm1', 200, undefined]]);
   });
 });

@@ -1,0 +1,176 @@
+#!/bin/bash
+# The entrypoint of every Galera node container, before the image's own
+# docker-entrypoint.sh: decides whether this node creates the cluster (first
+# start), bootstraps it again after a full outage (the most advanced node of
+# all, once), or joins a running one. Nobody has to be at the keyboard.
+#
+# Environment: GALERA_NODE (this node, e.g. db1), GALERA_NODES ("db1 db2 db3":
+# the order of the first start and of ties), GALERA_STATE (a directory every
+# node mounts, default /galera: one file per node holding its phase and position).
+set -euo pipefail
+me=${GALERA_NODE:?}
+read -r -a nodes <<<"${GALERA_NODES:?}"
+state=${GALERA_STATE:-/galera}
+datadir=/var/lib/mysql
+# A recovering peer's file older than this is not evidence of its position.
+fresh_seconds=10
+nil=00000000-0000-0000-0000-000000000000
+
+log() { echo "galera-start[$me] $(date -u +%FT%TZ): $*" >&2; }
+now() { date +%s; }
+# This node's state file, one line: phase time uuid seqno [local_state cluster_status cluster_size]
+publish() {
+  local tmp="$state/.$me.tmp" phase=$1
+  shift
+  echo "$phase $(now) $*" >"$tmp"
+  mv -f "$tmp" "$state/$me"
+}
+peer_file() { cat "$state/$1" 2>/dev/null || true; }
+field() { awk -v n="$2" '{print $n}' <<<"$1"; }
+is_fresh() {
+  local t
+  t=$(field "$1" 2)
+  [ -n "$t" ] && [ $(($(now) - t)) -le "$fresh_seconds" ]
+}
+# Asks a node's check on :9200 live (200: Synced in a Primary component). A state
+# file is not enough: a node killed a second ago still looks Primary there.
+synced() {
+  local reply
+  # shellcheck disable=SC2016 # $1 expands in the inner bash, which gets the node as its argument.
+  reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/9200" && printf "GET / HTTP/1.0\r\n\r\n" >&3 && head -n 1 <&3' _ "$1" 2>/dev/null) || return 1
+  [[ $reply == "HTTP/1.1 200"* ]]
+}
+primary_peer() {
+  local p
+  for p in "${nodes[@]}"; do
+    [ "$p" = "$me" ] && continue
+    if synced "$p"; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+wsrep_status() {
+  gosu mysql mariadb --protocol=socket -umysql -N -e "SHOW GLOBAL STATUS WHERE Variable_name IN
+    ('wsrep_cluster_state_uuid','wsrep_last_committed','wsrep_local_state','wsrep_cluster_status','wsrep_cluster_size')" 2>/dev/null
+}
+
+# Every 2 s: this node's state for its peers, the marker that a cluster exists,
+# and the release of the bootstrap lock once every node has joined.
+monitor() {
+  local st uuid seq local_state cluster_status size
+  while sleep 2; do
+    st=$(wsrep_status) || continue
+    # SHOW STATUS does not return rows in the order asked: by name.
+    uuid=$(awk '$1=="wsrep_cluster_state_uuid"{print $2}' <<<"$st")
+    seq=$(awk '$1=="wsrep_last_committed"{print $2}' <<<"$st")
+    local_state=$(awk '$1=="wsrep_local_state"{print $2}' <<<"$st")
+    cluster_status=$(awk '$1=="wsrep_cluster_status"{print $2}' <<<"$st")
+    size=$(awk '$1=="wsrep_cluster_size"{print $2}' <<<"$st")
+    publish running "$uuid" "$seq" "$local_state" "$cluster_status" "$size"
+    if [ "$local_state" = 4 ] && [ "$cluster_status" = Primary ]; then
+      [ -e "$state/cluster" ] || echo "$uuid" >"$state/cluster"
+      if [ "$size" = "${#nodes[@]}" ] && [ "$(cut -d' ' -f1 "$state/bootstrap.lock" 2>/dev/null)" = "$me" ]; then
+        rm -f "$state/bootstrap.lock"
+      fi
+    fi
+  done
+}
+
+if [ "${1:-}" != mariadbd ]; then
+  exec docker-entrypoint.sh "$@"
+fi
+mkdir -p "$state"
+monitor &
+socat TCP-LISTEN:9200,reuseaddr,fork SYSTEM:/usr/local/bin/galera-http-check.sh &
+
+args=()
+if [ ! -d "$datadir/mysql" ]; then
+  # An empty datadir. The first node creates the cluster, once: never when the
+  # marker, a peer holding data or a peer answering on Galera's port shows one exists.
+  others=0
+  for p in "${nodes[@]}"; do
+    [ "$p" = "$me" ] && continue
+    case "$(field "$(peer_file "$p")" 1)" in running | recovering | new) others=1 ;; esac
+    if (exec 3<>"/dev/tcp/$p/4567") 2>/dev/null; then others=1; fi
+  done
+  if [ "$me" = "${nodes[0]}" ] && [ ! -e "$state/cluster" ] && [ "$others" = 0 ]; then
+    log "a new cluster: creating it (--wsrep-new-cluster)"
+    publish new - -1
+    exec docker-entrypoint.sh "$@" --wsrep-new-cluster
+  fi
+  # Join by SST once the node before this one (in GALERA_NODES) is Synced: one at a time.
+  index=0
+  for i in "${!nodes[@]}"; do [ "${nodes[$i]}" = "$me" ] && index=$i; done
+  previous=${nodes[$((index > 0 ? index - 1 : 1))]}
+  until synced "$previous"; do
+    publish waiting-sst - -1
+    sleep 2
+  done
+  log "empty datadir: joining by SST now that $previous is Synced"
+  exec docker-entrypoint.sh "$@"
+fi
+
+# A datadir with data: this node's position, from InnoDB when grastate.dat has none (seqno -1).
+uuid=$(awk '/^uuid:/{print $2}' "$datadir/grastate.dat" 2>/dev/null || true)
+seqno=$(awk '/^seqno:/{print $2}' "$datadir/grastate.dat" 2>/dev/null || true)
+if [ -z "$seqno" ] || [ "$seqno" = -1 ]; then
+  log "grastate.dat gives no position (seqno ${seqno:-missing}): mariadbd --wsrep-recover"
+  recover_log=$(mktemp)
+  chown mysql "$recover_log"
+  gosu mysql mariadbd --wsrep-recover --log-error="$recover_log" || true
+  position=$(sed -n 's/.*WSREP: Recovered position: \([0-9a-f-]*:-\{0,1\}[0-9]*\).*/\1/p' "$recover_log" | tail -n 1)
+  if [ -z "$position" ]; then
+    log "mariadbd --wsrep-recover gave no position; its log:"
+    tail -n 20 "$recover_log" >&2
+    exit 1
+  fi
+  uuid=${position%:*}
+  seqno=${position##*:}
+  # Without it mariadbd would start from the nil position and the cluster would lose its history.
+  args+=("--wsrep_start_position=$uuid:$seqno")
+fi
+log "position $uuid:$seqno"
+
+while :; do
+  if p=$(primary_peer); then
+    log "a Primary component exists ($p is Synced): joining it"
+    break
+  fi
+  publish recovering "$uuid" "$seqno"
+  # Bootstrap only with every node's position in hand: the missing one may hold the last writes.
+  all=1 best='' best_seqno=-2 uuids=''
+  for p in "${nodes[@]}"; do
+    s=$(peer_file "$p")
+    if [ "$(field "$s" 1)" != recovering ] || ! is_fresh "$s"; then
+      all=0
+      break
+    fi
+    uuids="$uuids $(field "$s" 3)"
+    if [ "$(field "$s" 4)" -gt "$best_seqno" ]; then
+      best=$p
+      best_seqno=$(field "$s" 4)
+    fi
+  done
+  if [ "$all" = 1 ]; then
+    if [ "$(tr ' ' '\n' <<<"$uuids" | sed '/^$/d' | sort -u | wc -l)" != 1 ] || [ "$uuid" = "$nil" ]; then
+      log "REFUSING to bootstrap: the nodes' cluster UUIDs differ or are nil ($uuids); a human must decide which data to keep"
+      sleep 10
+      continue
+    fi
+    if [ "$best" = "$me" ]; then
+      # One bootstrap per outage: an exclusive lock, which this node's monitor releases once all have joined.
+      if (set -o noclobber && echo "$me $uuid $seqno $(now)" >"$state/bootstrap.lock") 2>/dev/null ||
+        [ "$(cut -d' ' -f1 "$state/bootstrap.lock")" = "$me" ]; then
+        log "the most advanced node ($uuid:$seqno; all:$uuids): bootstrapping the cluster again"
+        sed -i 's/^safe_to_bootstrap:.*/safe_to_bootstrap: 1/' "$datadir/grastate.dat"
+        args+=(--wsrep-new-cluster)
+        break
+      fi
+      log "the bootstrap lock is held by $(cat "$state/bootstrap.lock"): waiting"
+    fi
+  fi
+  sleep 2
+done
+exec docker-entrypoint.sh "$@" "${args[@]}"

@@ -1,0 +1,102 @@
+import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
+import type { Action, Facts } from '../engine/plan';
+import { assetText } from '../assets';
+import { renderCompose } from '../render/compose';
+import { appUserExpected, appUserQuery, appUserSql, dbComposePath, dbComposeSpec, dbConfigFiles, dbNodeNames, dbRootPasswordPath, rootSqlScript } from '../render/db';
+import { shellCommand, shq } from '../shell';
+import { fileActions, markerPath, type WantedFile } from './common';
+
+/**
+ * MariaDB Galera on the db host (render/db.ts): the configuration, the nodes
+ * started or brought to a new configuration one at a time
+ * (assets/scripts/galera-roll.sh), then the app's database and user. A rerun
+ * plans nothing while every node is Synced in a cluster of `db.nodes`, the
+ * proxy runs and the user is as the answers say.
+ */
+
+const MARKER = 'db';
+const PROXY = 'dbproxy';
+const ROLL_TIMEOUT_S = 15 * 60;
+
+function wantedFiles(ctx: PhaseContext): WantedFile[] {
+  const { rootPassword } = ctx.answers.db;
+  return [
+    ...(rootPassword ? [{ path: dbRootPasswordPath(ctx.answers), content: rootPassword.reveal(), mode: 0o600, sensitive: true }] : []),
+    ...dbConfigFiles(ctx.answers),
+    { path: dbComposePath(ctx.answers), content: renderCompose(dbComposeSpec(ctx.answers)), mode: 0o644 },
+  ];
+}
+
+/** What the files the project last started with hash to; the marker holds it once the roll finished. */
+function startedWith(ctx: PhaseContext): string {
+  const paths = wantedFiles(ctx).map((f) => shq(f.path));
+  return `cat ${paths.join(' ')} 2>/dev/null | sha256sum | cut -d' ' -f1`;
+}
+
+/** One line per node ("db1 4 Primary 3": local state, cluster status, size) and the proxy's state. */
+function clusterScript(ctx: PhaseContext): string {
+  const compose = `docker compose --file ${shq(dbComposePath(ctx.answers))}`;
+  const query = "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN ('wsrep_local_state','wsrep_cluster_status','wsrep_cluster_size') ORDER BY FIELD(VARIABLE_NAME,'wsrep_local_state','wsrep_cluster_status','wsrep_cluster_size')";
+  return [
+    `for node in ${dbNodeNames(ctx.answers).join(' ')}; do`,
+    `  echo "$node $(${compose} exec -T -u mysql "$node" mariadb --protocol=socket -umysql -N -B -e ${shq(query)} 2>/dev/null | tr '\\n' ' ' | sed 's/ $//')"`,
+    'done',
+    `id=$(${compose} ps --quiet ${PROXY} 2>/dev/null)`,
+    `echo "${PROXY} $( [ -n "$id" ] && docker inspect --format '{{.State.Status}}' "$id")"`,
+  ].join('\n');
+}
+
+function healthyCluster(ctx: PhaseContext): string {
+  const size = ctx.answers.db.nodes;
+  return [...dbNodeNames(ctx.answers).map((node) => `${node} 4 Primary ${size}`), `${PROXY} running`].join('\n');
+}
+
+export const dbPhase: Phase = {
+  name: 'db',
+  title: 'MariaDB Galera',
+  appliesTo: hostsWithRole('db'),
+  query(ctx) {
+    return {
+      files: wantedFiles(ctx).map((f) => f.path),
+      probes: {
+        cluster: clusterScript(ctx),
+        applied: `[ "$(cat ${shq(markerPath(MARKER))} 2>/dev/null)" = "$(${startedWith(ctx)})" ] && echo yes`,
+        appUser: rootSqlScript(ctx.answers, appUserQuery(ctx.answers)),
+      },
+    };
+  },
+  plan(ctx, facts: Facts): Action[] {
+    const actions = fileActions(facts, wantedFiles(ctx));
+    const changed = actions.length > 0 || facts.probes.applied.out.trim() !== 'yes';
+    const healthy = facts.probes.cluster.out.trim() === healthyCluster(ctx);
+    if (changed || !healthy) {
+      const nodes = dbNodeNames(ctx.answers);
+      actions.push({
+        kind: 'run',
+        title: `start the ${nodes.length} Galera nodes and the database proxy, one node at a time`,
+        script: [
+          `set -- ${shellCommand([dbComposePath(ctx.answers), ROLL_TIMEOUT_S, PROXY, ...nodes])}`,
+          assetText('scripts', 'galera-roll.sh'),
+          `install -d -m 0700 /var/lib/berth/applied && ${startedWith(ctx)} > ${shq(markerPath(MARKER))}`,
+        ].join('\n'),
+        timeoutMs: (ROLL_TIMEOUT_S + 120) * 1000,
+        hint: `the nodes' logs: docker compose --file ${dbComposePath(ctx.answers)} logs`,
+        effects: [
+          { probe: 'cluster', code: 0, out: `${healthyCluster(ctx)}\n` },
+          { probe: 'applied', code: 0, out: 'yes\n' },
+        ],
+      });
+    }
+    const { password } = ctx.answers.db;
+    if (password && facts.probes.appUser.out.trim() !== appUserExpected(password)) {
+      actions.push({
+        kind: 'run',
+        title: `make the database ${ctx.answers.db.name} and its user ${ctx.answers.db.user} (privileges on that database only)`,
+        script: rootSqlScript(ctx.answers),
+        stdin: appUserSql(ctx.answers, password),
+        effects: [{ probe: 'appUser', code: 0, out: `${appUserExpected(password)}\n` }],
+      });
+    }
+    return actions;
+  },
+};

@@ -73,7 +73,7 @@ export const dbPhase: Phase = {
       const nodes = dbNodeNames(ctx.answers);
       actions.push({
         kind: 'run',
-        title: `start the ${nodes.length} Galera nodes and the database proxy, one node at a time`,
+        title: `start the ${nodes.length} Galera nodes and the database proxy, one node at a time (all on this host: they survive a dead container or mariadbd, not a dead VM)`,
         script: [
           `set -- ${shellCommand([dbComposePath(ctx.answers), ROLL_TIMEOUT_S, PROXY, ...nodes])}`,
           assetText('scripts', 'galera-roll.sh'),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildContext, contextTag, demoAppContext, demoAppDir } from '../../src/app/context';
 import { e2eWorkDir } from './harness';
-import { INSTALL_TIMEOUT_MS, installedPlatform, runBerth, WORK_DIR, type InstalledPlatform } from './installed';
+import { changedPhases, INSTALL_TIMEOUT_MS, installedPlatform, runBerth, WORK_DIR, type InstalledPlatform } from './installed';
 
 /**
  * The private registry on vm2 and the app image, as `berth install` leaves
@@ -163,8 +163,10 @@ describe('e2e: the private registry and the app image', function () {
     rmSync(tmp, { recursive: true, force: true });
     const pulled = await p.topo.exec('vm1', `docker pull -q ${registry}/app/app:${tag}`);
     assert.equal(pulled.code, 0, pulled.stderr);
-    // Back to the bundled app: its image is still in the registry, so nothing is built.
+    // Back to the bundled app: its image is still in the registry, so nothing is built; only the app goes back to it.
     const back = await p.berth('install');
-    assert.match(back.output, /Done: 0 changed\./, back.output);
+    assert.equal(back.code, 0, back.output);
+    assert.deepEqual(changedPhases(back.output), ['vm1 app'], back.output);
+    assert.match((await p.berth('install')).output, /Done: 0 changed\./);
   });
 });

@@ -77,3 +77,8 @@ export function installedPlatform(): Promise<InstalledPlatform> {
   installed.catch(() => (installed = undefined));
   return installed;
 }
+
+/** The rows of a run's summary that changed something: "vm1 app". */
+export function changedPhases(output: string): string[] {
+  return [...output.matchAll(/^\s*(\S+)\s+(\S+)\s+changed\s+\d+/gm)].map((m) => `${m[1]} ${m[2]}`);
+}

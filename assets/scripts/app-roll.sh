@@ -27,15 +27,38 @@ if [ "$(cat "$migrated" 2>/dev/null)" != "$image" ]; then
   echo "$image" >"$migrated"
 fi
 
+# Waits until the service's container runs healthy (or runs, without a healthcheck); fails
+# at once when it turns unhealthy or crashes (Docker restarting it counts), else at the deadline.
+wait_healthy() {
+  local service=$1 id state health restarts first='' deadline=$(($(date +%s) + timeout))
+  while :; do
+    id=$(compose ps --all --quiet "$service")
+    read -r state health restarts < <(docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$id")
+    first=${first:-$restarts}
+    case "$state $health" in "running healthy" | "running none") return 0 ;; esac
+    if [ "$restarts" -gt "$first" ] || [ "$state" = exited ]; then
+      why="it stopped ($state, restarted $((restarts - first)) times)"
+    elif [ "$health" = unhealthy ]; then
+      why="it is unhealthy (its healthcheck fails)"
+    elif [ "$(date +%s)" -ge "$deadline" ]; then
+      why="it is not healthy after ${timeout}s ($state, $health)"
+    else
+      sleep 2
+      continue
+    fi
+    echo "the container $service did not become healthy: $why. Its last log lines:" >&2
+    docker logs --tail 30 "$id" >&2 || true
+    return 1
+  done
+}
+
 for replica in "${replicas[@]}"; do
-  if ! compose up --detach --no-deps --quiet-pull --wait --wait-timeout "$timeout" "$replica"; then
-    echo "the app container $replica did not become healthy within ${timeout}s; its last log lines:" >&2
-    compose logs --no-color --tail 30 "$replica" >&2 || true
-    exit 1
-  fi
+  compose up --detach --no-deps --quiet-pull "$replica"
+  wait_healthy "$replica" || exit 1
 done
 
-compose up --detach --no-deps --quiet-pull --wait --wait-timeout "$timeout" "$lb"
+compose up --detach --no-deps --quiet-pull "$lb"
+wait_healthy "$lb" || exit 1
 compose exec -T "$lb" nginx -s reload
 
 wanted=" $(compose config --services | tr '\n' ' ') "

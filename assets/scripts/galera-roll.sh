@@ -33,7 +33,7 @@ wait_synced() {
     [ "$state" = "4 Primary ${#nodes[@]}" ] && return 0
     if [ "$(date +%s)" -ge "$deadline" ]; then
       echo "the Galera node $node is not Synced in a cluster of ${#nodes[@]} after ${timeout}s (state: ${state:-no answer}); its last log lines:" >&2
-      compose logs --no-color --tail 30 "$node" >&2 || true
+      docker logs --tail 30 "$(compose ps --all --quiet "$node")" >&2 || true
       exit 1
     fi
     sleep 2

@@ -48,8 +48,8 @@ const HOST_KEY = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
 const SIZE = /^[1-9][0-9]*[kmg]$/;
 const PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
 
-function checked(problem: (value: string) => string | null) {
-  return (value: string, ctx: z.RefinementCtx) => {
+function checked<T = string>(problem: (value: T) => string | null) {
+  return (value: T, ctx: z.RefinementCtx) => {
     const message = problem(value);
     if (message) ctx.addIssue({ code: 'custom', message });
   };
@@ -315,7 +315,13 @@ export function answersSchema(env: AnswersEnvironment) {
         .superRefine(checked(imageReferenceProblem))
         .optional()
         .meta({ description: 'The image reference, e.g. ghcr.io/team/app:1.4 (source: image).' }),
-      replicas: z.number().int().min(1).max(20).default(2),
+      replicas: z
+        .number()
+        .int()
+        .min(1, 'must be at least 1 (the app container count behind Nginx; 2 or more to survive a dead container)')
+        .max(20)
+        .default(2)
+        .meta({ description: 'App containers behind Nginx.' }),
       domain: address.optional().meta({ description: 'The name the app is served under.' }),
       allowedHosts: list(z.string().min(1), LIST_LIMITS.allowedHosts).default([]),
       secretKey: secret('password').optional().meta({ description: "Django's SECRET_KEY." }),
@@ -332,9 +338,15 @@ export function answersSchema(env: AnswersEnvironment) {
       nodes: z
         .number()
         .int()
-        .min(3)
-        .max(9)
-        .refine((n) => n % 2 === 1, 'must be odd (3, 5, 7 or 9) so that a majority survives a failure')
+        .superRefine(
+          checked<number>((n) =>
+            n < 3
+              ? `${n} Galera ${n === 1 ? 'node is no cluster' : 'nodes lose quorum when either one fails, and the other stops too'}: use 3 (or 5, 7, 9); berth runs no arbitrator (garbd)`
+              : n > 9 || n % 2 === 0
+                ? 'must be odd, from 3 to 9 (3, 5, 7 or 9), so that a majority survives a failure'
+                : null,
+          ),
+        )
         .default(3)
         .meta({ description: 'MariaDB Galera nodes, spread over the db hosts.' }),
       name: z.string().regex(/^[A-Za-z0-9_]{1,64}$/).default('app'),

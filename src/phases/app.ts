@@ -80,7 +80,7 @@ export const appPhase: Phase = {
           `install -d -m 0700 /var/lib/berth/applied && ${startedWith(ctx)} > ${shq(markerPath(MARKER))}`,
         ].join('\n'),
         timeoutMs: (ROLL_TIMEOUT_S * (replicas.length + 2) + 60) * 1000,
-        hint: `the app's logs: docker compose --file ${appComposePath(ctx.answers)} logs`,
+        hint: `The replicas not yet rolled keep serving the previous version. The app's logs: docker compose --file ${appComposePath(ctx.answers)} logs`,
         effects: [
           { probe: 'services', code: 0, out: `${healthyServices(ctx)}\n` },
           { probe: 'applied', code: 0, out: 'yes\n' },

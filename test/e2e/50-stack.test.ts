@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { demoAppDir } from '../../src/app/context';
+import { e2eWorkDir } from './harness';
 import { changedPhases, INSTALL_TIMEOUT_MS, installedPlatform, runBerth, type InstalledPlatform } from './installed';
 
 /**
@@ -71,8 +73,31 @@ describe('e2e: the app stack', function () {
     });
   };
 
-  it('runs a Galera cluster of three Synced nodes behind the proxy', async () => {
+  it('runs a Galera cluster of three Synced nodes behind the proxy, healthy by the healthcheck on every node (also after an SST)', async () => {
     assert.deepEqual(await galera(), ['Synced 3', 'Synced 3', 'Synced 3']);
+    const health = await p.topo.exec('vm1', `docker inspect --format '{{.State.Health.Status}}' $(${DB} ps --quiet db1 db2 db3)`);
+    assert.deepEqual(health.stdout.trim().split('\n'), ['healthy', 'healthy', 'healthy']);
+  });
+
+  it('started the cluster once: db1 created it, db2 and db3 joined by SST one after the other', async () => {
+    const logs = await p.topo.exec('vm1', `for n in db1 db2 db3; do echo "== $n"; ${DB} logs --no-color --no-log-prefix $n 2>&1 | grep -E 'galera-start|WSREP_SST|sst_method|SST completed|State transfer' | head -n 40; done`);
+    const of = (node: string) => logs.stdout.split(`== ${node}`)[1].split('== ')[0];
+    assert.match(of('db1'), /a new cluster: creating it \(--wsrep-new-cluster\)/);
+    assert.match(of('db2'), /empty datadir: joining by SST now that db1 is Synced/);
+    assert.match(of('db3'), /empty datadir: joining by SST now that db2 is Synced/);
+    for (const node of ['db2', 'db3']) assert.doesNotMatch(of(node), /creating it/);
+  });
+
+  it("gives the app's database user privileges on its own database only", async () => {
+    const all = JSON.parse(readFileSync(join(p.topo.spec.stateDir, 'secrets.json'), 'utf8')) as Record<string, string>;
+    const asApp = (sql: string) => p.topo.exec('vm1', `printf '[client]\\npassword=%s\\n' '${all.dbPassword}' > /tmp/app.cnf; ${DB} cp /tmp/app.cnf db1:/tmp/app.cnf >/dev/null; rm /tmp/app.cnf; ${DB} exec -T db1 mariadb --defaults-extra-file=/tmp/app.cnf -h dbproxy -uapp -N -B -e "${sql}"; rc=$?; ${DB} exec -T db1 rm -f /tmp/app.cnf; exit $rc`);
+    const own = await asApp('SELECT COUNT(*) FROM app.counter_counter');
+    assert.equal(own.code, 0, own.stderr);
+    const other = await asApp('CREATE DATABASE other');
+    assert.notEqual(other.code, 0);
+    assert.match(other.stderr, /Access denied/);
+    const mysql = await asApp('SELECT COUNT(*) FROM mysql.user');
+    assert.match(mysql.stderr, /denied/);
   });
 
   it('drill 1: 30 s at 32 connections, one app container killed in the middle: no failed request, and it comes back', async () => {
@@ -139,6 +164,30 @@ describe('e2e: the app stack', function () {
       const served = await p.topo.exec('outsider', `for i in $(seq 12); do curl -s -o /dev/null -D - http://${vm1}/ | tr -d '\\r' | sed -n 's/^[Xx]-[Ss]erved-[Bb]y: //p'; done | sort -u`);
       assert.deepEqual(served.stdout.trim().split('\n'), Array.from({ length: replicas }, (_, i) => `app-${i + 1}`));
     }
+  });
+
+  it('an app image that never becomes healthy: the run stops naming the container with its last log lines, the previous version keeps serving', async () => {
+    const dir = e2eWorkDir('broken-app');
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(demoAppDir(), dir, { recursive: true });
+    const entrypoint = join(dir, 'entrypoint.sh');
+    writeFileSync(entrypoint, readFileSync(entrypoint, 'utf8').replace('  serve)\n', '  serve)\n    echo "berth-e2e: this build cannot start (on purpose)" >&2\n    exit 3\n'));
+    const broken = p.topo.writeAnswers({ app: { source: 'path', path: dir } }, 'broken-app.yaml');
+    const running = load(60, '/healthz');
+    const install = await runBerth(['install', '--answers', broken, '--yes', '--output', 'plain']);
+    const r = await running;
+    assert.notEqual(install.code, 0, install.output);
+    assert.match(install.output, /the container app-1 did not become healthy: it (stopped|is unhealthy)/);
+    assert.match(install.output, /berth-e2e: this build cannot start \(on purpose\)/, 'its last log lines are shown');
+    assert.match(install.output, /The replicas not yet rolled keep serving the previous version/);
+    const outcome = heyOutcome(r.stdout);
+    assert.deepEqual(outcome, { statuses: { 200: outcome.statuses['200'] }, errors: 0 }, r.stdout);
+    const served = await p.topo.exec('outsider', `for i in $(seq 6); do curl -s -o /dev/null -D - http://${vm1}/ | tr -d '\\r' | sed -n 's/^[Xx]-[Ss]erved-[Bb]y: //p'; done | sort -u`);
+    assert.equal(served.stdout.trim(), 'app-2', 'the replica not yet rolled serves');
+    // Back to the answers that work: the bundled image rolls out again, then nothing changes.
+    const back = await p.berth('install');
+    assert.equal(back.code, 0, back.output);
+    assert.match((await p.berth('install')).output, /Done: 0 changed\./);
   });
 
   it('keeps the secrets out of docker inspect and the compose files; the secret files belong to the app user only', async () => {

@@ -91,3 +91,26 @@ describe('the stack: the app and Nginx', () => {
     );
   });
 });
+
+describe('the stack: bad input', () => {
+  const problemsOf = (overrides: Record<string, unknown>): string[] => {
+    try {
+      testAnswers(overrides);
+    } catch (e) {
+      if (e instanceof BadInputError) return e.details;
+      throw e;
+    }
+    return [];
+  };
+
+  it('refuses db.nodes of 2 (no quorum after a failure) and of 1, saying what to use', () => {
+    assert.match(problemsOf({ db: { nodes: 2 } }).join('\n'), /db\.nodes.*2 Galera nodes lose quorum when either one fails.*use 3 \(or 5, 7, 9\); berth runs no arbitrator/);
+    assert.match(problemsOf({ db: { nodes: 1 } }).join('\n'), /db\.nodes.*1 Galera node is no cluster/);
+    assert.match(problemsOf({ db: { nodes: 4 } }).join('\n'), /db\.nodes.*must be odd, from 3 to 9/);
+    assert.deepEqual(problemsOf({ db: { nodes: 5 } }), []);
+  });
+
+  it('refuses app.replicas 0, saying why', () => {
+    assert.match(problemsOf({ app: { replicas: 0 } }).join('\n'), /app\.replicas.*must be at least 1/);
+  });
+});

@@ -34,7 +34,7 @@ function startedWith(ctx: PhaseContext): string {
 }
 
 /** One line per node ("db1 4 Primary 3": local state, cluster status, size) and the proxy's state. */
-function clusterScript(ctx: PhaseContext): string {
+export function galeraStateScript(ctx: PhaseContext): string {
   const compose = `docker compose --file ${shq(dbComposePath(ctx.answers))}`;
   const query = "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN ('wsrep_local_state','wsrep_cluster_status','wsrep_cluster_size') ORDER BY FIELD(VARIABLE_NAME,'wsrep_local_state','wsrep_cluster_status','wsrep_cluster_size')";
   return [
@@ -46,7 +46,7 @@ function clusterScript(ctx: PhaseContext): string {
   ].join('\n');
 }
 
-function healthyCluster(ctx: PhaseContext): string {
+export function galeraHealthyState(ctx: PhaseContext): string {
   const size = ctx.answers.db.nodes;
   return [...dbNodeNames(ctx.answers).map((node) => `${node} 4 Primary ${size}`), `${PROXY} running`].join('\n');
 }
@@ -59,7 +59,7 @@ export const dbPhase: Phase = {
     return {
       files: wantedFiles(ctx).map((f) => f.path),
       probes: {
-        cluster: clusterScript(ctx),
+        cluster: galeraStateScript(ctx),
         applied: `[ "$(cat ${shq(markerPath(MARKER))} 2>/dev/null)" = "$(${startedWith(ctx)})" ] && echo yes`,
         appUser: rootSqlScript(ctx.answers, appUserQuery(ctx.answers)),
       },
@@ -68,7 +68,7 @@ export const dbPhase: Phase = {
   plan(ctx, facts: Facts): Action[] {
     const actions = fileActions(facts, wantedFiles(ctx));
     const changed = actions.length > 0 || facts.probes.applied.out.trim() !== 'yes';
-    const healthy = facts.probes.cluster.out.trim() === healthyCluster(ctx);
+    const healthy = facts.probes.cluster.out.trim() === galeraHealthyState(ctx);
     if (changed || !healthy) {
       const nodes = dbNodeNames(ctx.answers);
       actions.push({
@@ -82,7 +82,7 @@ export const dbPhase: Phase = {
         timeoutMs: (ROLL_TIMEOUT_S + 120) * 1000,
         hint: `the nodes' logs: docker compose --file ${dbComposePath(ctx.answers)} logs`,
         effects: [
-          { probe: 'cluster', code: 0, out: `${healthyCluster(ctx)}\n` },
+          { probe: 'cluster', code: 0, out: `${galeraHealthyState(ctx)}\n` },
           { probe: 'applied', code: 0, out: 'yes\n' },
         ],
       });

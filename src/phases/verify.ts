@@ -3,6 +3,8 @@ import { hostsWithRole, type ClusterHost, type Phase, type PhaseContext } from '
 import type { Action, InstallerCheck } from '../engine/plan';
 import { firstWithRole } from '../engine/cluster';
 import { REGISTRY_CA_PEER } from './registry-access';
+import { galeraHealthyState, galeraStateScript } from './db';
+import { shq } from '../shell';
 import { REGISTRY_FILES, registryAddressFromInstaller } from '../render/registry';
 
 /**
@@ -53,15 +55,33 @@ function expectations(ctx: Pick<PhaseContext, 'answers' | 'cluster' | 'peers'>):
   return [...list, ...siteExpectations(ctx)];
 }
 
+/** On a db host: the cluster's size as db.nodes says, every node Synced, the proxy running (as the db phase left it). */
+function galeraCheck(ctx: PhaseContext): Action {
+  return {
+    kind: 'run',
+    title: `the Galera cluster has ${ctx.answers.db.nodes} Synced nodes and its proxy runs`,
+    script: `for i in $(seq 60); do state=$(${galeraStateScript(ctx)}); [ "$state" = ${shq(galeraHealthyState(ctx))} ] && exit 0; sleep 2; done\necho "the Galera cluster is not as expected: $state" >&2\nexit 1`,
+    timeoutMs: 180_000,
+    effects: [{ probe: 'galera', code: 0, out: `${galeraHealthyState(ctx)}\n` }],
+  };
+}
+
 export const verifyPhase: Phase = {
   name: 'verify',
   title: 'verify',
-  appliesTo: hostsWithRole('registry'),
+  appliesTo: hostsWithRole('registry', 'db'),
   peers: REGISTRY_CA_PEER,
-  query: (ctx) => ({ installer: Object.fromEntries(expectations(ctx).map((e) => [e.fact, e.check])) }),
+  query: (ctx) => ({
+    ...(ctx.host.roles.includes('registry') ? { installer: Object.fromEntries(expectations(ctx).map((e) => [e.fact, e.check])) } : {}),
+    ...(ctx.host.roles.includes('db') ? { probes: { galera: galeraStateScript(ctx) } } : {}),
+  }),
   plan(ctx, facts): Action[] {
-    return expectations(ctx)
-      .filter((e) => facts.installer[e.fact].status !== e.expectStatus || (facts.installer[e.fact].seen?.length ?? 0) < (e.expectSeen ?? 0))
-      .map((e) => ({ kind: 'installer-check', title: e.title, fact: e.fact, check: e.check, expectStatus: e.expectStatus, ...(e.expectSeen ? { expectSeen: e.expectSeen } : {}) }));
+    const fromHere: Action[] = ctx.host.roles.includes('registry')
+      ? expectations(ctx)
+          .filter((e) => facts.installer[e.fact].status !== e.expectStatus || (facts.installer[e.fact].seen?.length ?? 0) < (e.expectSeen ?? 0))
+          .map((e) => ({ kind: 'installer-check', title: e.title, fact: e.fact, check: e.check, expectStatus: e.expectStatus, ...(e.expectSeen ? { expectSeen: e.expectSeen } : {}) }))
+      : [];
+    const galera = ctx.host.roles.includes('db') && facts.probes.galera.out.trim() !== galeraHealthyState(ctx) ? [galeraCheck(ctx)] : [];
+    return [...fromHere, ...galera];
   },
 };

@@ -171,6 +171,15 @@ describe('verify phase', () => {
     assert.deepEqual(plan.map((a) => a.kind === 'installer-check' && `${a.title} ${a.expectStatus}`), ['https://10.0.0.12:5000/v2/ refuses requests without a login (401) 401', 'https://10.0.0.12:5000/v2/ takes the registry login (200) 200']);
   });
 
+  it('on the db host, checks that the Galera cluster has db.nodes Synced nodes and its proxy runs', () => {
+    const db = withPeers(phaseContext(testAnswers(), 'vm1'), CA);
+    assert.equal(verifyPhase.query(db).installer, undefined, 'the installer checks belong to the registry host');
+    const healthy = 'db1 4 Primary 3\ndb2 4 Primary 3\ndb3 4 Primary 3\ndbproxy running\n';
+    assert.deepEqual(verifyPhase.plan(db, factsFor(verifyPhase, db, { probes: { galera: { code: 0, out: healthy } } })), []);
+    const plan = assertConverges(verifyPhase, db, factsFor(verifyPhase, db, { probes: { galera: { code: 0, out: healthy.replace('db3 4 Primary 3', 'db3 ') } } }));
+    assert.deepEqual(plan.map((a) => a.kind === 'run' && a.title), ['the Galera cluster has 3 Synced nodes and its proxy runs']);
+  });
+
   it('asks the site on the lb host from this machine: 200 from every replica (X-Served-By), /healthz 200', () => {
     const site = verifyPhase.query(ctx).installer?.['site-vm1'];
     assert.deepEqual(site, { url: 'http://10.0.0.11/', sample: { header: 'X-Served-By', requests: 8 } });

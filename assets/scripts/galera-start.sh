@@ -7,11 +7,19 @@
 # Environment: GALERA_NODE (this node, e.g. db1), GALERA_NODES ("db1 db2 db3":
 # the order of the first start and of ties), GALERA_STATE (a directory every
 # node mounts, default /galera: one file per node holding its phase and position).
+# Overrides for the tests only (test/integration/galera-start.test.ts), the
+# production defaults otherwise: GALERA_DATADIR (/var/lib/mysql), GALERA_CHECK_PORT
+# (9200: the HTTP check this node serves and asks its peers on), GALERA_PORT
+# (4567: Galera's own port, probed on the peers of an empty node) and
+# GALERA_HTTP_CHECK (/usr/local/bin/galera-http-check.sh: what socat serves).
 set -euo pipefail
 me=${GALERA_NODE:?}
 read -r -a nodes <<<"${GALERA_NODES:?}"
 state=${GALERA_STATE:-/galera}
-datadir=/var/lib/mysql
+datadir=${GALERA_DATADIR:-/var/lib/mysql}
+check_port=${GALERA_CHECK_PORT:-9200}
+galera_port=${GALERA_PORT:-4567}
+http_check=${GALERA_HTTP_CHECK:-/usr/local/bin/galera-http-check.sh}
 # A recovering peer's file older than this is not evidence of its position.
 fresh_seconds=10
 nil=00000000-0000-0000-0000-000000000000
@@ -32,12 +40,12 @@ is_fresh() {
   t=$(field "$1" 2)
   [ -n "$t" ] && [ $(($(now) - t)) -le "$fresh_seconds" ]
 }
-# Asks a node's check on :9200 live (200: Synced in a Primary component). A state
+# Asks a node's check on :9200 (check_port) live (200: Synced in a Primary component). A state
 # file is not enough: a node killed a second ago still looks Primary there.
 synced() {
   local reply
-  # shellcheck disable=SC2016 # $1 expands in the inner bash, which gets the node as its argument.
-  reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/9200" && printf "GET / HTTP/1.0\r\n\r\n" >&3 && head -n 1 <&3' _ "$1" 2>/dev/null) || return 1
+  # shellcheck disable=SC2016 # $1 and $2 expand in the inner bash, which gets the node and the port as its arguments.
+  reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET / HTTP/1.0\r\n\r\n" >&3 && head -n 1 <&3' _ "$1" "$check_port" 2>/dev/null) || return 1
   [[ $reply == "HTTP/1.1 200"* ]]
 }
 primary_peer() {
@@ -83,7 +91,7 @@ if [ "${1:-}" != mariadbd ]; then
 fi
 mkdir -p "$state"
 monitor &
-socat TCP-LISTEN:9200,reuseaddr,fork SYSTEM:/usr/local/bin/galera-http-check.sh &
+socat "TCP-LISTEN:$check_port,reuseaddr,fork" "SYSTEM:$http_check" &
 
 args=()
 if [ ! -d "$datadir/mysql" ]; then
@@ -93,7 +101,7 @@ if [ ! -d "$datadir/mysql" ]; then
   for p in "${nodes[@]}"; do
     [ "$p" = "$me" ] && continue
     case "$(field "$(peer_file "$p")" 1)" in running | recovering | new) others=1 ;; esac
-    if (exec 3<>"/dev/tcp/$p/4567") 2>/dev/null; then others=1; fi
+    if (exec 3<>"/dev/tcp/$p/$galera_port") 2>/dev/null; then others=1; fi
   done
   if [ "$me" = "${nodes[0]}" ] && [ ! -e "$state/cluster" ] && [ "$others" = 0 ]; then
     log "a new cluster: creating it (--wsrep-new-cluster)"

@@ -176,7 +176,16 @@ while :; do
         args+=(--wsrep-new-cluster)
         break
       fi
-      log "the bootstrap lock is held by $(cat "$state/bootstrap.lock"): waiting"
+      # The holder is recovering again like everyone (all files are fresh "recovering"): its
+      # bootstrap was of an earlier outage and never saw every node join. Stale once older than
+      # a state file can be, so that a holder that has just taken it and started is not robbed.
+      lock=$(cat "$state/bootstrap.lock" 2>/dev/null || true)
+      if [ -n "$lock" ] && [ $(($(now) - $(field "$lock" 4))) -gt "$fresh_seconds" ]; then
+        log "removing the bootstrap lock of an earlier outage ($lock): its holder is recovering too"
+        rm -f "$state/bootstrap.lock"
+        continue
+      fi
+      log "the bootstrap lock is held by $lock: waiting"
     fi
   fi
   sleep 2

@@ -527,10 +527,10 @@ describe('galera-start.sh (the Galera node entrypoint) run with bash and stubs',
       assertExeced(booted, ['mariadbd', '--wsrep-new-cluster'], 'peers answer 503');
     });
 
-    it('10. the bootstrap lock held by another node: the winner does not bootstrap a second time; its own lock (a restart) does not stop it', async () => {
+    it('10. the bootstrap lock just taken by another node: the winner does not bootstrap a second time; its own lock (a restart) does not stop it', async () => {
       const other = await Cluster.create();
       other.peers({ [N2]: 40, [N3]: 41 });
-      writeFileSync(join(other.state, 'bootstrap.lock'), `${N3} ${UUID} 41 ${now() - 60}\n`);
+      writeFileSync(join(other.state, 'bootstrap.lock'), `${N3} ${UUID} 41 ${now()}\n`);
       const own = await Cluster.create();
       own.peers({ [N2]: 40, [N3]: 41 });
       writeFileSync(join(own.state, 'bootstrap.lock'), `${N1} ${UUID} 42 ${now() - 60}\n`);
@@ -543,6 +543,18 @@ describe('galera-start.sh (the Galera node entrypoint) run with bash and stubs',
       assert.match(other.lock() ?? '', /^127\.0\.0\.13 /, 'the lock is left as it was');
       assertExeced(mine, ['mariadbd', '--wsrep-new-cluster'], 'own lock');
       assert.equal(safeToBootstrap(mine), '1');
+    });
+
+    it('10b. a lock of an earlier outage, whose holder is recovering like everyone: the winner removes it and bootstraps', async () => {
+      const stale = await Cluster.create();
+      stale.peers({ [N2]: 40, [N3]: 41 });
+      writeFileSync(join(stale.state, 'bootstrap.lock'), `${N3} ${UUID} 30 ${now() - 600}\n`);
+      const run = stale.start(N1, { data: { uuid: UUID, seqno: 42 } });
+      assert.ok(await run.endsWithin(DECIDE_MS));
+      const r = await run.stop();
+      assert.match(r.stderr, /removing the bootstrap lock of an earlier outage \(127\.0\.0\.13 /);
+      assertExeced(r, ['mariadbd', '--wsrep-new-cluster'], 'stale lock');
+      assert.match(stale.lock() ?? '', /^127\.0\.0\.11 /, 'the winner holds it now');
     });
 
     it("the bootstrapped node's monitor publishes running, writes the cluster marker, and releases the lock only once all have joined", async () => {

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Brings the app to its current configuration without a failed request:
-#   app-roll.sh COMPOSE_FILE PROJECT TIMEOUT_SECONDS IMAGE MIGRATED_MARKER LB_SERVICE REPLICA...
+#   app-roll.sh COMPOSE_FILE PROJECT TIMEOUT_SECONDS IMAGE MIGRATED_MARKER LB_SERVICE RECREATE REPLICA...
+# RECREATE: all (the secret files changed: a container reads them when it starts) or changed.
 # 1. The migrations, once per image (never two at once: a lock on the host).
 # 2. Each replica recreated when it changed, one at a time, the next only once
 #    it is healthy; one that does not become healthy stops the roll (its last
@@ -8,8 +9,8 @@
 # 3. The load balancer started and its configuration reloaded (gracefully).
 # 4. Replicas no longer in the file (app.replicas made smaller) stopped last.
 set -euo pipefail
-compose_file=$1 project=$2 timeout=$3 image=$4 migrated=$5 lb=$6
-shift 6
+compose_file=$1 project=$2 timeout=$3 image=$4 migrated=$5 lb=$6 recreate=$7
+shift 7
 replicas=("$@")
 compose() { docker compose --file "$compose_file" "$@"; }
 mkdir -p /run/berth
@@ -53,7 +54,11 @@ wait_healthy() {
 }
 
 for replica in "${replicas[@]}"; do
-  compose up --detach --no-deps --quiet-pull "$replica"
+  if [ "$recreate" = all ]; then
+    compose up --detach --no-deps --quiet-pull --force-recreate "$replica"
+  else
+    compose up --detach --no-deps --quiet-pull "$replica"
+  fi
   wait_healthy "$replica" || exit 1
 done
 

@@ -31,9 +31,13 @@ function wantedFiles(ctx: PhaseContext): WantedFile[] {
   ];
 }
 
-function startedWith(ctx: PhaseContext): string {
-  return `cat ${wantedFiles(ctx).map((f) => shq(f.path)).join(' ')} 2>/dev/null | sha256sum | cut -d' ' -f1`;
+/** A hash, made on the host, of the files (all, or the secret ones) as the running containers started with them. */
+function startedWith(ctx: PhaseContext, which: 'all' | 'secrets' = 'all'): string {
+  const files = wantedFiles(ctx).filter((f) => which === 'all' || f.sensitive);
+  return `cat ${files.map((f) => shq(f.path)).join(' ')} 2>/dev/null | sha256sum | cut -d' ' -f1`;
 }
+
+const appliedProbe = (ctx: PhaseContext, marker: string, which: 'all' | 'secrets') => `[ "$(cat ${shq(markerPath(marker))} 2>/dev/null)" = "$(${startedWith(ctx, which)})" ] && echo yes`;
 
 const projectName = (ctx: PhaseContext) => `${ctx.answers.project}-app`;
 
@@ -43,11 +47,11 @@ function servicesScript(ctx: PhaseContext): string {
   return `ids=$(docker ps --all --quiet --filter ${shq(`label=com.docker.compose.project=${projectName(ctx)}`)})\n[ -z "$ids" ] || docker inspect --format ${shq(format)} $ids | grep -v '^migrate ' | sort`;
 }
 
-/** Every replica and the load balancer, each once, running and not failing its healthcheck; nothing else (a replica too many). */
+/** Every replica and the load balancer, each once, running and not failing its healthcheck (just started counts: Docker brought it back after a reboot); nothing else (a replica too many). */
 function servicesRunHealthy(ctx: PhaseContext, out: string): boolean {
   const lines = out.trim().split('\n').filter((line) => line !== '');
   const wanted = [...replicaNames(ctx.answers), LB].sort();
-  return lines.length === wanted.length && lines.every((line, i) => new RegExp(`^${wanted[i]} running (healthy|none)$`).test(line));
+  return lines.length === wanted.length && lines.every((line, i) => new RegExp(`^${wanted[i]} running (healthy|starting|none)$`).test(line));
 }
 
 const healthyServices = (ctx: PhaseContext) => [...replicaNames(ctx.answers), LB].sort().map((s) => `${s} running healthy`).join('\n');
@@ -61,7 +65,8 @@ export const appPhase: Phase = {
       files: wantedFiles(ctx).map((f) => f.path),
       probes: {
         services: servicesScript(ctx),
-        applied: `[ "$(cat ${shq(markerPath(MARKER))} 2>/dev/null)" = "$(${startedWith(ctx)})" ] && echo yes`,
+        applied: appliedProbe(ctx, MARKER, 'all'),
+        secrets: appliedProbe(ctx, `${MARKER}-secrets`, 'secrets'),
       },
     };
   },
@@ -71,19 +76,22 @@ export const appPhase: Phase = {
     if (changed || !servicesRunHealthy(ctx, facts.probes.services.out)) {
       const image = appImageRef(ctx);
       const replicas = replicaNames(ctx.answers);
+      // A secret file replaced on the host is not what a running container sees (a bind-mounted file keeps its inode), nor what it read at start.
+      const secretsChanged = actions.some((a) => a.kind === 'file' && a.sensitive) || facts.probes.secrets.out.trim() !== 'yes';
       actions.push({
         kind: 'run',
-        title: `roll out ${image}: migrations, then ${replicas.length} replicas one at a time, then Nginx`,
+        title: `roll out ${image}: migrations, then ${replicas.length} replicas one at a time${secretsChanged ? ' (each recreated: its secrets changed)' : ''}, then Nginx`,
         script: [
-          `set -- ${shellCommand([appComposePath(ctx.answers), projectName(ctx), ROLL_TIMEOUT_S, image, markerPath(`${MARKER}-migrated`), LB, ...replicas])}`,
+          `set -- ${shellCommand([appComposePath(ctx.answers), projectName(ctx), ROLL_TIMEOUT_S, image, markerPath(`${MARKER}-migrated`), LB, secretsChanged ? 'all' : 'changed', ...replicas])}`,
           assetText('scripts', 'app-roll.sh'),
-          `install -d -m 0700 /var/lib/berth/applied && ${startedWith(ctx)} > ${shq(markerPath(MARKER))}`,
+          `install -d -m 0700 /var/lib/berth/applied && ${startedWith(ctx)} > ${shq(markerPath(MARKER))} && ${startedWith(ctx, 'secrets')} > ${shq(markerPath(`${MARKER}-secrets`))}`,
         ].join('\n'),
         timeoutMs: (ROLL_TIMEOUT_S * (replicas.length + 2) + 60) * 1000,
         hint: `The replicas not yet rolled keep serving the previous version. The app's logs: docker compose --file ${appComposePath(ctx.answers)} logs`,
         effects: [
           { probe: 'services', code: 0, out: `${healthyServices(ctx)}\n` },
           { probe: 'applied', code: 0, out: 'yes\n' },
+          { probe: 'secrets', code: 0, out: 'yes\n' },
         ],
       });
     }

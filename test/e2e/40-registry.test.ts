@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildContext, contextTag, demoAppContext, demoAppDir } from '../../src/app/context';
 import { e2eWorkDir } from './harness';
-import { changedPhases, INSTALL_TIMEOUT_MS, installedPlatform, runBerth, WORK_DIR, type InstalledPlatform } from './installed';
+import { changedPhases, stackSettled, INSTALL_TIMEOUT_MS, installedPlatform, runBerth, WORK_DIR, type InstalledPlatform } from './installed';
 
 /**
  * The private registry on vm2 and the app image, as `berth install` leaves
@@ -131,6 +131,8 @@ describe('e2e: the private registry and the app image', function () {
     assert.equal(code, '401', 'the registry answers again');
     const catalog = await p.topo.exec('vm1', `printf 'user = "berth:%s"\\n' '${password}' | curl -sf -K - --cacert /etc/docker/certs.d/${registry}/ca.crt https://${registry}/v2/_catalog`);
     assert.match(catalog.stdout, /"app\/app"/);
+    // The stack on vm1 comes back by itself too (50-stack.test.ts drills that): the rerun waits for it, as a user would.
+    await stackSettled(p);
     const again = await p.berth('install');
     assert.equal(again.code, 0, again.output);
     assert.match(again.output, /Done: 0 changed\./);

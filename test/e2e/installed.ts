@@ -82,3 +82,22 @@ export function installedPlatform(): Promise<InstalledPlatform> {
 export function changedPhases(output: string): string[] {
   return [...output.matchAll(/^\s*(\S+)\s+(\S+)\s+changed\s+\d+/gm)].map((m) => `${m[1]} ${m[2]}`);
 }
+
+/**
+ * Waits (up to 3 minutes) until the stack on vm1 has settled after a reboot: every container
+ * berth keeps running is up and none is still starting or unhealthy, and the site's /healthz answers 200.
+ */
+export async function stackSettled(p: InstalledPlatform): Promise<void> {
+  const check = [
+    'set -e',
+    '[ -z "$(docker ps --all --quiet --filter label=berth.keep-running=true --filter status=exited --filter status=created --filter status=restarting)" ]',
+    '[ -z "$(docker ps --quiet --filter label=berth.keep-running=true --filter health=starting)" ]',
+    '[ -z "$(docker ps --quiet --filter label=berth.keep-running=true --filter health=unhealthy)" ]',
+    '[ "$(curl -s -o /dev/null -w \'%{http_code}\' --max-time 5 http://127.0.0.1/healthz)" = 200 ]',
+  ].join('\n');
+  for (let i = 0; i < 90; i++) {
+    if ((await p.topo.exec('vm1', check)).code === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+  throw new Error('the stack on vm1 did not settle within 3 minutes');
+}

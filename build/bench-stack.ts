@@ -34,7 +34,7 @@ interface Load {
 /** hey's summary: requests/s, the 50th and 99th percentiles (ms), and everything that was not a 200. */
 function parseHey(output: string): Load {
   const number = (re: RegExp) => Number(re.exec(output)?.[1] ?? NaN);
-  const ok = number(/\[200\]\s+(\d+) responses/);
+  const ok = Number(/\[200\]\s+(\d+) responses/.exec(output)?.[1] ?? 0);
   const all = [...output.matchAll(/\[(\d{3})\]\s+(\d+) responses/g)].reduce((n, m) => n + Number(m[2]), 0);
   const errors = [...(/Error distribution:\n([\s\S]*)$/.exec(output)?.[1] ?? '').matchAll(/^\s+\[(\d+)\]/gm)].reduce((n, m) => n + Number(m[1]), 0);
   return { rps: number(/Requests\/sec:\s+([\d.]+)/), p50: number(/50%+ in ([\d.]+) secs/) * 1000, p99: number(/99%+ in ([\d.]+) secs/) * 1000, failed: all - ok + errors };
@@ -69,7 +69,8 @@ async function main(): Promise<void> {
   ] as const;
   const loads: string[] = [];
   for (const [what, url] of targets) {
-    const r = await topo.exec('vm1', `hey -z ${seconds}s -c 32 -t 10 ${url}`);
+    // Host: localhost, which the app always allows (a replica's own address is not among its allowed hosts).
+    const r = await topo.exec('vm1', `hey -z ${seconds}s -c 32 -t 10 -host localhost ${url}`);
     if (r.code !== 0) throw new Error(`hey against ${url} failed: ${r.stderr}`);
     const l = parseHey(r.stdout);
     loads.push(`| ${what} | ${l.rps.toFixed(0)} | ${l.p50.toFixed(1)} ms | ${l.p99.toFixed(1)} ms | ${l.failed} |`);

@@ -20,11 +20,11 @@ trap 'rm -f /run/berth/hold' EXIT
 
 if [ "$(cat "$migrated" 2>/dev/null)" != "$image" ]; then
   echo "running the migrations of $image"
+  mkdir -p "$(dirname "$migrated")"
   if ! flock --timeout "$timeout" "$migrated.lock" timeout "$timeout" docker compose --file "$compose_file" run --rm --no-deps -T migrate; then
     echo "the migrations failed (docker compose --file $compose_file run --rm migrate); the app keeps running its previous version" >&2
     exit 1
   fi
-  mkdir -p "$(dirname "$migrated")"
   echo "$image" >"$migrated"
 fi
 

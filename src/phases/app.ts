@@ -5,7 +5,7 @@ import { renderCompose } from '../render/compose';
 import { APP_SECRET_FILES, APP_UID, appComposePath, appComposeSpec, nginxConfPath, renderNginxConf, replicaNames } from '../render/stack';
 import { shellCommand, shq } from '../shell';
 import { appImageRef, appImageTag } from './app-image';
-import { fileActions, markerPath, type WantedFile } from './common';
+import { fileActions, markerPath, startedWith, type WantedFile } from './common';
 
 /**
  * The app on the app host (render/stack.ts): its secrets as files only its
@@ -31,13 +31,14 @@ function wantedFiles(ctx: PhaseContext): WantedFile[] {
   ];
 }
 
-/** A hash, made on the host, of the files (all, or the secret ones) as the running containers started with them. */
-function startedWith(ctx: PhaseContext, which: 'all' | 'secrets' = 'all'): string {
-  const files = wantedFiles(ctx).filter((f) => which === 'all' || f.sensitive);
-  return `cat ${files.map((f) => shq(f.path)).join(' ')} 2>/dev/null | sha256sum | cut -d' ' -f1`;
+/** The files the running containers started with (startedWith): all, or the secret ones, which a running container does not read again. */
+function startedWithPaths(ctx: PhaseContext, which: 'all' | 'secrets'): string[] {
+  return wantedFiles(ctx)
+    .filter((f) => which === 'all' || f.sensitive)
+    .map((f) => f.path);
 }
 
-const appliedProbe = (ctx: PhaseContext, marker: string, which: 'all' | 'secrets') => `[ "$(cat ${shq(markerPath(marker))} 2>/dev/null)" = "$(${startedWith(ctx, which)})" ] && echo yes`;
+const SECRETS_MARKER = `${MARKER}-secrets`;
 
 const projectName = (ctx: PhaseContext) => `${ctx.answers.project}-app`;
 
@@ -65,8 +66,8 @@ export const appPhase: Phase = {
       files: wantedFiles(ctx).map((f) => f.path),
       probes: {
         services: servicesScript(ctx),
-        applied: appliedProbe(ctx, MARKER, 'all'),
-        secrets: appliedProbe(ctx, `${MARKER}-secrets`, 'secrets'),
+        applied: startedWith.probe(MARKER, startedWithPaths(ctx, 'all')),
+        secrets: startedWith.probe(SECRETS_MARKER, startedWithPaths(ctx, 'secrets')),
       },
     };
   },
@@ -84,7 +85,8 @@ export const appPhase: Phase = {
         script: [
           `set -- ${shellCommand([appComposePath(ctx.answers), projectName(ctx), ROLL_TIMEOUT_S, image, markerPath(`${MARKER}-migrated`), LB, secretsChanged ? 'all' : 'changed', ...replicas])}`,
           assetText('scripts', 'app-roll.sh'),
-          `install -d -m 0700 /var/lib/berth/applied && ${startedWith(ctx)} > ${shq(markerPath(MARKER))} && ${startedWith(ctx, 'secrets')} > ${shq(markerPath(`${MARKER}-secrets`))}`,
+          startedWith.record(MARKER, startedWithPaths(ctx, 'all')),
+          startedWith.record(SECRETS_MARKER, startedWithPaths(ctx, 'secrets')),
         ].join('\n'),
         timeoutMs: (ROLL_TIMEOUT_S * (replicas.length + 2) + 60) * 1000,
         hint: `The replicas not yet rolled keep serving the previous version. The app's logs: docker compose --file ${appComposePath(ctx.answers)} logs`,

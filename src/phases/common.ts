@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Action, Facts, FileFact, FileSpec } from '../engine/plan';
+import { shq } from '../shell';
 
 /**
  * Building blocks phases share: comparing wanted files with the host's, and
@@ -28,6 +29,22 @@ export function fileActions(facts: Facts, files: readonly WantedFile[]): Action[
 export function markerPath(name: string): string {
   return `/var/lib/berth/applied/${name}`;
 }
+
+/**
+ * What a service (e.g. a Compose project) was started with, for services whose
+ * files hold what berth must not see again (secrets, the host's certificate):
+ * a hash of the files made on the host, and a marker holding it once the
+ * start finished, so that a run stopped between a change and the restart is
+ * finished by the next.
+ */
+export const startedWith = {
+  /** The hash of the files as they are now. */
+  digest: (paths: readonly string[]): string => `cat ${paths.map((p) => shq(p)).join(' ')} 2>/dev/null | sha256sum | cut -d' ' -f1`,
+  /** A probe printing yes when the marker holds that hash. */
+  probe: (marker: string, paths: readonly string[]): string => `[ "$(cat ${shq(markerPath(marker))} 2>/dev/null)" = "$(${startedWith.digest(paths)})" ] && echo yes`,
+  /** The command that records it, last in the script that started the service. */
+  record: (marker: string, paths: readonly string[]): string => `install -d -m 0700 /var/lib/berth/applied && ${startedWith.digest(paths)} > ${shq(markerPath(marker))}`,
+};
 
 /** A fingerprint of the configuration a service was last (re)started with. */
 export function configDigest(files: readonly WantedFile[], extra = ''): string {

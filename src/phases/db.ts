@@ -4,7 +4,7 @@ import { assetText } from '../assets';
 import { renderCompose } from '../render/compose';
 import { appUserExpected, appUserQuery, appUserSql, dbComposePath, dbComposeSpec, dbConfigFiles, dbNodeNames, dbRootPasswordPath, rootSqlScript } from '../render/db';
 import { shellCommand, shq } from '../shell';
-import { fileActions, markerPath, type WantedFile } from './common';
+import { fileActions, startedWith, type WantedFile } from './common';
 
 /**
  * MariaDB Galera on the db host (render/db.ts): the configuration, the nodes
@@ -25,12 +25,6 @@ function wantedFiles(ctx: PhaseContext): WantedFile[] {
     ...dbConfigFiles(ctx.answers),
     { path: dbComposePath(ctx.answers), content: renderCompose(dbComposeSpec(ctx.answers)), mode: 0o644 },
   ];
-}
-
-/** What the files the project last started with hash to; the marker holds it once the roll finished. */
-function startedWith(ctx: PhaseContext): string {
-  const paths = wantedFiles(ctx).map((f) => shq(f.path));
-  return `cat ${paths.join(' ')} 2>/dev/null | sha256sum | cut -d' ' -f1`;
 }
 
 /** One line per node ("db1 4 Primary 3": local state, cluster status, size) and the proxy's state. */
@@ -65,7 +59,7 @@ export const dbPhase: Phase = {
       files: wantedFiles(ctx).map((f) => f.path),
       probes: {
         cluster: galeraStateScript(ctx),
-        applied: `[ "$(cat ${shq(markerPath(MARKER))} 2>/dev/null)" = "$(${startedWith(ctx)})" ] && echo yes`,
+        applied: startedWith.probe(MARKER, wantedFiles(ctx).map((f) => f.path)),
         appUser: rootSqlScript(ctx.answers, appUserQuery(ctx.answers)),
       },
     };
@@ -82,7 +76,7 @@ export const dbPhase: Phase = {
         script: [
           `set -- ${shellCommand([dbComposePath(ctx.answers), ROLL_TIMEOUT_S, PROXY, ...nodes])}`,
           assetText('scripts', 'galera-roll.sh'),
-          `install -d -m 0700 /var/lib/berth/applied && ${startedWith(ctx)} > ${shq(markerPath(MARKER))}`,
+          startedWith.record(MARKER, wantedFiles(ctx).map((f) => f.path)),
         ].join('\n'),
         timeoutMs: (ROLL_TIMEOUT_S + 120) * 1000,
         hint: `the nodes' logs: docker compose --file ${dbComposePath(ctx.answers)} logs`,

@@ -1,9 +1,9 @@
 import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
-import { shellCommand, shq } from '../shell';
+import { shellCommand } from '../shell';
 import { renderCompose } from '../render/compose';
 import { htpasswdFor, htpasswdMatches, REGISTRY_FILES, registryComposePath, registryComposeSpec, registryTlsScript, renderRegistryConfig } from '../render/registry';
-import { fileActions, markerPath, type WantedFile } from './common';
+import { fileActions, startedWith, type WantedFile } from './common';
 
 /**
  * The private registry on the registry host: a Docker Compose project in
@@ -25,14 +25,9 @@ function healthScript(ctx: PhaseContext): string {
   return `id=$(${composeCommand(ctx, 'ps', '--quiet', 'registry')} 2>/dev/null) && [ -n "$id" ] && docker inspect --format '{{.State.Health.Status}}' "$id"`;
 }
 
-/**
- * What the running registry was started with: its files and certificate,
- * hashed on the host. The marker holds the hash of the last start; a run
- * stopped between a change and the restart is finished by the next.
- */
-function startedWith(ctx: PhaseContext): string {
-  const paths = [REGISTRY_FILES.config.path, REGISTRY_FILES.htpasswd.path, registryComposePath(ctx.answers), REGISTRY_FILES.serverCert.path];
-  return `cat ${paths.map((p) => shq(p)).join(' ')} 2>/dev/null | sha256sum | cut -d' ' -f1`;
+/** What the running registry was started with: its files and certificate (startedWith). */
+function startedWithPaths(ctx: PhaseContext): string[] {
+  return [REGISTRY_FILES.config.path, REGISTRY_FILES.htpasswd.path, registryComposePath(ctx.answers), REGISTRY_FILES.serverCert.path];
 }
 
 function wantedFiles(ctx: PhaseContext, facts: Facts): WantedFile[] {
@@ -58,7 +53,7 @@ export const registryPhase: Phase = {
       probes: {
         tls: registryTlsScript('check', ctx.host),
         health: healthScript(ctx),
-        applied: `[ "$(cat ${shq(markerPath(MARKER))} 2>/dev/null)" = "$(${startedWith(ctx)})" ] && echo yes`,
+        applied: startedWith.probe(MARKER, startedWithPaths(ctx)),
       },
     };
   },
@@ -81,7 +76,7 @@ export const registryPhase: Phase = {
         title: changed ? 'start the registry with its new configuration (docker compose up)' : 'start the registry (docker compose up)',
         script: [
           composeCommand(ctx, 'up', '--detach', '--wait', '--quiet-pull', ...(changed ? ['--force-recreate'] : [])),
-          `install -d -m 0700 /var/lib/berth/applied && ${startedWith(ctx)} > ${shq(markerPath(MARKER))}`,
+          startedWith.record(MARKER, startedWithPaths(ctx)),
         ].join('\n'),
         timeoutMs: 15 * 60 * 1000,
         effects: [

@@ -15,6 +15,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assetPath } from '../../src/assets';
+import { freePort } from '../support/sshd';
 
 const SCRIPT = assetPath('scripts', 'galera-start.sh');
 const UUID = 'a08467c9-5b3e-11f0-9d2b-0242ac120002';
@@ -66,14 +67,6 @@ interface Result {
 const now = () => Math.floor(Date.now() / 1000);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const readOr = (path: string, fallback = '') => (existsSync(path) ? readFileSync(path, 'utf8') : fallback);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Processes as [pid, ppid, pgrp], from /proc. */
 function processes(): Array<[number, number, number]> {

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assetPath } from '../../src/assets';
+import { freePort } from '../support/sshd';
 
 const SCRIPT = assetPath('scripts', 'registry-tls.sh');
 const SANS = 'IP:127.0.0.1,IP:fd00::12,DNS:localhost';
@@ -26,13 +26,6 @@ function openssl(...args: string[]): string {
 
 const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('registry-tls.sh with real openssl', function () {
   let root: string;

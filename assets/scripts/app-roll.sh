@@ -1,7 +1,9 @@
 #!/bin/bash
 # Brings the app to its current configuration without a failed request:
-#   app-roll.sh COMPOSE_FILE PROJECT TIMEOUT_SECONDS IMAGE MIGRATED_MARKER LB_SERVICE RECREATE REPLICA...
+#   app-roll.sh COMPOSE_FILE PROJECT TIMEOUT_SECONDS IMAGE MIGRATED_MARKER LB_SERVICE RECREATE DEPENDENCIES REPLICA...
 # RECREATE: all (the secret files changed: a container reads them when it starts) or changed.
+# DEPENDENCIES: services of this project the app needs, space-separated, maybe none (the database proxy).
+# 0. The dependencies started (recreated when they changed).
 # 1. The migrations, once per image (never two at once: a lock on the host).
 # 2. Each replica recreated when it changed, one at a time, the next only once
 #    it is healthy; one that does not become healthy stops the roll (its last
@@ -9,14 +11,17 @@
 # 3. The load balancer started and its configuration reloaded (gracefully).
 # 4. Replicas no longer in the file (app.replicas made smaller) stopped last.
 set -euo pipefail
-compose_file=$1 project=$2 timeout=$3 image=$4 migrated=$5 lb=$6 recreate=$7
-shift 7
+compose_file=$1 project=$2 timeout=$3 image=$4 migrated=$5 lb=$6 recreate=$7 dependencies=$8
+shift 8
 replicas=("$@")
 compose() { docker compose --file "$compose_file" "$@"; }
 mkdir -p /run/berth
 # The watchdog (berth-watchdog.timer) waits while containers are being recreated.
 echo $(($(date +%s) + timeout)) >/run/berth/hold
 trap 'rm -f /run/berth/hold' EXIT
+
+# shellcheck disable=SC2086 # a list of service names
+[ -z "$dependencies" ] || compose up --detach --no-deps --quiet-pull $dependencies
 
 if [ "$(cat "$migrated" 2>/dev/null)" != "$image" ]; then
   echo "running the migrations of $image"

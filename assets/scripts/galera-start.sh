@@ -5,8 +5,11 @@
 # all, once), or joins a running one. Nobody has to be at the keyboard.
 #
 # Environment: GALERA_NODE (this node, e.g. db1), GALERA_NODES ("db1 db2 db3":
-# the order of the first start and of ties), GALERA_STATE (a directory every
-# node mounts, default /galera: one file per node holding its phase and position).
+# the order of the first start and of ties; names this container resolves),
+# GALERA_STATE (default /galera, a volume of the node's host: its state file,
+# the marker that a cluster exists, the bootstrap lock). Each node serves its
+# state file on its check port (GET /state), which is how its peers, on this
+# host or others, learn its phase and position.
 # Overrides for the tests only (test/integration/galera-start.test.ts), the
 # production defaults otherwise: GALERA_DATADIR (/var/lib/mysql), GALERA_CHECK_PORT
 # (9200: the HTTP check this node serves and asks its peers on), GALERA_PORT
@@ -33,8 +36,19 @@ publish() {
   echo "$phase $(now) $*" >"$tmp"
   mv -f "$tmp" "$state/$me"
 }
-peer_file() { cat "$state/$1" 2>/dev/null || true; }
 field() { awk -v n="$2" '{print $n}' <<<"$1"; }
+# A peer's state line as it serves it (GET /state: "phase age uuid seqno ...", the age by
+# its own clock), with the age turned into a time of this one's; nothing when it does not answer.
+peer_file() {
+  local reply line age
+  # shellcheck disable=SC2016 # $1 and $2 expand in the inner bash, which gets the node and the port as its arguments.
+  reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET /state HTTP/1.0\r\n\r\n" >&3 && cat <&3' _ "$1" "$check_port" 2>/dev/null) || return 0
+  [[ $reply == "HTTP/1.1 200"* ]] || return 0
+  line=$(tail -n 1 <<<"$reply")
+  age=$(field "$line" 2)
+  [[ $age =~ ^[0-9]+$ ]] || return 0
+  awk -v t="$(($(now) - age))" '{$2 = t; print}' <<<"$line"
+}
 is_fresh() {
   local t
   t=$(field "$1" 2)
@@ -58,6 +72,12 @@ primary_peer() {
     fi
   done
   return 1
+}
+# The cluster UUID a running peer reports, when it reports one.
+running_uuid() {
+  local s
+  s=$(peer_file "$1")
+  [ "$(field "$s" 1)" = running ] && field "$s" 3
 }
 wsrep_status() {
   gosu mysql mariadb --protocol=socket -umysql -N -e "SHOW GLOBAL STATUS WHERE Variable_name IN
@@ -143,6 +163,14 @@ log "position $uuid:$seqno"
 
 while :; do
   if p=$(primary_peer); then
+    theirs=$(running_uuid "$p" || true)
+    if [ -n "$theirs" ] && [ "$theirs" != "$uuid" ] && [ "$uuid" != "$nil" ]; then
+      # Joining would replace this node's data by an SST from another cluster (one created anew
+      # while this node was down): the data here may be the only copy of the last writes.
+      log "REFUSING to join: $p is Synced in the cluster $theirs, this node's data is of the cluster $uuid; a human must decide which data to keep"
+      sleep 10
+      continue
+    fi
     log "a Primary component exists ($p is Synced): joining it"
     break
   fi

@@ -2,7 +2,7 @@ import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
 import { assetText } from '../assets';
 import { renderCompose } from '../render/compose';
-import { APP_SECRET_FILES, APP_UID, appComposePath, appComposeSpec, nginxConfPath, renderNginxConf, replicaNames } from '../render/stack';
+import { APP_SECRET_FILES, APP_UID, appComposePath, appComposeSpec, appDbProxyConfig, appDependencies, nginxConfPath, renderNginxConf, replicaNames } from '../render/stack';
 import { shellCommand, shq } from '../shell';
 import { appImageRef, appImageTag } from './app-image';
 import { fileActions, markerPath, startedWith, type WantedFile } from './common';
@@ -27,6 +27,7 @@ function wantedFiles(ctx: PhaseContext): WantedFile[] {
     ...(secretKey ? [{ path: APP_SECRET_FILES.secretKey(ctx.answers), content: secretKey.reveal(), ...owned }] : []),
     ...(password ? [{ path: APP_SECRET_FILES.dbPassword(ctx.answers), content: password.reveal(), ...owned }] : []),
     { path: nginxConfPath(ctx.answers), content: renderNginxConf(ctx.answers), mode: 0o644 },
+    ...appDbProxyConfig(ctx.answers, ctx.cluster),
     { path: appComposePath(ctx.answers), content: renderCompose(appComposeSpec(ctx.answers, ctx.cluster, appImageRef(ctx), appImageTag(ctx))), mode: 0o644 },
   ];
 }
@@ -48,14 +49,21 @@ function servicesScript(ctx: PhaseContext): string {
   return `ids=$(docker ps --all --quiet --filter ${shq(`label=com.docker.compose.project=${projectName(ctx)}`)})\n[ -z "$ids" ] || docker inspect --format ${shq(format)} $ids | grep -v '^migrate ' | sort`;
 }
 
-/** Every replica and the load balancer, each once, running and not failing its healthcheck (just started counts: Docker brought it back after a reboot); nothing else (a replica too many). */
+/** The long-running services: the replicas, the load balancer, and the database proxy when it is here. */
+const services = (ctx: PhaseContext) => [...replicaNames(ctx.answers), LB, ...appDependencies(ctx.answers, ctx.cluster)].sort();
+
+/** Every service, each once, running and not failing its healthcheck (just started counts: Docker brought it back after a reboot); nothing else (a replica too many). */
 function servicesRunHealthy(ctx: PhaseContext, out: string): boolean {
   const lines = out.trim().split('\n').filter((line) => line !== '');
-  const wanted = [...replicaNames(ctx.answers), LB].sort();
+  const wanted = services(ctx);
   return lines.length === wanted.length && lines.every((line, i) => new RegExp(`^${wanted[i]} running (healthy|starting|none)$`).test(line));
 }
 
-const healthyServices = (ctx: PhaseContext) => [...replicaNames(ctx.answers), LB].sort().map((s) => `${s} running healthy`).join('\n');
+/** What the probe shows after a roll: the proxy has no healthcheck. */
+const healthyServices = (ctx: PhaseContext) =>
+  services(ctx)
+    .map((s) => `${s} running ${appDependencies(ctx.answers, ctx.cluster).includes(s) ? 'none' : 'healthy'}`)
+    .join('\n');
 
 export const appPhase: Phase = {
   name: 'app',
@@ -83,7 +91,7 @@ export const appPhase: Phase = {
         kind: 'run',
         title: `roll out ${image}: migrations, then ${replicas.length} replicas one at a time${secretsChanged ? ' (each recreated: its secrets changed)' : ''}, then Nginx`,
         script: [
-          `set -- ${shellCommand([appComposePath(ctx.answers), projectName(ctx), ROLL_TIMEOUT_S, image, markerPath(`${MARKER}-migrated`), LB, secretsChanged ? 'all' : 'changed', ...replicas])}`,
+          `set -- ${shellCommand([appComposePath(ctx.answers), projectName(ctx), ROLL_TIMEOUT_S, image, markerPath(`${MARKER}-migrated`), LB, secretsChanged ? 'all' : 'changed', appDependencies(ctx.answers, ctx.cluster).join(' '), ...replicas])}`,
           assetText('scripts', 'app-roll.sh'),
           startedWith.record(MARKER, startedWithPaths(ctx, 'all')),
           startedWith.record(SECRETS_MARKER, startedWithPaths(ctx, 'secrets')),

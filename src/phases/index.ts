@@ -2,7 +2,7 @@ import type { Phase } from '../engine/phase';
 import { adminPhase } from './admin';
 import { appPhase } from './app';
 import { appImagePhase } from './app-image';
-import { dbPhase } from './db';
+import { dbPhase, dbRollPhase } from './db';
 import { dnsPhase } from './dns';
 import { dnsForwarderPhase } from './dns-forwarder';
 import { dockerPhase } from './docker';
@@ -15,4 +15,4 @@ import { verifyPhase } from './verify';
 import { watchdogPhase } from './watchdog';
 
 /** The install, in order. Each phase waits for the one before it; its hosts run in parallel unless the phase gives a sequence. */
-export const PHASES: readonly Phase[] = [preflightPhase, adminPhase, dnsForwarderPhase, dnsPhase, dockerPhase, firewallPhase, sshPhase, registryPhase, registryAccessPhase, appImagePhase, watchdogPhase, dbPhase, appPhase, verifyPhase];
+export const PHASES: readonly Phase[] = [preflightPhase, adminPhase, dnsForwarderPhase, dnsPhase, dockerPhase, firewallPhase, sshPhase, registryPhase, registryAccessPhase, appImagePhase, watchdogPhase, dbPhase, dbRollPhase, appPhase, verifyPhase];

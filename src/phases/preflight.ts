@@ -2,6 +2,7 @@ import type { Answers } from '../answers/schema';
 import { everyHost, HostProblem, type Phase, type PhaseContext } from '../engine/phase';
 import type { Facts } from '../engine/plan';
 import { shq } from '../shell';
+import { localNodeNames } from '../render/db';
 import { dockerRepositoryUrl } from '../render/docker';
 import { dockerPackages } from './docker';
 
@@ -41,7 +42,7 @@ const STACK_BASE_MEMORY_MB = 512;
 
 function memoryNeededMb(ctx: PhaseContext): { mb: number; why: string } {
   const { roles } = ctx.host;
-  const nodes = roles.includes('db') ? ctx.answers.db.nodes : 0;
+  const nodes = roles.includes('db') ? localNodeNames(ctx.answers, ctx.cluster, ctx.host).length : 0;
   const replicas = roles.includes('app') ? ctx.answers.app.replicas : 0;
   if (nodes + replicas === 0) return { mb: MINIMUM.memoryMb, why: '' };
   const parts = [...(nodes ? [`${nodes} MariaDB nodes × ${NODE_MEMORY_MB} MB`] : []), ...(replicas ? [`${replicas} app replicas × ${REPLICA_MEMORY_MB} MB`] : [])];
@@ -50,16 +51,27 @@ function memoryNeededMb(ctx: PhaseContext): { mb: number; why: string } {
 }
 
 /**
- * The app, its load balancer and the Galera nodes run on one host for now:
- * the app reaches the database proxy on a Docker network of that host, and
- * the nodes find each other's positions on a volume they share.
+ * Where the stack can run: the app and its load balancer together on one
+ * host (one migration at a time, Nginx in front of local replicas); Galera on
+ * that same host (all nodes there, the proxy on its Docker network) or on
+ * three or more db hosts, one node each (render/db.ts galeraLayout).
  */
-function stackLayoutProblem(ctx: PhaseContext): string | null {
-  const stackRoles = ['app', 'lb', 'db'] as const;
-  const holders = ctx.cluster.filter((h) => stackRoles.some((r) => h.roles.includes(r)));
-  if (holders.length <= 1) return null;
-  const where = holders.map((h) => `${h.name} has ${stackRoles.filter((r) => h.roles.includes(r)).join(', ')}`).join('; ');
-  return `berth runs the roles app, lb and db together on one host for now (${where}): give one host all three in the answers file`;
+export function stackLayoutProblem(answers: Answers, cluster: PhaseContext['cluster']): string | null {
+  const withRole = (role: 'app' | 'lb' | 'db') => cluster.filter((h) => h.roles.includes(role)).map((h) => h.name);
+  const [app, lb, db] = [withRole('app'), withRole('lb'), withRole('db')];
+  if (app.length > 1 || lb.length > 1 || app.join() !== lb.join()) {
+    return `berth runs the roles app and lb together on one host (app: ${app.join(', ') || 'none'}; lb: ${lb.join(', ') || 'none'}): give both to one host in the answers file`;
+  }
+  if (db.length === 2) {
+    return `two hosts have the db role (${db.join(', ')}): a Galera node on each would lose quorum when either host fails, and berth runs no arbitrator. Give the db role to one host (all db.nodes there) or to three or more (one node each)`;
+  }
+  if (db.length === 1 && app.length === 1 && app[0] !== db[0]) {
+    return `with one db host, the app reaches the database on a Docker network of that host: give app, lb and db to one host (${db[0]} or ${app[0]}), or the db role to three or more hosts`;
+  }
+  if (db.length >= 3 && answers.db.nodes !== db.length) {
+    return `${db.length} hosts have the db role (${db.join(', ')}) and db.nodes is ${answers.db.nodes}: with three or more db hosts berth runs one Galera node on each, so set db.nodes: ${db.length}${db.length % 2 === 0 ? ' (and give the db role to an odd number of hosts: an even cluster can split in halves that both lose quorum)' : ''}`;
+  }
+  return null;
 }
 
 function resourceProblems(ctx: PhaseContext): string[] {
@@ -190,7 +202,7 @@ export const preflightPhase: Phase = {
     // A Docker source this host cannot use is known now: refuse before the DNS phases change anything.
     const docker = dockerPackages(ctx);
     if ('problem' in docker) throw docker.problem;
-    const layout = stackLayoutProblem(ctx);
+    const layout = stackLayoutProblem(ctx.answers, ctx.cluster);
     if (layout) throw new HostProblem(layout, 'Nothing was changed on any host.');
     const failed = diagnose(ctx, facts).filter((d) => d.status === 'fail');
     if (failed.length > 0) {

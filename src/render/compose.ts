@@ -65,6 +65,10 @@ export interface ComposeService {
   stop_grace_period?: string;
   logging?: { driver: string; options?: Record<string, string> };
   labels?: Record<string, string>;
+  /** 'host': the host's own network stack (a Galera node on its host's address, no NAT in between); then no `networks`. */
+  network_mode?: 'host';
+  /** Names added to the container's /etc/hosts: name → address. */
+  extra_hosts?: Record<string, string>;
   networks?: string[] | Record<string, ComposeServiceNetwork>;
 }
 
@@ -124,6 +128,8 @@ const SERVICE_KEYS = [
   'stop_grace_period',
   'logging',
   'labels',
+  'network_mode',
+  'extra_hosts',
   'networks',
 ] as const;
 
@@ -138,6 +144,7 @@ function service(s: ComposeService): ComposeService {
       depends_on: s.depends_on && sorted(s.depends_on, (d) => ({ condition: d.condition })),
       logging: s.logging && pick({ ...s.logging, options: s.logging.options && sorted(s.logging.options, same) }, ['driver', 'options']),
       labels: s.labels && sorted(s.labels, same),
+      extra_hosts: s.extra_hosts && sorted(s.extra_hosts, same),
       networks: s.networks && !Array.isArray(s.networks) ? sorted(s.networks, (n) => pick(n, ['ipv4_address', 'aliases'])) : s.networks,
     },
     SERVICE_KEYS,

@@ -1,27 +1,35 @@
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { Answers } from '../answers/schema';
 import type { Secret } from '../answers/secret';
 import { assetText } from '../assets';
+import type { ClusterHost } from '../model';
 import { shellCommand, shq } from '../shell';
 import type { ComposeService, ComposeSpec } from './compose';
 import { managedHeader, managedScript } from './managed';
 
 /**
- * MariaDB Galera on the db host: `db.nodes` nodes of the official mariadb
- * image and a single-writer TCP proxy (HAProxy) in front of them, one Docker
- * Compose project in /opt/berth/<project>/db. Pure: answers in, text out.
+ * MariaDB Galera: `db.nodes` nodes of the official mariadb image and a
+ * single-writer TCP proxy (HAProxy) in front of them. Pure: answers and
+ * cluster in, text out.
+ *
+ * Two layouts (galeraLayout). One db host: every node on it, one Docker
+ * Compose project in /opt/berth/<project>/db with the proxy, high availability
+ * against a dead container or a crashed mariadbd, not against a dead VM.
+ * Three or more db hosts: one node on each (dbN on the Nth db host, on the
+ * host's own network at its cluster address), and the proxy next to the app.
  *
  * The nodes decide among themselves how to start (assets/scripts/galera-start.sh:
  * create the cluster once, recover it from the most advanced node after a
- * full outage, join otherwise), through a volume they all mount. All nodes
- * share the db host: this is high availability against a dead container or a
- * crashed mariadbd, not against a dead VM.
+ * full outage, join otherwise), from the positions their peers serve on :9200.
  */
 
 export const DB_IMAGE = 'mariadb:11.8';
 export const DB_PROXY_IMAGE = 'haproxy:3.0';
 /** The proxy's name on the database network: what the app connects to (the demo app's DB_HOST default). */
 export const DB_PROXY_HOST = 'db';
+/** The proxy's service name, in whichever project runs it. */
+export const DB_PROXY_SERVICE = 'dbproxy';
 /** Where each node serves its own verdict (200: Synced in a Primary component) for the proxy and its peers. */
 export const CHECK_PORT = 9200;
 const STATE_DIR = '/galera';
@@ -55,25 +63,57 @@ export function dbNodeNames(answers: Answers): string[] {
   return Array.from({ length: answers.db.nodes }, (_, i) => `db${i + 1}`);
 }
 
-/** The files the db project reads, by their place on the host; the scripts come from assets/scripts. */
-export function dbConfigFiles(answers: Answers): { path: string; content: string; mode: number }[] {
+/** Where the nodes run: `spread` with three or more db hosts (dbN on the Nth, preflight checks db.nodes equals their number), else all on the first. */
+export interface GaleraLayout {
+  spread: boolean;
+  nodes: { name: string; host: ClusterHost }[];
+}
+
+export function galeraLayout(answers: Answers, cluster: readonly ClusterHost[]): GaleraLayout {
+  const dbHosts = cluster.filter((h) => h.roles.includes('db'));
+  const spread = dbHosts.length >= 3;
+  return { spread, nodes: dbNodeNames(answers).map((name, i) => ({ name, host: dbHosts[spread ? i % dbHosts.length : 0] })) };
+}
+
+/** The nodes on `host`, in order. */
+export function localNodeNames(answers: Answers, cluster: readonly ClusterHost[], host: ClusterHost): string[] {
+  return galeraLayout(answers, cluster)
+    .nodes.filter((n) => n.host.name === host.name)
+    .map((n) => n.name);
+}
+
+/** An address as Galera's gcomm:// and HAProxy's server lines take it: IPv6 in brackets. */
+const hostPort = (address: string) => (isIP(address) === 6 ? `[${address}]` : address);
+
+/** The files the db project on `host` reads, by their place there; the scripts come from assets/scripts. */
+export function dbConfigFiles(answers: Answers, cluster: readonly ClusterHost[], host: ClusterHost): { path: string; content: string; mode: number }[] {
   const dir = dbDir(answers);
   return [
-    { path: `${dir}/galera.cnf`, content: renderGaleraCnf(answers), mode: 0o644 },
-    { path: `${dir}/haproxy.cfg`, content: renderDbProxyConfig(answers), mode: 0o644 },
+    { path: `${dir}/galera.cnf`, content: renderGaleraCnf(answers, cluster, host), mode: 0o644 },
+    ...(galeraLayout(answers, cluster).spread ? [] : [{ path: dbProxyConfigPath(dir), content: renderDbProxyConfig(answers, cluster), mode: 0o644 }]),
     { path: `${dir}/galera-start.sh`, content: managedScript(assetText('scripts', 'galera-start.sh'), 'the Galera node entrypoint'), mode: 0o755 },
     { path: `${dir}/galera-http-check.sh`, content: managedScript(assetText('scripts', 'galera-http-check.sh'), 'the Galera node check'), mode: 0o755 },
   ];
 }
 
-/** conf.d/galera.cnf of every node. The SST logs in as mysql@localhost by unix socket: no password in any file. */
-export function renderGaleraCnf(answers: Answers): string {
+/** The proxy's configuration file, in the directory of the project that runs it. */
+export const dbProxyConfigPath = (dir: string) => `${dir}/haproxy.cfg`;
+
+/**
+ * conf.d/galera.cnf of the nodes on `host`. The SST logs in as mysql@localhost
+ * by unix socket: no password in any file. Spread, the node is at its host's
+ * cluster address (SST, IST and Galera's port there).
+ */
+export function renderGaleraCnf(answers: Answers, cluster: readonly ClusterHost[], host: ClusterHost): string {
+  const layout = galeraLayout(answers, cluster);
+  const members = layout.spread ? layout.nodes.map((n) => hostPort(n.host.clusterAddress)) : layout.nodes.map((n) => n.name);
   const lines = [
     '[galera]',
     'wsrep_on=ON',
     'wsrep_provider=/usr/lib/galera/libgalera_smm.so',
     `wsrep_cluster_name=${answers.project}`,
-    `wsrep_cluster_address=gcomm://${dbNodeNames(answers).join(',')}`,
+    `wsrep_cluster_address=gcomm://${members.join(',')}`,
+    ...(layout.spread ? [`wsrep_node_name=${localNodeNames(answers, cluster, host)[0]}`, `wsrep_node_address=${hostPort(host.clusterAddress)}`] : []),
     'wsrep_sst_method=mariabackup',
     'wsrep_sst_auth=mysql:',
     // The last view is kept on disk, so that a cluster killed whole can re-form from it as well.
@@ -89,12 +129,13 @@ export function renderGaleraCnf(answers: Answers): string {
 
 /**
  * haproxy.cfg: every connection to one Synced node, the others as backups,
- * and a node in use kept until it fails (no fail-back). Names resolve through
- * Docker's DNS at run time, so the proxy starts and follows a node while it is
- * down or recreated.
+ * and a node in use kept until it fails (no fail-back). On one host the nodes
+ * are names Docker's DNS resolves at run time, so the proxy starts and follows
+ * a node while it is down or recreated; spread, they are their hosts' addresses.
  */
-export function renderDbProxyConfig(answers: Answers): string {
-  const [first, ...others] = dbNodeNames(answers);
+export function renderDbProxyConfig(answers: Answers, cluster: readonly ClusterHost[]): string {
+  const { spread, nodes } = galeraLayout(answers, cluster);
+  const [first, ...others] = nodes.map((n) => `${n.name} ${spread ? hostPort(n.host.clusterAddress) : n.name}:3306`);
   const lines = [
     'global',
     '  log stdout format raw local0',
@@ -106,48 +147,60 @@ export function renderDbProxyConfig(answers: Answers): string {
     '  timeout client 8h',
     '  timeout server 8h',
     '  timeout check 2s',
-    'resolvers docker',
-    '  nameserver dns 127.0.0.11:53',
-    '  hold valid 2s',
-    '  hold nx 2s',
-    '  hold obsolete 2s',
+    ...(spread ? [] : ['resolvers docker', '  nameserver dns 127.0.0.11:53', '  hold valid 2s', '  hold nx 2s', '  hold obsolete 2s']),
     'frontend mysql',
     '  bind :3306',
     '  default_backend galera',
     'backend galera',
     '  option httpchk GET /',
     '  http-check expect status 200',
-    `  default-server check port ${CHECK_PORT} inter 2s fall 2 rise 2 on-marked-down shutdown-sessions resolvers docker init-addr last,libc,none`,
+    `  default-server check port ${CHECK_PORT} inter 2s fall 2 rise 2 on-marked-down shutdown-sessions${spread ? '' : ' resolvers docker init-addr last,libc,none'}`,
     '  stick-table type integer size 1',
     '  stick on int(1)',
-    `  server ${first} ${first}:3306`,
-    ...others.map((name) => `  server ${name} ${name}:3306 backup`),
+    `  server ${first}`,
+    ...others.map((server) => `  server ${server} backup`),
     '',
   ];
   return `${managedHeader('the database proxy (db in the answers file)')}${lines.join('\n')}`;
 }
 
+/** The proxy's service, in the project of the host it runs on (the db project on one host, the app's when spread); `aliases`: its names on its network. */
+export function dbProxyService(configPath: string, files: readonly { path: string; content: string }[]): ComposeService {
+  return {
+    image: DB_PROXY_IMAGE,
+    volumes: [{ type: 'bind', source: configPath, target: '/usr/local/etc/haproxy/haproxy.cfg', read_only: true }],
+    read_only: true,
+    cap_drop: ['ALL'],
+    security_opt: ['no-new-privileges:true'],
+    restart: 'always',
+    labels: { 'berth.keep-running': 'true', 'berth.config': digestOf(files.filter((f) => f.path === configPath)) },
+    networks: { db: { aliases: [DB_PROXY_HOST] } },
+  };
+}
+
 /** A digest of the files a service reads, as a label: Compose recreates a service when its labels change, not when a mounted file does. */
-function digestOf(files: readonly { content: string }[]): string {
+export function digestOf(files: readonly { content: string }[]): string {
   const hash = createHash('sha256');
   for (const f of files) hash.update(`${f.content}\0`);
   return hash.digest('hex').slice(0, 16);
 }
 
-export function dbComposeSpec(answers: Answers): ComposeSpec {
+/** The db project on `host`: its nodes, and on one host the proxy. */
+export function dbComposeSpec(answers: Answers, cluster: readonly ClusterHost[], host: ClusterHost): ComposeSpec {
   const dir = dbDir(answers);
-  const files = dbConfigFiles(answers);
-  const nodes = dbNodeNames(answers);
-  const nodeDigest = digestOf(files.filter((f) => !f.path.endsWith('haproxy.cfg')));
+  const layout = galeraLayout(answers, cluster);
+  const files = dbConfigFiles(answers, cluster, host);
+  const local = localNodeNames(answers, cluster, host);
+  const nodeDigest = digestOf(files.filter((f) => f.path !== dbProxyConfigPath(dir)));
   const node = (name: string): ComposeService => ({
     image: DB_IMAGE,
-    hostname: name,
+    ...(layout.spread ? {} : { hostname: name }),
     init: true,
     entrypoint: ['/usr/local/bin/galera-start.sh'],
     command: ['mariadbd'],
     environment: {
       GALERA_NODE: name,
-      GALERA_NODES: nodes.join(' '),
+      GALERA_NODES: dbNodeNames(answers).join(' '),
       GALERA_STATE: STATE_DIR,
       MARIADB_ROOT_PASSWORD_FILE: ROOT_PASSWORD_IN_CONTAINER,
       MARIADB_MYSQL_LOCALHOST_USER: '1',
@@ -168,25 +221,17 @@ export function dbComposeSpec(answers: Answers): ComposeSpec {
     restart: 'always',
     stop_grace_period: '2m',
     labels: { 'berth.keep-running': 'true', 'berth.config': nodeDigest, 'berth.galera.node': name },
-    networks: ['db'],
+    // Spread: the peers by name (galera-start.sh asks them on :9200) at their hosts' addresses.
+    ...(layout.spread ? { network_mode: 'host' as const, extra_hosts: Object.fromEntries(layout.nodes.map((n) => [n.name, n.host.clusterAddress])) } : { networks: ['db'] }),
   });
   return {
     name: `${answers.project}-db`,
     services: {
-      ...Object.fromEntries(nodes.map((name) => [name, node(name)])),
-      dbproxy: {
-        image: DB_PROXY_IMAGE,
-        volumes: [{ type: 'bind', source: `${dir}/haproxy.cfg`, target: '/usr/local/etc/haproxy/haproxy.cfg', read_only: true }],
-        read_only: true,
-        cap_drop: ['ALL'],
-        security_opt: ['no-new-privileges:true'],
-        restart: 'always',
-        labels: { 'berth.keep-running': 'true', 'berth.config': digestOf(files.filter((f) => f.path.endsWith('haproxy.cfg'))) },
-        networks: { db: { aliases: [DB_PROXY_HOST] } },
-      },
+      ...Object.fromEntries(local.map((name) => [name, node(name)])),
+      ...(layout.spread ? {} : { [DB_PROXY_SERVICE]: dbProxyService(dbProxyConfigPath(dir), files) }),
     },
-    networks: { db: { name: dbNetworkName(answers) } },
-    volumes: Object.fromEntries([...nodes.map((name) => [`${name}-data`, {}]), ['galera-state', {}]]),
+    ...(layout.spread ? {} : { networks: { db: { name: dbNetworkName(answers) } } }),
+    volumes: Object.fromEntries([...local.map((name) => [`${name}-data`, {}]), ['galera-state', {}]]),
   };
 }
 
@@ -239,17 +284,17 @@ export function appUserExpected(password: Secret): string {
 }
 
 /**
- * A script that runs SQL as root in the first node that answers: `query`, or
- * the script's stdin (SQL holding a password). The root password stays in the
- * container: read from its secret file there.
+ * A script that runs SQL as root in the first of `nodes` (this host's) that
+ * answers: `query`, or the script's stdin (SQL holding a password). The root
+ * password stays in the container: read from its secret file there.
  */
-export function rootSqlScript(answers: Answers, query?: string): string {
+export function rootSqlScript(answers: Answers, nodes: readonly string[], query?: string): string {
   const mariadb = shellCommand(['mariadb', '--protocol=socket', '-uroot', '-N', '-B', ...(query === undefined ? [] : ['-e', query])]);
   const login = `MYSQL_PWD="$(cat ${ROOT_PASSWORD_IN_CONTAINER})" exec ${mariadb}`;
   // docker exec by the project's labels: quicker than docker compose exec, for a probe of every rerun.
-  const container = `"$(docker ps --quiet --filter ${shq(`label=com.docker.compose.project=${dbComposeSpec(answers).name}`)} --filter "label=com.docker.compose.service=$node")"`;
+  const container = `"$(docker ps --quiet --filter ${shq(`label=com.docker.compose.project=${answers.project}-db`)} --filter "label=com.docker.compose.service=$node")"`;
   const exec = `docker exec${query === undefined ? ' -i' : ''} ${container} sh -c ${shq(login)}`;
   return query === undefined
-    ? `sql=$(cat)\nfor node in ${dbNodeNames(answers).join(' ')}; do printf '%s\\n' "$sql" | ${exec} && exit 0; done\nexit 1`
-    : `for node in ${dbNodeNames(answers).join(' ')}; do ${exec} && exit 0; done 2>/dev/null\nexit 1`;
+    ? `sql=$(cat)\nfor node in ${nodes.join(' ')}; do printf '%s\\n' "$sql" | ${exec} && exit 0; done\nexit 1`
+    : `for node in ${nodes.join(' ')}; do ${exec} && exit 0; done 2>/dev/null\nexit 1`;
 }

@@ -4,6 +4,7 @@ import { cidrContains, cidrFamily, normaliseCidr } from '../answers/net';
 import { assetText } from '../assets';
 import type { ClusterHost } from '../model';
 import { shellCommand } from '../shell';
+import { CHECK_PORT, galeraLayout } from './db';
 import { managedHeader, managedScript } from './managed';
 
 /**
@@ -24,8 +25,10 @@ export const ROLLBACK_DIR = '/var/lib/berth/firewall/rollback';
 
 export const CHAINS = { input: 'BERTH-INPUT', dockerUser: 'BERTH-DOCKER-USER', output: 'BERTH-OUTPUT' } as const;
 
-/** Ports Docker's published containers and host services may both use, so rules cover INPUT and DOCKER-USER. */
-export const GALERA_PORTS = { tcp: [3306, 4444, 4567, 4568], udp: [4567] } as const;
+/** Ports Docker's published containers and host services may both use, so rules cover INPUT and DOCKER-USER. 9200: each node's check, which its peers and the proxy ask. */
+export const GALERA_PORTS = { tcp: [3306, 4444, 4567, 4568, CHECK_PORT], udp: [4567] } as const;
+/** What the database proxy next to the app reaches on the db hosts when the nodes are spread over them. */
+const DB_PROXY_PORTS = [3306, CHECK_PORT];
 export const DNS_PORT = 53;
 export const WEB_PORTS = [80, 443];
 const NTP_PORT = 123;
@@ -123,6 +126,13 @@ export function firewallPolicy(input: FirewallInput): FirewallPolicy {
     for (const protocol of ['tcp', 'udp'] as const) {
       allowances.push({ why: 'MariaDB Galera between db hosts', protocol, ports: [...GALERA_PORTS[protocol]], from: sources(dbPeers), published: true });
     }
+  }
+  if (roles.includes('db') && galeraLayout(answers, cluster).spread) {
+    // The node listens on the host's own network: the proxy reaches it from the app host, or from a Docker network of this one.
+    const appHosts = cluster.filter((h) => h.roles.includes('app'));
+    const here = appHosts.some((h) => h.name === host.name);
+    const from = sources(peers(cluster, host, 'app'));
+    if (from.length > 0 || here) allowances.push({ why: 'MariaDB from the database proxy (app)', protocol: 'tcp', ports: DB_PROXY_PORTS, from, ...(here ? { interfaces: DOCKER_BRIDGES } : {}), published: false });
   }
   for (const open of answers.firewall.openPorts) {
     const spec = typeof open === 'number' ? { port: open, protocol: 'tcp' as const, from: undefined } : open;

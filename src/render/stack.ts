@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { Answers } from '../answers/schema';
 import type { ClusterHost } from '../model';
 import type { ComposeService, ComposeSpec } from './compose';
-import { dbNetworkName, DB_PROXY_HOST, secretsDir } from './db';
+import { dbNetworkName, DB_PROXY_HOST, DB_PROXY_SERVICE, dbProxyConfigPath, dbProxyService, galeraLayout, renderDbProxyConfig, secretsDir } from './db';
 import { managedHeader } from './managed';
 
 /**
@@ -95,6 +95,17 @@ export function renderNginxConf(answers: Answers): string {
   return `${managedHeader('the load balancer in front of the app (app in the answers file)')}${lines.join('\n')}`;
 }
 
+/** Spread over three or more db hosts (render/db.ts), the database proxy runs next to the app: its configuration file there, else none. */
+export function appDbProxyConfig(answers: Answers, cluster: readonly ClusterHost[]): { path: string; content: string; mode: number }[] {
+  if (!galeraLayout(answers, cluster).spread) return [];
+  return [{ path: dbProxyConfigPath(`${appDir(answers)}/dbproxy`), content: renderDbProxyConfig(answers, cluster), mode: 0o644 }];
+}
+
+/** The services the replicas and migrations need, started before them: the database proxy when it is in this project. */
+export function appDependencies(answers: Answers, cluster: readonly ClusterHost[]): string[] {
+  return appDbProxyConfig(answers, cluster).length > 0 ? [DB_PROXY_SERVICE] : [];
+}
+
 /** The app's environment: plain values only (the secrets are files). */
 function appEnvironment(answers: Answers, cluster: readonly ClusterHost[], version: string): Record<string, string> {
   return {
@@ -113,6 +124,7 @@ const hardened: Pick<ComposeService, 'cap_drop' | 'security_opt'> = { cap_drop: 
 
 /** The Compose project "<project>-app". `image` is the app image in the private registry, `version` its tag. */
 export function appComposeSpec(answers: Answers, cluster: readonly ClusterHost[], image: string, version: string): ComposeSpec {
+  const proxyConfig = appDbProxyConfig(answers, cluster);
   const environment = appEnvironment(answers, cluster, version);
   const dbPassword = { type: 'bind' as const, source: APP_SECRET_FILES.dbPassword(answers), target: DB_PASSWORD_IN_CONTAINER, read_only: true };
   const replica = (n: number): ComposeService => ({
@@ -133,6 +145,7 @@ export function appComposeSpec(answers: Answers, cluster: readonly ClusterHost[]
       // One-shot: berth runs it before the replicas start or change (never two at once); `docker compose up` runs it first too.
       migrate: { image, command: ['migrate'], environment, volumes: [dbPassword], ...hardened, restart: 'no', networks: ['db'] },
       ...Object.fromEntries(replicaNames(answers).map((name, i) => [name, replica(i + 1)])),
+      ...(proxyConfig.length > 0 ? { [DB_PROXY_SERVICE]: dbProxyService(proxyConfig[0].path, proxyConfig) } : {}),
       lb: {
         image: LB_IMAGE,
         ports: [{ target: 80, published: 80, protocol: 'tcp' }],
@@ -144,7 +157,8 @@ export function appComposeSpec(answers: Answers, cluster: readonly ClusterHost[]
       },
     },
     networks: {
-      db: { name: dbNetworkName(answers), external: true },
+      // The db project's network on its host; spread, one of this project's own, where the proxy is.
+      db: proxyConfig.length > 0 ? {} : { name: dbNetworkName(answers), external: true },
       front: { ipam: { config: [{ subnet: answers.app.subnet, ip_range: dynamicRange(answers) }] } },
     },
   };

@@ -2,8 +2,10 @@
  * assets/scripts/galera-start.sh, the Galera node entrypoint, run for real with
  * bash: stub commands first on PATH (docker-entrypoint.sh records the arguments
  * it was exec'd with, gosu, socat, mariadb, mariadbd --wsrep-recover, chown), a
- * fake datadir, a shared state directory holding the peers' files, and small TCP
- * servers on 127.0.0.x standing in for the peers' :9200 check and Galera port.
+ * fake datadir, a state directory holding every node's state file, the real
+ * galera-http-check.sh serving each node's :9200 on 127.0.0.x (its verdict
+ * from the mariadb stub, its state file on GET /state, as socat runs it), and
+ * small TCP servers standing in for the peers' Galera port.
  * Every case asserts what the script exec'd (or that it did not) and what it
  * logged, and kills the script's process group (its monitor loop and socat) at
  * the end.
@@ -11,13 +13,14 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assetPath } from '../../src/assets';
 import { freePort } from '../support/sshd';
 
 const SCRIPT = assetPath('scripts', 'galera-start.sh');
+const CHECK_SCRIPT = assetPath('scripts', 'galera-http-check.sh');
 const UUID = 'a08467c9-5b3e-11f0-9d2b-0242ac120002';
 const OTHER_UUID = '11111111-5b3e-11f0-9d2b-0242ac120002';
 const NIL = '00000000-0000-0000-0000-000000000000';
@@ -186,7 +189,27 @@ class Cluster {
   }
 
   static async create(nodes = [N1, N2, N3]): Promise<Cluster> {
-    return new Cluster(nodes, await freePort(), await freePort());
+    const cluster = new Cluster(nodes, await freePort(), await freePort());
+    for (const name of nodes) await cluster.serveCheck(name);
+    return cluster;
+  }
+
+  /** What the mariadb stub of `name` reads: its SHOW STATUS rows (the node's run writes there too). */
+  private outOf(name: string): string {
+    const out = join(this.root, name, 'out');
+    mkdirSync(out, { recursive: true });
+    return out;
+  }
+
+  /** The node's :9200: the real galera-http-check.sh per connection, as socat SYSTEM: runs it. */
+  private async serveCheck(name: string): Promise<void> {
+    const env = { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, GALERA_NODE: name, GALERA_STATE: this.state, STUB_OUT: this.outOf(name) };
+    await this.listen(name, this.checkPort, (socket) => {
+      const child = spawn('bash', [CHECK_SCRIPT], { env, stdio: ['pipe', 'pipe', 'ignore'] });
+      child.stdin.on('error', () => undefined);
+      socket.pipe(child.stdin);
+      child.stdout.pipe(socket);
+    });
   }
 
   /** A peer's state file, as its script or monitor writes it: `phase time uuid seqno ...`. */
@@ -202,14 +225,10 @@ class Cluster {
     }
   }
 
-  /** A peer's :9200 check answering `status` (e.g. "200 OK"), as galera-http-check.sh does. */
-  async check(name: string, status: string): Promise<void> {
-    await this.listen(name, this.checkPort, (socket) =>
-      socket.once('data', () => {
-        const body = status.startsWith('200') ? 'synced\n' : 'not synced\n';
-        socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
-      }),
-    );
+  /** A peer's mariadbd as its :9200 check sees it: Synced in a Primary component (200) or joining (503). */
+  check(name: string, status: '200 OK' | '503 Service Unavailable'): void {
+    const rows = status.startsWith('200') ? 'wsrep_local_state\t4\nwsrep_cluster_status\tPrimary\n' : 'wsrep_local_state\t1\nwsrep_cluster_status\tnon-Primary\n';
+    writeFileSync(join(this.outOf(name), 'status'), rows);
   }
 
   /** A peer whose Galera port accepts connections (a node of a running cluster). */
@@ -380,7 +399,7 @@ describe('galera-start.sh (the Galera node entrypoint) run with bash and stubs',
       const first = c.start(N1);
       const third = c.start(N3);
       assert.equal(await first.endsWithin(3000), false, 'N1 waits while N2 is not Synced');
-      await c.check(N2, '200 OK');
+      c.check(N2, '200 OK');
       assert.ok(await first.endsWithin(DECIDE_MS), 'N1 joins once N2 is Synced');
       const r = await first.stop();
       assertExeced(r, ['mariadbd'], 'empty node joining');
@@ -504,11 +523,11 @@ describe('galera-start.sh (the Galera node entrypoint) run with bash and stubs',
     it('9. a peer answering 200 on its check (a Primary exists): it joins, never bootstraps; 503 is no Primary', async () => {
       const synced = await Cluster.create();
       synced.peers({ [N2]: 40, [N3]: 41 });
-      await synced.check(N3, '200 OK');
+      synced.check(N3, '200 OK');
       const notSynced = await Cluster.create();
       notSynced.peers({ [N2]: 40, [N3]: 41 });
-      await notSynced.check(N2, '503 Service Unavailable');
-      await notSynced.check(N3, '503 Service Unavailable');
+      notSynced.check(N2, '503 Service Unavailable');
+      notSynced.check(N3, '503 Service Unavailable');
       const runs = [synced, notSynced].map((c) => c.start(N1, { data: { uuid: UUID, seqno: 42 } }));
       assert.deepEqual(await Promise.all(runs.map((run) => run.endsWithin(DECIDE_MS))), [true, true]);
       const [joined, booted] = await Promise.all(runs.map((run) => run.stop()));
@@ -518,6 +537,34 @@ describe('galera-start.sh (the Galera node entrypoint) run with bash and stubs',
       assert.equal(safeToBootstrap(joined), '0');
       assert.equal(synced.lock(), null);
       assertExeced(booted, ['mariadbd', '--wsrep-new-cluster'], 'peers answer 503');
+    });
+
+    it('9b. a Synced peer running in another cluster (one made anew while this node was down): it REFUSES to join; a peer of its own cluster it joins', async () => {
+      const foreign = await Cluster.create();
+      foreign.peer(N3, 'running', OTHER_UUID, 5);
+      foreign.check(N3, '200 OK');
+      const own = await Cluster.create();
+      own.peer(N3, 'running', UUID, 50);
+      own.check(N3, '200 OK');
+      const [refusing, joining] = [foreign, own].map((c) => c.start(N1, { data: { uuid: UUID, seqno: 42 } }));
+      const [refused, joined] = await Promise.all([watch(refusing), watch(joining, DECIDE_MS)]);
+      assertWaited(refused, 'a Primary of another cluster');
+      assert.match(refused.stderr, new RegExp(`REFUSING to join: 127\\.0\\.0\\.13 is Synced in the cluster ${OTHER_UUID}, this node's data is of the cluster ${UUID}`));
+      assertExeced(joined, ['mariadbd'], 'a Primary of its own cluster');
+    });
+
+    it("serves a node's state on GET /state with its age, not its time: hosts whose clocks differ compare ages", async () => {
+      const c = await Cluster.create();
+      c.peer(N2, 'recovering', UUID, 40, 7);
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = createConnection({ host: N2, port: c.checkPort }, () => socket.write('GET /state HTTP/1.0\r\n\r\n'));
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(reply.split('\r\n\r\n')[1], new RegExp(`^recovering [78] ${UUID} 40\n$`));
     });
 
     it('10. the bootstrap lock just taken by another node: the winner does not bootstrap a second time; its own lock (a restart) does not stop it', async () => {

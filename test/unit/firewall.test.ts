@@ -247,6 +247,28 @@ COMMIT
     assert.equal(without(rules(open, 'vm2', 4)), rules({}, 'vm2', 4));
   });
 
+  describe('Galera spread over three db hosts (the nodes on the host network)', () => {
+    const spread = {
+      hosts: [
+        { name: 'vm1', address: '10.0.0.11', roles: ['app', 'lb', 'db'] },
+        { name: 'vm2', address: '10.0.0.12', roles: ['registry', 'dns', 'db'] },
+        { name: 'vm3', address: '10.0.0.13', roles: ['db'] },
+      ],
+    };
+
+    it("lets the proxy next to the app reach MariaDB and the node's check: from the app host, and on the app host from its Docker networks", () => {
+      const vm3 = rules(spread, 'vm3', 4);
+      assert.ok(vm3.includes('-A BERTH-INPUT -s 10.0.0.11/32 -p tcp -m multiport --dports 3306,9200 -m comment --comment "MariaDB from the database proxy (app)" -j ACCEPT\n'), vm3);
+      assert.doesNotMatch(vm3, /-i (docker|br-)\+ .*MariaDB from the database proxy/, 'no app here: no Docker network of this host needs it');
+      const vm1 = rules(spread, 'vm1', 4);
+      for (const bridge of ['docker+', 'br-+']) {
+        assert.ok(vm1.includes(`-A BERTH-INPUT -i ${bridge} -p tcp -m multiport --dports 3306,9200 -m comment --comment "MariaDB from the database proxy (app)" -j ACCEPT\n`), vm1);
+      }
+      assert.doesNotMatch(vm1, /-s 10\.0\.0\.11\/32 .*3306/, 'not from itself by address');
+      assert.ok(vm1.includes('-A BERTH-INPUT -s 10.0.0.12/32 -p tcp -m multiport --dports 3306,4444,4567,4568,9200 -m comment --comment "MariaDB Galera between db hosts" -j ACCEPT\n'));
+    });
+  });
+
   describe('three hosts, two of them db', () => {
     const three = { hosts: THREE_HOSTS, firewall: { adminCidrs: ['203.0.113.0/24'] } };
 
@@ -264,7 +286,7 @@ COMMIT
 -A BERTH-INPUT -p udp -m udp --sport 67 --dport 68 -m comment --comment "DHCP replies" -j ACCEPT
 -A BERTH-INPUT -s 203.0.113.0/24 -p tcp -m tcp --dport 22 -m comment --comment "SSH from firewall.adminCidrs" -j ACCEPT
 -A BERTH-INPUT -p tcp -m multiport --dports 80,443 -m comment --comment "web (lb)" -j ACCEPT
--A BERTH-INPUT -s 10.0.0.13/32 -p tcp -m multiport --dports 3306,4444,4567,4568 -m comment --comment "MariaDB Galera between db hosts" -j ACCEPT
+-A BERTH-INPUT -s 10.0.0.13/32 -p tcp -m multiport --dports 3306,4444,4567,4568,9200 -m comment --comment "MariaDB Galera between db hosts" -j ACCEPT
 -A BERTH-INPUT -s 10.0.0.13/32 -p udp -m udp --dport 4567 -m comment --comment "MariaDB Galera between db hosts" -j ACCEPT
 -A BERTH-INPUT -j DROP
 ${DOCKER_USER_START}-A BERTH-DOCKER-USER -p tcp -m conntrack --ctstate DNAT --ctorigdstport 80 -m comment --comment "web (lb)" -j RETURN
@@ -273,6 +295,7 @@ ${DOCKER_USER_START}-A BERTH-DOCKER-USER -p tcp -m conntrack --ctstate DNAT --ct
 -A BERTH-DOCKER-USER -s 10.0.0.13/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 4444 -m comment --comment "MariaDB Galera between db hosts" -j RETURN
 -A BERTH-DOCKER-USER -s 10.0.0.13/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 4567 -m comment --comment "MariaDB Galera between db hosts" -j RETURN
 -A BERTH-DOCKER-USER -s 10.0.0.13/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 4568 -m comment --comment "MariaDB Galera between db hosts" -j RETURN
+-A BERTH-DOCKER-USER -s 10.0.0.13/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 9200 -m comment --comment "MariaDB Galera between db hosts" -j RETURN
 -A BERTH-DOCKER-USER -s 10.0.0.13/32 -p udp -m conntrack --ctstate DNAT --ctorigdstport 4567 -m comment --comment "MariaDB Galera between db hosts" -j RETURN
 -A BERTH-DOCKER-USER -j DROP
 COMMIT
@@ -293,13 +316,14 @@ COMMIT
 -A BERTH-INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT
 -A BERTH-INPUT -p udp -m udp --sport 67 --dport 68 -m comment --comment "DHCP replies" -j ACCEPT
 -A BERTH-INPUT -s 203.0.113.0/24 -p tcp -m tcp --dport 22 -m comment --comment "SSH from firewall.adminCidrs" -j ACCEPT
--A BERTH-INPUT -s 10.0.0.11/32 -p tcp -m multiport --dports 3306,4444,4567,4568 -m comment --comment "MariaDB Galera between db hosts" -j ACCEPT
+-A BERTH-INPUT -s 10.0.0.11/32 -p tcp -m multiport --dports 3306,4444,4567,4568,9200 -m comment --comment "MariaDB Galera between db hosts" -j ACCEPT
 -A BERTH-INPUT -s 10.0.0.11/32 -p udp -m udp --dport 4567 -m comment --comment "MariaDB Galera between db hosts" -j ACCEPT
 -A BERTH-INPUT -j DROP
 ${DOCKER_USER_START}-A BERTH-DOCKER-USER -s 10.0.0.11/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 3306 -m comment --comment "MariaDB Galera between db hosts" -j RETURN
 -A BERTH-DOCKER-USER -s 10.0.0.11/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 4444 -m comment --comment "MariaDB Galera between db hosts" -j RETURN
 -A BERTH-DOCKER-USER -s 10.0.0.11/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 4567 -m comment --comment "MariaDB Galera between db hosts" -j RETURN
 -A BERTH-DOCKER-USER -s 10.0.0.11/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 4568 -m comment --comment "MariaDB Galera between db hosts" -j RETURN
+-A BERTH-DOCKER-USER -s 10.0.0.11/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 9200 -m comment --comment "MariaDB Galera between db hosts" -j RETURN
 -A BERTH-DOCKER-USER -s 10.0.0.11/32 -p udp -m conntrack --ctstate DNAT --ctorigdstport 4567 -m comment --comment "MariaDB Galera between db hosts" -j RETURN
 -A BERTH-DOCKER-USER -j DROP
 COMMIT
@@ -328,7 +352,7 @@ COMMIT
       const v4 = rules({ hosts }, 'vm1', 4);
       const v6 = rules({ hosts }, 'vm1', 6);
       assert.ok(!v4.includes('Galera'), v4);
-      assert.ok(v6.includes('-A BERTH-INPUT -s fd00::13/128 -p tcp -m multiport --dports 3306,4444,4567,4568 -m comment --comment "MariaDB Galera between db hosts" -j ACCEPT\n'), v6);
+      assert.ok(v6.includes('-A BERTH-INPUT -s fd00::13/128 -p tcp -m multiport --dports 3306,4444,4567,4568,9200 -m comment --comment "MariaDB Galera between db hosts" -j ACCEPT\n'), v6);
     });
   });
 

@@ -9,24 +9,38 @@ import { allowedHosts, appComposeSpec, renderNginxConf, replicaAddress } from '.
 import { testAnswers, TEST_SECRETS } from '../support/answers';
 
 const cluster = (answers = testAnswers()) => clusterOf(answers, new Map());
+/** The cluster and its host named `name`. */
+const on = (answers: ReturnType<typeof testAnswers>, name = 'vm1') => {
+  const hosts = cluster(answers);
+  return [answers, hosts, hosts.find((h) => h.name === name) ?? hosts[0]] as const;
+};
+/** Three db hosts: vm1 (app, lb, db), vm2 (registry, db), vm3 (db). */
+const spreadAnswers = () =>
+  testAnswers({
+    hosts: [
+      { name: 'vm1', address: '10.0.0.11', roles: ['app', 'lb', 'db'] },
+      { name: 'vm2', address: '10.0.0.12', roles: ['registry', 'dns', 'db'] },
+      { name: 'vm3', address: '10.0.0.13', roles: ['db'] },
+    ],
+  });
 
 describe('the stack: Galera', () => {
   it('names every node in the cluster address, with the SST by unix socket (no password in any file)', () => {
-    const cnf = renderGaleraCnf(testAnswers({ db: { nodes: 5 } }));
+    const cnf = renderGaleraCnf(...on(testAnswers({ db: { nodes: 5 } })));
     assert.match(cnf, /^wsrep_cluster_address=gcomm:\/\/db1,db2,db3,db4,db5$/m);
     assert.match(cnf, /^wsrep_sst_method=mariabackup\nwsrep_sst_auth=mysql:$/m);
     assert.match(cnf, /^wsrep_provider_options="pc\.recovery=true"$/m);
   });
 
   it('sends every connection to one node, the others as backups, followed through Docker DNS', () => {
-    const cfg = renderDbProxyConfig(testAnswers());
+    const cfg = renderDbProxyConfig(testAnswers(), cluster());
     assert.match(cfg, /  server db1 db1:3306\n  server db2 db2:3306 backup\n  server db3 db3:3306 backup\n$/);
     assert.match(cfg, /option httpchk GET \/\n  http-check expect status 200\n  default-server check port 9200 .*resolvers docker init-addr last,libc,none/);
     assert.match(cfg, /stick on int\(1\)/, 'no fail-back: the node in use stays until it fails');
   });
 
   it('starts nodes without a fixed --wsrep-new-cluster, restarts them always, and keeps the secrets in files', () => {
-    const spec = dbComposeSpec(testAnswers());
+    const spec = dbComposeSpec(...on(testAnswers()));
     assert.deepEqual(Object.keys(spec.services), ['db1', 'db2', 'db3', 'dbproxy']);
     const db2 = spec.services.db2;
     assert.deepEqual(db2.command, ['mariadbd']);
@@ -41,10 +55,38 @@ describe('the stack: Galera', () => {
   });
 
   it("labels each node with its configuration's digest, so that a changed file recreates it", () => {
-    const a = dbComposeSpec(testAnswers()).services.db1.labels?.['berth.config'];
-    const b = dbComposeSpec(testAnswers({ project: 'other' })).services.db1.labels?.['berth.config'];
+    const a = dbComposeSpec(...on(testAnswers())).services.db1.labels?.['berth.config'];
+    const b = dbComposeSpec(...on(testAnswers({ project: 'other' }))).services.db1.labels?.['berth.config'];
     assert.match(a ?? '', /^[0-9a-f]{16}$/);
     assert.notEqual(a, b, 'the cluster name is in galera.cnf');
+  });
+});
+
+describe('the stack: Galera spread over three db hosts', () => {
+  it('puts dbN on the Nth db host, at its cluster address, on the host network, naming its peers by address', () => {
+    const cnf = renderGaleraCnf(...on(spreadAnswers(), 'vm2'));
+    assert.match(cnf, /^wsrep_cluster_address=gcomm:\/\/10\.0\.0\.11,10\.0\.0\.12,10\.0\.0\.13\nwsrep_node_name=db2\nwsrep_node_address=10\.0\.0\.12$/m);
+    const spec = dbComposeSpec(...on(spreadAnswers(), 'vm2'));
+    assert.deepEqual(Object.keys(spec.services), ['db2'], 'one node, and no proxy: it runs next to the app');
+    assert.equal(spec.services.db2.network_mode, 'host');
+    assert.equal(spec.services.db2.hostname, undefined, 'Docker refuses a hostname on the host network');
+    assert.deepEqual(spec.services.db2.extra_hosts, { db1: '10.0.0.11', db2: '10.0.0.12', db3: '10.0.0.13' });
+    assert.equal(spec.services.db2.environment?.GALERA_NODES, 'db1 db2 db3');
+    assert.equal(spec.networks, undefined);
+    assert.deepEqual(Object.keys(spec.volumes ?? {}), ['db2-data', 'galera-state']);
+    assert.match(renderCompose(spec), /network_mode: host\n    extra_hosts:\n      db1: 10\.0\.0\.11\n/);
+  });
+
+  it("runs the proxy in the app's project, pointed at the db hosts' addresses (no Docker DNS)", () => {
+    const answers = spreadAnswers();
+    const spec = appComposeSpec(answers, cluster(answers), '10.0.0.12:5000/app/app:abc', 'abc');
+    assert.deepEqual(Object.keys(spec.services), ['migrate', 'app-1', 'app-2', 'dbproxy', 'lb']);
+    assert.deepEqual(spec.services.dbproxy.networks, { db: { aliases: ['db'] } });
+    assert.deepEqual(spec.networks?.db, {}, "the app project's own network, not the db project's");
+    assert.equal(spec.services.dbproxy.volumes?.[0].source, '/opt/berth/app/app/dbproxy/haproxy.cfg');
+    const cfg = renderDbProxyConfig(answers, cluster(answers));
+    assert.match(cfg, /  server db1 10\.0\.0\.11:3306\n  server db2 10\.0\.0\.12:3306 backup\n  server db3 10\.0\.0\.13:3306 backup\n$/);
+    assert.doesNotMatch(cfg, /resolvers/);
   });
 });
 

@@ -53,14 +53,25 @@ describe('preflight phase', () => {
     assert.deepEqual(preflightPhase.plan(phaseContext(testAnswers(), 'vm1', { memoryMb: 2048 }), facts), []);
   });
 
-  it('refuses the stack spread over hosts, which berth does not run yet, naming each host\'s roles', () => {
-    const hosts = [
-      { name: 'vm1', address: '10.0.0.11', roles: ['app', 'lb', 'db'] },
-      { name: 'vm2', address: '10.0.0.12', roles: ['registry', 'dns', 'db'] },
-    ];
-    const ctx = phaseContext(testAnswers({ hosts }), 'vm2');
-    const facts = factsFor(preflightPhase, ctx, { probes: { ...base, reach: reachOut(['apt http://x/ http 200', 'dockerHub https://registry-1.docker.io/v2/ http 401']) } });
-    assert.throws(() => preflightPhase.plan(ctx, facts), (e: unknown) => e instanceof HostProblem && e.message === 'berth runs the roles app, lb and db together on one host for now (vm1 has app, lb, db; vm2 has db): give one host all three in the answers file');
+  it('refuses stack layouts berth cannot run before any change, saying which to use; three db hosts run one node each', () => {
+    const host = (name: string, ...roles: string[]) => ({ name, address: `10.0.0.${10 + Number(name.slice(2))}`, roles });
+    const problem = (hosts: ReturnType<typeof host>[], db: Record<string, unknown> = {}) => {
+      const ctx = phaseContext(testAnswers({ hosts, db: { rootPassword: 'Db-R00t-Secret-Kp4zW8', password: 'Db-App-Secret-Vn6xB2qJ', ...db } }), 'vm1');
+      const facts = factsFor(preflightPhase, ctx, { probes: { ...base, reach: reachOut(['apt http://x/ http 200', 'dockerHub https://registry-1.docker.io/v2/ http 401']) } });
+      try {
+        preflightPhase.plan(ctx, facts);
+        return null;
+      } catch (e) {
+        assert.ok(e instanceof HostProblem, String(e));
+        return e.message;
+      }
+    };
+    assert.equal(problem([host('vm1', 'app', 'lb', 'db'), host('vm2', 'registry', 'dns', 'db')]), 'two hosts have the db role (vm1, vm2): a Galera node on each would lose quorum when either host fails, and berth runs no arbitrator. Give the db role to one host (all db.nodes there) or to three or more (one node each)');
+    assert.equal(problem([host('vm1', 'app', 'db'), host('vm2', 'registry', 'dns', 'lb')]), 'berth runs the roles app and lb together on one host (app: vm1; lb: vm2): give both to one host in the answers file');
+    assert.equal(problem([host('vm1', 'app', 'lb'), host('vm2', 'registry', 'dns', 'db')]), 'with one db host, the app reaches the database on a Docker network of that host: give app, lb and db to one host (vm2 or vm1), or the db role to three or more hosts');
+    const spread = [host('vm1', 'app', 'lb'), host('vm2', 'registry', 'dns', 'db'), host('vm3', 'db'), host('vm4', 'db')];
+    assert.equal(problem(spread), null, 'the app apart from three db hosts');
+    assert.equal(problem([...spread, host('vm5', 'db')]), '4 hosts have the db role (vm2, vm3, vm4, vm5) and db.nodes is 3: with three or more db hosts berth runs one Galera node on each, so set db.nodes: 4 (and give the db role to an odd number of hosts: an even cluster can split in halves that both lose quorum)');
   });
 
   it('lists the targets from the answers', () => {

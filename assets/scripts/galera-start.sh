@@ -13,8 +13,10 @@
 # Overrides for the tests only (test/integration/galera-start.test.ts), the
 # production defaults otherwise: GALERA_DATADIR (/var/lib/mysql), GALERA_CHECK_PORT
 # (9200: the HTTP check this node serves and asks its peers on), GALERA_PORT
-# (4567: Galera's own port, probed on the peers of an empty node) and
-# GALERA_HTTP_CHECK (/usr/local/bin/galera-http-check.sh: what socat serves).
+# (4567: Galera's own port, probed on the peers of an empty node),
+# GALERA_HTTP_CHECK (/usr/local/bin/galera-http-check.sh: what socat serves) and
+# GALERA_NONPRIMARY_GRACE (30: seconds a running node stays non-Primary before it
+# may make its component Primary, see the monitor).
 set -euo pipefail
 me=${GALERA_NODE:?}
 read -r -a nodes <<<"${GALERA_NODES:?}"
@@ -23,6 +25,7 @@ datadir=${GALERA_DATADIR:-/var/lib/mysql}
 check_port=${GALERA_CHECK_PORT:-9200}
 galera_port=${GALERA_PORT:-4567}
 http_check=${GALERA_HTTP_CHECK:-/usr/local/bin/galera-http-check.sh}
+nonprimary_grace=${GALERA_NONPRIMARY_GRACE:-30}
 # A recovering peer's file older than this is not evidence of its position.
 fresh_seconds=10
 nil=00000000-0000-0000-0000-000000000000
@@ -84,10 +87,40 @@ wsrep_status() {
     ('wsrep_cluster_state_uuid','wsrep_last_committed','wsrep_local_state','wsrep_cluster_status','wsrep_cluster_size')" 2>/dev/null
 }
 
+# Every node's position, once each one has told its own lately: recovering (mariadbd not
+# started) or running outside a Primary component (the quorum lost: two nodes of three
+# failed one after the other). Sets all (1 when every position is in hand), best (the
+# most advanced node; a tie goes to the first in GALERA_NODES), best_seqno and uuids.
+positions() {
+  local p s
+  all=1 best='' best_seqno=-2 uuids=''
+  for p in "${nodes[@]}"; do
+    s=$(peer_file "$p")
+    if ! is_fresh "$s" || ! { [ "$(field "$s" 1)" = recovering ] || { [ "$(field "$s" 1)" = running ] && [ "$(field "$s" 6)" != Primary ]; }; }; then
+      all=0
+      return 0
+    fi
+    uuids="$uuids $(field "$s" 3)"
+    if [ "$(field "$s" 4)" -gt "$best_seqno" ]; then
+      best=$p
+      best_seqno=$(field "$s" 4)
+    fi
+  done
+}
+# One cluster UUID among the positions, and not nil.
+one_history() {
+  [ "$(tr ' ' '\n' <<<"$uuids" | sed '/^$/d' | sort -u | wc -l)" = 1 ] && ! grep -q "$nil" <<<"$uuids"
+}
+
 # Every 2 s: this node's state for its peers, the marker that a cluster exists,
-# and the release of the bootstrap lock once every node has joined.
+# the release of the bootstrap lock once every node has joined, and the way out of
+# a lost quorum: when every node has told its position, none is in a Primary
+# component, and this running node is the most advanced, it makes its component
+# Primary (pc.bootstrap), as the recovering winner would bootstrap; the others
+# then join it. Not before the grace: Galera re-forms a component by itself when a
+# partition heals.
 monitor() {
-  local st uuid seq local_state cluster_status size
+  local st uuid seq local_state cluster_status size nonprimary_since=''
   while sleep 2; do
     st=$(wsrep_status) || continue
     # SHOW STATUS does not return rows in the order asked: by name.
@@ -103,6 +136,18 @@ monitor() {
         rm -f "$state/bootstrap.lock"
       fi
     fi
+    if [ "$cluster_status" = Primary ]; then
+      nonprimary_since=''
+      continue
+    fi
+    nonprimary_since=${nonprimary_since:-$(now)}
+    [ $(($(now) - nonprimary_since)) -ge "$nonprimary_grace" ] || continue
+    positions
+    if [ "$all" = 1 ] && [ "$best" = "$me" ] && one_history; then
+      log "the quorum is lost and this node is the most advanced of all ($uuid:$seq; all:$uuids): making its component Primary (pc.bootstrap)"
+      MYSQL_PWD="$(cat "${MARIADB_ROOT_PASSWORD_FILE:-/run/secrets/db_root_password}")" mariadb --protocol=socket -uroot -e "SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'" || log "pc.bootstrap failed"
+      nonprimary_since=''
+    fi
   done
 }
 
@@ -110,6 +155,9 @@ if [ "${1:-}" != mariadbd ]; then
   exec docker-entrypoint.sh "$@"
 fi
 mkdir -p "$state"
+# Before the check serves anything: not the state of this node's previous life (a
+# "running" line of a node killed a moment ago would tell its peers it still runs).
+if [ -d "$datadir/mysql" ]; then publish starting - -1; else publish empty - -1; fi
 monitor &
 socat "TCP-LISTEN:$check_port,reuseaddr,fork" "SYSTEM:$http_check" &
 
@@ -120,7 +168,7 @@ if [ ! -d "$datadir/mysql" ]; then
   others=0
   for p in "${nodes[@]}"; do
     [ "$p" = "$me" ] && continue
-    case "$(field "$(peer_file "$p")" 1)" in running | recovering | new) others=1 ;; esac
+    case "$(field "$(peer_file "$p")" 1)" in running | recovering | new | starting) others=1 ;; esac
     if (exec 3<>"/dev/tcp/$p/$galera_port") 2>/dev/null; then others=1; fi
   done
   if [ "$me" = "${nodes[0]}" ] && [ ! -e "$state/cluster" ] && [ "$others" = 0 ]; then
@@ -176,21 +224,9 @@ while :; do
   fi
   publish recovering "$uuid" "$seqno"
   # Bootstrap only with every node's position in hand: the missing one may hold the last writes.
-  all=1 best='' best_seqno=-2 uuids=''
-  for p in "${nodes[@]}"; do
-    s=$(peer_file "$p")
-    if [ "$(field "$s" 1)" != recovering ] || ! is_fresh "$s"; then
-      all=0
-      break
-    fi
-    uuids="$uuids $(field "$s" 3)"
-    if [ "$(field "$s" 4)" -gt "$best_seqno" ]; then
-      best=$p
-      best_seqno=$(field "$s" 4)
-    fi
-  done
+  positions
   if [ "$all" = 1 ]; then
-    if [ "$(tr ' ' '\n' <<<"$uuids" | sed '/^$/d' | sort -u | wc -l)" != 1 ] || [ "$uuid" = "$nil" ]; then
+    if ! one_history || [ "$uuid" = "$nil" ]; then
       log "REFUSING to bootstrap: the nodes' cluster UUIDs differ or are nil ($uuids); a human must decide which data to keep"
       sleep 10
       continue

@@ -348,7 +348,7 @@ export function answersSchema(env: AnswersEnvironment) {
           ),
         )
         .default(3)
-        .meta({ description: 'MariaDB Galera nodes, spread over the db hosts.' }),
+        .meta({ description: 'MariaDB Galera nodes: all on the db host, or one on each of three or more db hosts (then their number).' }),
       name: z.string().regex(/^[A-Za-z0-9_]{1,64}$/).default('app'),
       user: z.string().regex(/^[A-Za-z0-9_]{1,32}$/).default('app'),
       rootPassword: secret('password').optional(),

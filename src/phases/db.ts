@@ -1,4 +1,4 @@
-import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
+import { HostProblem, hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
 import { assetText } from '../assets';
 import { renderCompose } from '../render/compose';
@@ -97,11 +97,20 @@ export const dbPhase: Phase = {
       files: wantedFiles(ctx).map((f) => f.path),
       probes: {
         cluster: galeraStateScript(ctx),
+        installedNodes: `docker ps --all --filter ${shq(`label=com.docker.compose.project=${ctx.answers.project}-db`)} --format '{{.Label "berth.galera.node"}}' | sort -u`,
         ...(holdsFirstNode(ctx) ? { appUser: rootSqlScript(ctx.answers, localNodes(ctx), appUserQuery(ctx.answers)) } : {}),
       },
     };
   },
   plan(ctx, facts: Facts): Action[] {
+    const strangers = facts.probes.installedNodes.out.split('\n').filter((node) => node !== '' && !localNodes(ctx).includes(node));
+    if (strangers.length > 0) {
+      // Moving an installed cluster to another layout would start empty nodes beside the data of the old ones.
+      throw new HostProblem(
+        `this host runs the Galera nodes ${strangers.join(', ')}, which the answers place elsewhere (${placement(ctx)}); berth does not move an installed cluster to another layout`,
+        `Keep the db roles as they were installed, or move the data yourself (a dump, then docker compose --file ${dbComposePath(ctx.answers)} down on the old hosts) and rerun. Nothing was changed for the database on this host.`,
+      );
+    }
     const actions = fileActions(facts, wantedFiles(ctx));
     if (facts.probes.cluster.out.trim() !== galeraHealthyState(ctx)) {
       const nodes = localNodes(ctx);
@@ -137,7 +146,7 @@ export const dbRollPhase: Phase = {
     const digest = configDigest(configFiles(ctx));
     if (facts.files[markerPath(ROLL_MARKER)]?.content === digest) return [];
     return [
-      rollAction(ctx, 'roll', `bring ${localNodes(ctx).join(', ')}${localProxy(ctx).length > 0 ? ' and the database proxy' : ''} to the new configuration, one node at a time, each Synced before the next`, []),
+      rollAction(ctx, 'roll', `recreate whichever of ${[...localNodes(ctx), ...localProxy(ctx)].join(', ')} the configuration changed for, one node at a time, each Synced again before the next`, []),
       { kind: 'file', path: markerPath(ROLL_MARKER), content: digest, mode: 0o600 },
     ];
   },

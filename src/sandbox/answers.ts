@@ -71,9 +71,8 @@ export function mergeOverrides(base: Record<string, unknown>, overrides: Record<
 /**
  * The roles of VM `index` (0-based) of `count`, so that the answers install as they
  * are for every count: one VM holds every role; two or more, the original layout on
- * the first two, and the others are hardened hosts without a role (berth runs the
- * app, lb and db roles together on one host for now), so that one more VM changes
- * no other VM's roles.
+ * the first two, and the others are hardened hosts without a role, so that one more
+ * VM changes no other VM's roles (a third db host would move Galera's nodes).
  */
 export function sandboxRoles(index: number, count: number): Role[] {
   if (count === 1) return [...ROLES];

@@ -3,6 +3,7 @@ import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { demoAppDir } from '../../src/app/context';
 import { e2eWorkDir } from './harness';
+import { heyOutcome } from './hey';
 import { changedPhases, INSTALL_TIMEOUT_MS, installedPlatform, runBerth, type InstalledPlatform } from './installed';
 
 /**
@@ -201,12 +202,3 @@ describe('e2e: the app stack', function () {
     assert.match(modes.stdout, /^400 10001 \/etc\/berth\/app\/django-secret-key$/m);
   });
 });
-
-/** hey's summary: the count of each status code and of socket errors. */
-export function heyOutcome(output: string): { statuses: Record<string, number>; errors: number } {
-  const statuses: Record<string, number> = {};
-  for (const m of output.matchAll(/^\s+\[(\d{3})\]\s+(\d+) responses/gm)) statuses[m[1]] = Number(m[2]);
-  const errorBlock = /Error distribution:\n([\s\S]*)$/.exec(output)?.[1] ?? '';
-  const errors = [...errorBlock.matchAll(/^\s+\[(\d+)\]/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
-  return { statuses, errors };
-}

@@ -39,7 +39,7 @@ const STUBS: Record<string, string> = {
   // A server that lingers, as the real one does: only the process-group kill ends it.
   socat: 'printf "%s\\n" "$@" >"$STUB_OUT/socat.args"\nexec sleep 600\n',
   // No server is running unless a case has the entrypoint stub "start" one (STUB_STATUS).
-  mariadb: '[ -f "$STUB_OUT/status" ] || exit 1\ncat "$STUB_OUT/status"\n',
+  mariadb: 'printf "%s\\n" "$*" >>"$STUB_OUT/mariadb.calls"\n[ -f "$STUB_OUT/status" ] || exit 1\ncat "$STUB_OUT/status"\n',
   mariadbd: [
     'printf "%s\\n" "$@" >"$STUB_OUT/mariadbd.args"',
     'for a in "$@"; do case $a in --log-error=*) log=${a#--log-error=} ;; esac; done',
@@ -254,7 +254,7 @@ class Cluster {
    * none for an empty datadir. `recovered`: what mariadbd --wsrep-recover logs.
    * `status`: the SHOW STATUS rows the mariadb stub returns once the entrypoint ran.
    */
-  start(name: string, opts: { data?: Data; recovered?: string; status?: string; args?: string[] } = {}): Run {
+  start(name: string, opts: { data?: Data; recovered?: string; status?: string; args?: string[]; env?: Record<string, string> } = {}): Run {
     const dir = join(this.root, name);
     const datadir = join(dir, 'data');
     const out = join(dir, 'out');
@@ -278,6 +278,7 @@ class Cluster {
       GALERA_PORT: String(this.galeraPort),
       GALERA_HTTP_CHECK: HTTP_CHECK,
       STUB_OUT: out,
+      ...opts.env,
     };
     if (opts.recovered) env.STUB_RECOVERED = opts.recovered;
     if (opts.status) {
@@ -595,6 +596,29 @@ describe('galera-start.sh (the Galera node entrypoint) run with bash and stubs',
       assert.match(r.stderr, /removing the bootstrap lock of an earlier outage \(127\.0\.0\.13 /);
       assertExeced(r, ['mariadbd', '--wsrep-new-cluster'], 'stale lock');
       assert.match(stale.lock() ?? '', /^127\.0\.0\.11 /, 'the winner holds it now');
+    });
+
+    it('a running node outside a Primary component (the quorum lost), the most advanced of all positions: its monitor makes its component Primary; with one position missing, never', async () => {
+      const nonPrimary = `wsrep_local_state\t0\nwsrep_cluster_size\t1\nwsrep_cluster_state_uuid\t${UUID}\nwsrep_cluster_status\tnon-Primary\nwsrep_last_committed\t42\n`;
+      const all = await Cluster.create();
+      all.peers({ [N2]: 40, [N3]: 41 });
+      const missing = await Cluster.create();
+      missing.peers({ [N2]: 40, [N3]: 41 });
+      const rootPassword = join(all.root, 'root-password');
+      writeFileSync(rootPassword, 'Root-Secret-Of-This-Test\n');
+      const env = { GALERA_NONPRIMARY_GRACE: '0', MARIADB_ROOT_PASSWORD_FILE: rootPassword };
+      const runs = [all, missing].map((c) => c.start(N1, { data: { uuid: UUID, seqno: 42 }, status: nonPrimary, env }));
+      assert.deepEqual(await Promise.all(runs.map((run) => run.endsWithin(DECIDE_MS))), [true, true]);
+      rmSync(join(missing.state, N3));
+      await sleep(4500);
+      const [made, waited] = await Promise.all(runs.map((run) => run.stop()));
+      const bootstraps = (r: Result) => readOr(join(r.out, 'mariadb.calls')).split('\n').filter((call) => call.includes('pc.bootstrap'));
+      // Once per grace while the component stays non-Primary (here the stub's status never changes). The password travels in the environment only.
+      assert.ok(bootstraps(made).length >= 1, made.stderr);
+      for (const call of bootstraps(made)) assert.equal(call, "--protocol=socket -uroot -e SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'");
+      assert.doesNotMatch(made.stderr, /No such file|Root-Secret/);
+      assert.match(made.stderr, /the quorum is lost and this node is the most advanced of all/);
+      assert.deepEqual(bootstraps(waited), [], waited.stderr);
     });
 
     it("the bootstrapped node's monitor publishes running, writes the cluster marker, and releases the lock only once all have joined", async () => {

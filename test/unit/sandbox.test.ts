@@ -177,7 +177,7 @@ describe('sandbox answers', () => {
     };
     assert.deepEqual(rolesFor(1), ['vm1: registry dns app lb db']);
     assert.deepEqual(rolesFor(2), ['vm1: app lb db', 'vm2: registry dns']);
-    // Until the stack spreads over hosts (app, lb and db run on one host for now), the others are hardened hosts without a role.
+    // The others are hardened hosts without a role: one more VM changes no other VM's roles (a third db host would move Galera's nodes).
     for (let count = 3; count <= MAX_VMS; count++) {
       assert.deepEqual(rolesFor(count), [...rolesFor(2), ...vmNames(count).slice(2).map((name) => `${name}: `)]);
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { askedFacts, simulate, type Action, type Facts } from '../../../src/engine/plan';
-import type { PhaseContext } from '../../../src/engine/phase';
+import { HostProblem, type PhaseContext } from '../../../src/engine/phase';
 import { appPhase } from '../../../src/phases/app';
 import { dbPhase, dbRollPhase } from '../../../src/phases/db';
 import { testAnswers } from '../../support/answers';
@@ -58,6 +58,12 @@ describe('db phases with the nodes spread over three db hosts', () => {
       { name: 'vm2', address: '10.0.0.12', roles: ['registry', 'dns', 'db'] },
       { name: 'vm3', address: '10.0.0.13', roles: ['db'] },
     ],
+  });
+
+  it('refuses to move an installed cluster to another layout: nodes of the old one on this host', () => {
+    const vm1 = phaseContext(answers, 'vm1');
+    const facts = factsFor(dbPhase, vm1, { probes: { installedNodes: { code: 0, out: 'db1\ndb2\ndb3\n' } } });
+    assert.throws(() => dbPhase.plan(vm1, facts), (e: unknown) => e instanceof HostProblem && /^this host runs the Galera nodes db2, db3, which the answers place elsewhere \(one node on each of the 3 db hosts/.test(e.message));
   });
 
   it('starts one node per host, the app user on the first only, and says they survive a dead VM', () => {

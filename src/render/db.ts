@@ -154,7 +154,11 @@ export function renderDbProxyConfig(answers: Answers, cluster: readonly ClusterH
     'backend galera',
     '  option httpchk GET /',
     '  http-check expect status 200',
-    `  default-server check port ${CHECK_PORT} inter 2s fall 2 rise 2 on-marked-down shutdown-sessions${spread ? '' : ' resolvers docker init-addr last,libc,none'}`,
+    // A connection the node in use refuses or lets time out (it died) marks it down at once and is retried on the next one,
+    // so that the app does not wait for the next two failed checks.
+    '  option redispatch',
+    '  retries 2',
+    `  default-server check port ${CHECK_PORT} inter 2s fall 2 rise 2 on-marked-down shutdown-sessions observe layer4 error-limit 1 on-error mark-down${spread ? '' : ' resolvers docker init-addr last,libc,none'}`,
     '  stick-table type integer size 1',
     '  stick on int(1)',
     `  server ${first}`,

@@ -35,7 +35,7 @@ describe('the stack: Galera', () => {
   it('sends every connection to one node, the others as backups, followed through Docker DNS', () => {
     const cfg = renderDbProxyConfig(testAnswers(), cluster());
     assert.match(cfg, /  server db1 db1:3306\n  server db2 db2:3306 backup\n  server db3 db3:3306 backup\n$/);
-    assert.match(cfg, /option httpchk GET \/\n  http-check expect status 200\n  default-server check port 9200 .*resolvers docker init-addr last,libc,none/);
+    assert.match(cfg, /option httpchk GET \/\n  http-check expect status 200\n  option redispatch\n  retries 2\n  default-server check port 9200 .*observe layer4 error-limit 1 on-error mark-down resolvers docker init-addr last,libc,none/);
     assert.match(cfg, /stick on int\(1\)/, 'no fail-back: the node in use stays until it fails');
   });
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { Answers, HostAnswers } from '../answers/schema';
 import { RunFailedError } from '../errors';
 import { VERSION } from '../version';
@@ -89,6 +90,9 @@ function errorText(err: unknown): { error: string; hint?: string } {
 }
 
 /** The state of one run, shared by its steps. */
+/** Reads ahead at once per host: sshd allows 10 sessions per connection, and the phases' own reads need some. */
+const READ_AHEAD_PER_HOST = 3;
+
 class Run {
   readonly id = randomUUID();
   readonly summary: SummaryRow[] = [];
@@ -130,8 +134,50 @@ class Run {
     return s;
   }
 
+  /** Facts read ahead, by phase and host (readAhead); usable while nothing has changed anywhere. */
+  private readonly ahead = new Map<string, { query: FactsQuery; facts: Promise<Facts | undefined> }>();
+  /** Whether any host has run an action: from then on every fact is read when its phase comes. */
+  changed = false;
+
+  /**
+   * Reads every phase's facts on every host at once, a few at a time per host,
+   * at the start: a converged rerun then waits for one round of parallel reads
+   * instead of one round trip per phase. They serve only while no action has
+   * run anywhere (an action on one host can change what another sees, e.g.
+   * its DNS) and no connection was replaced, and only for the very query the
+   * phase asks when its turn comes.
+   */
+  readAhead(phases: readonly Phase[], cluster: readonly ClusterHost[]): void {
+    const { answers, local } = this.options;
+    for (const host of cluster) {
+      const s = this.sessions.get(host.name);
+      if (!s) continue;
+      // Not a sequence's phases: their hosts read only once the one before has applied.
+      const queue = phases.filter((p) => !p.sequence && p.appliesTo(host, answers));
+      const worker = async () => {
+        for (let phase = queue.shift(); phase && !this.changed; phase = queue.shift()) {
+          const query = phase.query({ answers, host, cluster, info: s.info, local, peers: {} });
+          const facts = this.fresh(host.name, query).catch(() => undefined);
+          this.ahead.set(`${phase.name}\0${host.name}`, { query, facts });
+          await facts;
+        }
+      };
+      for (let i = 0; i < READ_AHEAD_PER_HOST; i++) void worker();
+    }
+  }
+
+  /** A phase's facts on a host: read ahead when still valid, else from the host now. */
+  async facts(host: string, query: FactsQuery, phase?: string): Promise<Facts> {
+    const ahead = phase === undefined ? undefined : this.ahead.get(`${phase}\0${host}`);
+    if (ahead && !this.changed && isDeepStrictEqual(ahead.query, query)) {
+      const facts = await ahead.facts;
+      if (facts && !this.changed) return structuredClone(facts);
+    }
+    return this.fresh(host, query);
+  }
+
   /** A host's facts for a query: from the host, and the installer checks from this machine. */
-  async facts(host: string, query: FactsQuery): Promise<Facts> {
+  private async fresh(host: string, query: FactsQuery): Promise<Facts> {
     const probe = this.options.installerProbe ?? httpProbe;
     const checks = Object.entries(query.installer ?? {});
     const [facts, answers] = await Promise.all([this.session(host).agent.facts(query), Promise.all(checks.map(([, check]) => probe(check)))]);
@@ -233,7 +279,7 @@ async function runStep(run: Run, phase: Phase, host: ClusterHost, cluster: reado
     await heartbeat(s);
     const ctx: PhaseContext = { answers, host, cluster, info: s.info, local: run.options.local, peers };
     const query = phase.query(ctx);
-    const facts = await run.facts(host.name, query);
+    const facts = await run.facts(host.name, query, phase.name);
     const actions = phase.plan(ctx, askedFacts(facts, query));
     log.write(host.name, `${phase.name}: read ${describeQuery(query)}; ${actions.length === 0 ? 'up to date' : `plan: ${actions.map(describeAction).join('; ')}`}`);
     if (mode === 'plan') {
@@ -242,6 +288,7 @@ async function runStep(run: Run, phase: Phase, host: ClusterHost, cluster: reado
       const reads = phase.peers && Object.keys(peers).length > 0 ? `${phase.peers.what} from ${Object.keys(peers).join(', ')}` : undefined;
       run.plans.push({ phase: phase.name, host: host.name, actions, files, ...(reads ? { reads } : {}) });
     } else if (actions.length > 0) {
+      run.changed = true;
       await s.agent.apply(actions, {
         phase: phase.name,
         log,
@@ -258,6 +305,8 @@ async function runStep(run: Run, phase: Phase, host: ClusterHost, cluster: reado
     const reconnectUser = phase.reconnectAs?.(answers);
     if (mode === 'apply' && reconnectUser && (s.agent.user !== reconnectUser || actions.length > 0)) {
       const next = await connector.connectAs(s.answers, reconnectUser);
+      // What the old connection read ahead may differ from what the new one sees (its user, its way to root).
+      run.changed = true;
       await s.agent.close();
       s.agent = next;
       s.info = { ...s.info, loginUser: next.user };
@@ -317,6 +366,7 @@ export async function runPhases(options: RunOptions): Promise<RunResult> {
     await connectAll(run);
     if (run.ok && mode === 'apply') await lockAll(run);
     const cluster = clusterOf(answers, new Map([...run.sessions].map(([name, s]) => [name, s.info])));
+    if (run.ok) run.readAhead(phases, cluster);
     for (const phase of phases) await runPhase(run, phase, cluster);
   } finally {
     await Promise.all(

@@ -98,6 +98,39 @@ describe('engine: runPhases', () => {
     assert.equal(result.ok, true, JSON.stringify(result.summary));
   });
 
+  it('reads every phase\'s facts ahead, several at once per host; a phase after a change reads its facts again', async () => {
+    // What a later phase saw of the file the first one writes.
+    const seen: string[] = [];
+    const readerPhase: Phase = {
+      name: 'verify',
+      title: 'reader',
+      appliesTo: everyHost,
+      query: () => ({ files: ['/etc/motd'] }),
+      plan: (ctx, facts) => {
+        seen.push(`${ctx.host.name} ${facts.files['/etc/motd']?.content.trim() ?? 'none'}`);
+        return [];
+      },
+    };
+    const { hosts, options } = setup({ phases: [motdPhase, packagePhase, readerPhase] });
+    let inFlight = 0;
+    let most = 0;
+    for (const host of Object.values(hosts)) {
+      host.onFacts = async () => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setImmediate(resolve));
+        inFlight--;
+      };
+    }
+    assert.equal((await runPhases(options)).ok, true);
+    assert.deepEqual(seen.sort(), ['vm1 hello vm1', 'vm2 hello vm2'], 'the reader saw what the first phase wrote, not what was read ahead');
+    seen.length = 0;
+    most = 0;
+    const again = await runPhases(options);
+    assert.equal(again.summary.every((row) => row.status === 'ok'), true);
+    assert.deepEqual(seen.sort(), ['vm1 hello vm1', 'vm2 hello vm2']);
+    assert.ok(most > 2, `a converged run reads ahead, several phases at once (at most ${most} reads were in flight)`);
+  });
+
   it('only runs a phase on the hosts whose roles it concerns', async () => {
     const { hosts, options } = setup();
     await runPhases(options);
@@ -235,7 +268,7 @@ describe('engine: runPhases', () => {
 
   it('reconnects after the admin phase changed something, also as the same user, and journals over the new connection', async () => {
     const seen: string[] = [];
-    const later: Phase = { ...packagePhase, query: (ctx) => (seen.push(`${ctx.host.name}:${ctx.info.loginUser}`), packagePhase.query(ctx)) };
+    const later: Phase = { ...packagePhase, plan: (ctx, facts) => (seen.push(`${ctx.host.name}:${ctx.info.loginUser}`), packagePhase.plan(ctx, facts)) };
     const { hosts, options } = setup({ phases: [{ ...motdPhase, reconnectAs: () => 'root' }, later] });
     options.connector = {
       ...connectorFor(hosts),
@@ -259,8 +292,12 @@ describe('engine: runPhases', () => {
   it('interrupted (Ctrl-C): the steps under way finish, later phases are skipped, the locks are released', async () => {
     const abort = new AbortController();
     const { hosts, reporter, options } = setup({ signal: abort.signal });
-    // The interruption arrives while the first phase reads its facts.
-    hosts.vm1.onFacts = async () => abort.abort();
+    // The interruption arrives while the first phase is under way on vm1.
+    const handle = reporter.handle.bind(reporter);
+    reporter.handle = (e) => {
+      handle(e);
+      if (e.type === 'step-start' && e.phase === 'preflight' && e.host === 'vm1') abort.abort();
+    };
     const result = await runPhases(options);
     assert.equal(result.ok, false);
     const status = Object.fromEntries(result.summary.map((r) => [`${r.host}/${r.phase}`, r.status]));

@@ -105,9 +105,9 @@ export const dbPhase: Phase = {
   plan(ctx, facts: Facts): Action[] {
     const strangers = facts.probes.installedNodes.out.split('\n').filter((node) => node !== '' && !localNodes(ctx).includes(node));
     if (strangers.length > 0) {
-      // Moving an installed cluster to another layout would start empty nodes beside the data of the old ones.
+      // Another layout would start empty nodes beside the data of the old ones; fewer nodes would leave the others in the cluster.
       throw new HostProblem(
-        `this host runs the Galera nodes ${strangers.join(', ')}, which the answers place elsewhere (${placement(ctx)}); berth does not move an installed cluster to another layout`,
+        `this host runs the Galera nodes ${strangers.join(', ')}, which the answers no longer place here (${placement(ctx)}); berth does not move an installed cluster to another layout or shrink it`,
         `Keep the db roles as they were installed, or move the data yourself (a dump, then docker compose --file ${dbComposePath(ctx.answers)} down on the old hosts) and rerun. Nothing was changed for the database on this host.`,
       );
     }

@@ -63,7 +63,7 @@ describe('db phases with the nodes spread over three db hosts', () => {
   it('refuses to move an installed cluster to another layout: nodes of the old one on this host', () => {
     const vm1 = phaseContext(answers, 'vm1');
     const facts = factsFor(dbPhase, vm1, { probes: { installedNodes: { code: 0, out: 'db1\ndb2\ndb3\n' } } });
-    assert.throws(() => dbPhase.plan(vm1, facts), (e: unknown) => e instanceof HostProblem && /^this host runs the Galera nodes db2, db3, which the answers place elsewhere \(one node on each of the 3 db hosts/.test(e.message));
+    assert.throws(() => dbPhase.plan(vm1, facts), (e: unknown) => e instanceof HostProblem && /^this host runs the Galera nodes db2, db3, which the answers no longer place here \(one node on each of the 3 db hosts/.test(e.message));
   });
 
   it('starts one node per host, the app user on the first only, and says they survive a dead VM', () => {

@@ -63,7 +63,9 @@ export function allowedHosts(answers: Answers, cluster: readonly ClusterHost[]):
 }
 
 export function renderNginxConf(answers: Answers): string {
-  const servers = replicaNames(answers).map((_, i) => `  server ${replicaAddress(answers, i + 1)}:${APP_PORT} max_fails=1 fail_timeout=5s;`);
+  // Three failures before a replica is left out for 5 s: a request that fails on one is passed on anyway, and a
+  // database failover (every replica answering 503 for a moment) must not leave Nginx with no replica at all.
+  const servers = replicaNames(answers).map((_, i) => `  server ${replicaAddress(answers, i + 1)}:${APP_PORT} max_fails=3 fail_timeout=5s;`);
   const lines = [
     'upstream app {',
     ...servers,

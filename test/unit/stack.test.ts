@@ -109,7 +109,7 @@ describe("the stack: the app's database user", () => {
 describe('the stack: the app and Nginx', () => {
   it('balances the replicas at their fixed addresses, passing on only what may be sent again', () => {
     const conf = renderNginxConf(testAnswers({ app: { replicas: 3 } }));
-    assert.match(conf, /upstream app \{\n  server 172\.30\.253\.11:8000 max_fails=1 fail_timeout=5s;\n  server 172\.30\.253\.12:8000 max_fails=1 fail_timeout=5s;\n  server 172\.30\.253\.13:8000 max_fails=1 fail_timeout=5s;\n  keepalive 16;\n\}/);
+    assert.match(conf, /upstream app \{\n  server 172\.30\.253\.11:8000 max_fails=3 fail_timeout=5s;\n  server 172\.30\.253\.12:8000 max_fails=3 fail_timeout=5s;\n  server 172\.30\.253\.13:8000 max_fails=3 fail_timeout=5s;\n  keepalive 16;\n\}/);
     assert.match(conf, /proxy_next_upstream error timeout http_502 http_503 http_504;/);
     assert.doesNotMatch(conf, /non_idempotent/);
   });

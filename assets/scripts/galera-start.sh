@@ -44,8 +44,7 @@ field() { awk -v n="$2" '{print $n}' <<<"$1"; }
 # its own clock), with the age turned into a time of this one's; nothing when it does not answer.
 peer_file() {
   local reply line age
-  # shellcheck disable=SC2016 # $1 and $2 expand in the inner bash, which gets the node and the port as its arguments.
-  reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET /state HTTP/1.0\r\n\r\n" >&3 && cat <&3' _ "$1" "$check_port" 2>/dev/null) || return 0
+  reply=$(ask "$1" /state) || return 0
   [[ $reply == "HTTP/1.1 200"* ]] || return 0
   line=$(tail -n 1 <<<"$reply")
   age=$(field "$line" 2)
@@ -57,13 +56,15 @@ is_fresh() {
   t=$(field "$1" 2)
   [ -n "$t" ] && [ $(($(now) - t)) -le "$fresh_seconds" ]
 }
-# Asks a node's check on :9200 (check_port) live (200: Synced in a Primary component). A state
+# A node's check (check_port) asked for PATH: its whole HTTP reply, nothing when it does not answer within 3 s.
+ask() {
+  # shellcheck disable=SC2016 # $1 to $3 expand in the inner bash, which gets the node, the port and the path as its arguments.
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET %s HTTP/1.0\r\n\r\n" "$3" >&3 && cat <&3' _ "$1" "$check_port" "$2" 2>/dev/null
+}
+# Asks a node's check live (200: Synced in a Primary component). A state
 # file is not enough: a node killed a second ago still looks Primary there.
 synced() {
-  local reply
-  # shellcheck disable=SC2016 # $1 and $2 expand in the inner bash, which gets the node and the port as its arguments.
-  reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET / HTTP/1.0\r\n\r\n" >&3 && head -n 1 <&3' _ "$1" "$check_port" 2>/dev/null) || return 1
-  [[ $reply == "HTTP/1.1 200"* ]]
+  [[ $(ask "$1" / | head -n 1) == "HTTP/1.1 200"* ]]
 }
 primary_peer() {
   local p

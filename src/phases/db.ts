@@ -10,6 +10,7 @@ import {
   dbComposeSpec,
   dbConfigFiles,
   dbNodeNames,
+  dbProjectName,
   DB_PROXY_SERVICE,
   dbRootPasswordPath,
   galeraLayout,
@@ -51,7 +52,7 @@ export function galeraStateScript(ctx: PhaseContext): string {
   const query = "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN ('wsrep_local_state','wsrep_cluster_status','wsrep_cluster_size') ORDER BY FIELD(VARIABLE_NAME,'wsrep_local_state','wsrep_cluster_status','wsrep_cluster_size')";
   // One docker ps for the project's containers, then every node asked at once: a converged rerun stays quick.
   return [
-    `containers=$(docker ps --all --filter ${shq(`label=com.docker.compose.project=${dbComposeSpec(ctx.answers, ctx.cluster, ctx.host).name}`)} --format '{{.Label "com.docker.compose.service"}} {{.ID}} {{.State}}')`,
+    `containers=$(docker ps --all --filter ${shq(`label=com.docker.compose.project=${dbProjectName(ctx.answers)}`)} --format '{{.Label "com.docker.compose.service"}} {{.ID}} {{.State}}')`,
     'out=$(mktemp -d)',
     `for node in ${localNodes(ctx).join(' ')}; do`,
     `  id=$(awk -v s="$node" '$1 == s {print $2}' <<<"$containers")`,
@@ -97,7 +98,7 @@ export const dbPhase: Phase = {
       files: wantedFiles(ctx).map((f) => f.path),
       probes: {
         cluster: galeraStateScript(ctx),
-        installedNodes: `docker ps --all --filter ${shq(`label=com.docker.compose.project=${ctx.answers.project}-db`)} --format '{{.Label "berth.galera.node"}}' | sort -u`,
+        installedNodes: `docker ps --all --filter ${shq(`label=com.docker.compose.project=${dbProjectName(ctx.answers)}`)} --format '{{.Label "berth.galera.node"}}' | sort -u`,
         ...(holdsFirstNode(ctx) ? { appUser: rootSqlScript(ctx.answers, localNodes(ctx), appUserQuery(ctx.answers)) } : {}),
       },
     };

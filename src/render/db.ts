@@ -54,6 +54,11 @@ export function dbRootPasswordPath(answers: Answers): string {
   return `${secretsDir(answers)}/db-root-password`;
 }
 
+/** The db Compose project's name on every db host. */
+export function dbProjectName(answers: Answers): string {
+  return `${answers.project}-db`;
+}
+
 /** The database network, named so that the app's project can join it. */
 export function dbNetworkName(answers: Answers): string {
   return `${answers.project}-db`;
@@ -229,7 +234,7 @@ export function dbComposeSpec(answers: Answers, cluster: readonly ClusterHost[],
     ...(layout.spread ? { network_mode: 'host' as const, extra_hosts: Object.fromEntries(layout.nodes.map((n) => [n.name, n.host.clusterAddress])) } : { networks: ['db'] }),
   });
   return {
-    name: `${answers.project}-db`,
+    name: dbProjectName(answers),
     services: {
       ...Object.fromEntries(local.map((name) => [name, node(name)])),
       ...(layout.spread ? {} : { [DB_PROXY_SERVICE]: dbProxyService(dbProxyConfigPath(dir), files) }),
@@ -296,7 +301,7 @@ export function rootSqlScript(answers: Answers, nodes: readonly string[], query?
   const mariadb = shellCommand(['mariadb', '--protocol=socket', '-uroot', '-N', '-B', ...(query === undefined ? [] : ['-e', query])]);
   const login = `MYSQL_PWD="$(cat ${ROOT_PASSWORD_IN_CONTAINER})" exec ${mariadb}`;
   // docker exec by the project's labels: quicker than docker compose exec, for a probe of every rerun.
-  const container = `"$(docker ps --quiet --filter ${shq(`label=com.docker.compose.project=${answers.project}-db`)} --filter "label=com.docker.compose.service=$node")"`;
+  const container = `"$(docker ps --quiet --filter ${shq(`label=com.docker.compose.project=${dbProjectName(answers)}`)} --filter "label=com.docker.compose.service=$node")"`;
   const exec = `docker exec${query === undefined ? ' -i' : ''} ${container} sh -c ${shq(login)}`;
   return query === undefined
     ? `sql=$(cat)\nfor node in ${nodes.join(' ')}; do printf '%s\\n' "$sql" | ${exec} && exit 0; done\nexit 1`

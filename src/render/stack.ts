@@ -105,7 +105,7 @@ export function appDbProxyConfig(answers: Answers, cluster: readonly ClusterHost
 
 /** The services the replicas and migrations need, started before them: the database proxy when it is in this project. */
 export function appDependencies(answers: Answers, cluster: readonly ClusterHost[]): string[] {
-  return appDbProxyConfig(answers, cluster).length > 0 ? [DB_PROXY_SERVICE] : [];
+  return galeraLayout(answers, cluster).spread ? [DB_PROXY_SERVICE] : [];
 }
 
 /** The app's environment: plain values only (the secrets are files). */

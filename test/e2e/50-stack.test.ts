@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { demoAppDir } from '../../src/app/context';
 import { e2eWorkDir } from './harness';
 import { heyOutcome } from './hey';
+import { until } from './wait';
 import { changedPhases, INSTALL_TIMEOUT_MS, installedPlatform, runBerth, type InstalledPlatform } from './installed';
 
 /**
@@ -32,16 +33,6 @@ describe('e2e: the app stack', function () {
   const DB = 'docker compose --file /opt/berth/app/db/compose.yaml';
   const APP = 'docker compose --file /opt/berth/app/app/compose.yaml';
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-  /** Polls a check on a VM until it holds, or fails naming what did not come. */
-  async function until(what: string, check: () => Promise<boolean>, seconds: number): Promise<void> {
-    const deadline = Date.now() + seconds * 1000;
-    while (Date.now() < deadline) {
-      if (await check()) return;
-      await sleep(2000);
-    }
-    assert.fail(`${what} did not happen within ${seconds} s`);
-  }
 
   /** "Synced 3" per node, "down" for a node that does not answer. */
   async function galera(): Promise<string[]> {

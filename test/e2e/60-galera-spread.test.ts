@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { e2eTopology, TOPOLOGY_TIMEOUT_MS, type E2eTopology } from './harness';
 import { runProgram } from '../../src/sandbox/host-command';
 import { heyOutcome } from './hey';
+import { until } from './wait';
 import { INSTALL_TIMEOUT_MS, runBerth } from './installed';
 
 /**
@@ -35,15 +36,6 @@ describe('e2e: Galera spread over three db hosts', function () {
     vm1 = topo.vms.vm1.ip;
     install = await runBerth(['install', '--answers', answers, '--yes', '--output', 'plain']);
   });
-
-  async function until(what: string, check: () => Promise<boolean>, seconds: number): Promise<void> {
-    const deadline = Date.now() + seconds * 1000;
-    while (Date.now() < deadline) {
-      if (await check()) return;
-      await sleep(2000);
-    }
-    assert.fail(`${what} did not happen within ${seconds} s`);
-  }
 
   /** Each VM's node as it answers itself: "Synced 3 <its wsrep_node_address>", or "down". */
   async function nodes(vms = VMS): Promise<string[]> {

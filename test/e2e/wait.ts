@@ -12,3 +12,13 @@ export async function waitFor(container: string, what: string, check: () => Prom
   const logs = await docker(['logs', '--tail', '30', container], { allowFailure: true });
   assert.fail(`${container}: ${what} did not happen\n${logs.stdout}${logs.stderr}`);
 }
+
+/** Polls `check` every 2 s until it holds, or fails naming what did not come within `seconds`. */
+export async function until(what: string, check: () => Promise<boolean>, seconds: number): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+  assert.fail(`${what} did not happen within ${seconds} s`);
+}

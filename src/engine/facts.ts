@@ -57,6 +57,36 @@ export function parseFacts(output: string, query: FactsQuery): Facts {
   return facts;
 }
 
+/**
+ * One query that asks what all of `queries` ask, each file, package, unit and
+ * probe once (probes by their script: the same check asked by two phases runs
+ * once), so that a host answers several phases in one round trip. factsFor
+ * hands each query its part of the answer.
+ */
+export function mergedQuery(queries: readonly FactsQuery[]): FactsQuery {
+  const once = (lists: (readonly string[] | undefined)[]) => [...new Set(lists.flatMap((list) => list ?? []))];
+  const scripts = once(queries.map((q) => Object.values(q.probes ?? {})));
+  return {
+    files: once(queries.map((q) => q.files)),
+    packages: once(queries.map((q) => q.packages)),
+    units: once(queries.map((q) => q.units)),
+    probes: Object.fromEntries(scripts.map((script, i) => [`p${i}`, script])),
+  };
+}
+
+/** The facts `query` asked for, out of the answer to a mergedQuery that included it (the installer's checks are not the host's). */
+export function factsFor(merged: Facts, mergedWith: FactsQuery, query: FactsQuery): Facts {
+  const nameOf = new Map(Object.entries(mergedWith.probes ?? {}).map(([name, script]) => [script, name]));
+  const pick = <T>(record: Record<string, T>, keys: readonly string[] | undefined) => Object.fromEntries((keys ?? []).map((key) => [key, record[key]]));
+  return {
+    files: pick(merged.files, query.files),
+    packages: pick(merged.packages, query.packages),
+    units: pick(merged.units, query.units),
+    probes: Object.fromEntries(Object.entries(query.probes ?? {}).map(([name, script]) => [name, merged.probes[nameOf.get(script) ?? ''] ?? { code: 127, out: '' }])),
+    installer: {},
+  };
+}
+
 /** Run as the login user (not through sudo), so that SSH_CONNECTION is still set. */
 export const HOST_INFO_SCRIPT = [
   '. /etc/os-release 2>/dev/null || true',

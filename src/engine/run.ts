@@ -10,6 +10,7 @@ import type { RunLog } from './log';
 import { clusterOf } from './cluster';
 import { httpProbe, type InstallerProbe } from './installer';
 import { HostProblem, type ClusterHost, type HostInfo, type LocalFacts, type Phase, type PhaseContext } from './phase';
+import { mergedQuery, factsFor } from './facts';
 import { askedFacts, describeAction, UnaskedFactError, type Action, type Facts, type FactsQuery, type FileFact } from './plan';
 import { SshError, type HostConnection } from './transport';
 import { HostStateError, type HostAgent } from './agent';
@@ -90,9 +91,6 @@ function errorText(err: unknown): { error: string; hint?: string } {
 }
 
 /** The state of one run, shared by its steps. */
-/** Reads ahead at once per host: sshd allows 10 sessions per connection, and the phases' own reads need some. */
-const READ_AHEAD_PER_HOST = 3;
-
 class Run {
   readonly id = randomUUID();
   readonly summary: SummaryRow[] = [];
@@ -140,35 +138,42 @@ class Run {
   changed = false;
 
   /**
-   * Reads every phase's facts on every host at once, a few at a time per host,
-   * at the start: a converged rerun then waits for one round of parallel reads
-   * instead of one round trip per phase. They serve only while no action has
-   * run anywhere (an action on one host can change what another sees, e.g.
-   * its DNS) and no connection was replaced, and only for the very query the
-   * phase asks when its turn comes.
+   * Reads every phase's facts on every host at the start, in one round trip
+   * per host (mergedQuery): a converged rerun then waits for one read per host
+   * instead of one per phase, and what several phases ask is read once. They
+   * serve only while no action has run anywhere (an action on one host can
+   * change what another sees, e.g. its DNS) and no connection was replaced,
+   * and only for the very query the phase asks when its turn comes.
    */
   readAhead(phases: readonly Phase[], cluster: readonly ClusterHost[]): void {
     const { answers, local } = this.options;
+    const wanted = new Map<string, { key: string; query: FactsQuery }[]>();
+    const want = (host: string, key: string, query: FactsQuery) => wanted.set(host, [...(wanted.get(host) ?? []), { key, query }]);
     for (const host of cluster) {
       const s = this.sessions.get(host.name);
-      if (!s) continue;
       // Not a sequence's phases: their hosts read only once the one before has applied.
-      const queue = phases.filter((p) => !p.sequence && p.appliesTo(host, answers));
-      const worker = async () => {
-        for (let phase = queue.shift(); phase && !this.changed; phase = queue.shift()) {
-          const query = phase.query({ answers, host, cluster, info: s.info, local, peers: {} });
-          const facts = this.fresh(host.name, query).catch(() => undefined);
-          this.ahead.set(`${phase.name}\0${host.name}`, { query, facts });
-          await facts;
-        }
-      };
-      for (let i = 0; i < READ_AHEAD_PER_HOST; i++) void worker();
+      for (const phase of phases.filter((p) => !p.sequence && p.appliesTo(host, answers))) {
+        if (s) want(host.name, phase.name, phase.query({ answers, host, cluster, info: s.info, local, peers: {} }));
+      }
+    }
+    for (const phase of phases) {
+      for (const peer of phase.peers?.from(cluster, answers) ?? []) want(peer.name, peersKey(phase.name), phase.peers!.query(answers, peer));
+    }
+    for (const [host, reads] of wanted) {
+      const session = this.sessions.get(host);
+      if (!session) continue;
+      const merged = mergedQuery(reads.map((r) => r.query));
+      const all = session.agent.facts(merged);
+      for (const { key, query } of reads) {
+        const facts = Promise.all([all, this.installerFacts(query)]).then(([answer, installer]) => ({ ...factsFor(answer, merged, query), installer }));
+        this.ahead.set(`${key}\0${host}`, { query, facts: facts.catch(() => undefined) });
+      }
     }
   }
 
-  /** A phase's facts on a host: read ahead when still valid, else from the host now. */
-  async facts(host: string, query: FactsQuery, phase?: string): Promise<Facts> {
-    const ahead = phase === undefined ? undefined : this.ahead.get(`${phase}\0${host}`);
+  /** Facts on a host for `key` (a phase, or what it reads from peers): read ahead when still valid, else from the host now. */
+  async facts(host: string, query: FactsQuery, key?: string): Promise<Facts> {
+    const ahead = key === undefined ? undefined : this.ahead.get(`${key}\0${host}`);
     if (ahead && !this.changed && isDeepStrictEqual(ahead.query, query)) {
       const facts = await ahead.facts;
       if (facts && !this.changed) return structuredClone(facts);
@@ -178,11 +183,16 @@ class Run {
 
   /** A host's facts for a query: from the host, and the installer checks from this machine. */
   private async fresh(host: string, query: FactsQuery): Promise<Facts> {
+    const [facts, installer] = await Promise.all([this.session(host).agent.facts(query), this.installerFacts(query)]);
+    return { ...facts, installer };
+  }
+
+  /** The query's checks from this machine. */
+  private async installerFacts(query: FactsQuery): Promise<Facts['installer']> {
     const probe = this.options.installerProbe ?? httpProbe;
     const checks = Object.entries(query.installer ?? {});
-    const [facts, answers] = await Promise.all([this.session(host).agent.facts(query), Promise.all(checks.map(([, check]) => probe(check)))]);
-    checks.forEach(([name], i) => (facts.installer[name] = answers[i]));
-    return facts;
+    const answers = await Promise.all(checks.map(([, check]) => probe(check)));
+    return Object.fromEntries(checks.map(([name], i) => [name, answers[i]]));
   }
 }
 
@@ -247,6 +257,9 @@ async function lockAll(run: Run): Promise<void> {
   );
 }
 
+/** The read-ahead key of what `phase` reads from other hosts. */
+const peersKey = (phase: string) => `${phase} (peers)`;
+
 /** What a phase reads from other hosts, read once before its hosts plan. */
 async function readPeers(run: Run, phase: Phase, cluster: readonly ClusterHost[]): Promise<Record<string, Facts>> {
   if (!phase.peers) return {};
@@ -254,7 +267,7 @@ async function readPeers(run: Run, phase: Phase, cluster: readonly ClusterHost[]
   const peers: Record<string, Facts> = {};
   for (const peer of phase.peers.from(cluster, answers)) {
     const query = phase.peers.query(answers, peer);
-    peers[peer.name] = askedFacts(await run.facts(peer.name, query), query);
+    peers[peer.name] = askedFacts(await run.facts(peer.name, query, peersKey(phase.name)), query);
     log.write(peer.name, `${phase.name}: read for the other hosts (${phase.peers.what}): ${describeQuery(query)}`);
   }
   return peers;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { remoteAgent } from '../../src/engine/agent';
 import { cancelRevertScript, installPackagesScript, REVERT_DIR, revertPaths, revertServiceUnit, revertStateScript, revertTimerUnit, scheduleRevertScript, serviceScript } from '../../src/engine/commands';
-import { factsScript, parseFacts, parseHostInfo } from '../../src/engine/facts';
+import { factsFor, factsScript, mergedQuery, parseFacts, parseHostInfo } from '../../src/engine/facts';
 import { judgeLock, STATE_DIR, type LockOwner } from '../../src/engine/hoststate';
 import { emptyFacts, simulate } from '../../src/engine/plan';
 import { shellCommand, shq } from '../../src/shell';
@@ -76,6 +76,32 @@ describe('facts', () => {
     const script = factsScript({ files: ["/etc/it's"], probes: { p: "echo 'x'" } });
     assert.ok(script.includes(`'/etc/it'\\''s'`));
     assert.ok(script.includes(`bash -c 'echo '\\''x'\\'''`));
+  });
+
+  it('merges several queries into one that asks each thing once, and hands each query its own facts back', () => {
+    const admin = { files: ['/etc/sudoers.d/berth', '/etc/passwd'], packages: ['sudo'], probes: { revert: 'systemctl is-active a.timer', account: 'getent passwd berth' } };
+    const ssh = { files: ['/etc/passwd'], units: ['ssh.socket'], probes: { revert: 'systemctl is-active b.timer', include: 'grep -c Include /etc/ssh/sshd_config' } };
+    const firewall = { packages: ['sudo'], probes: { same: 'getent passwd berth' } };
+    const merged = mergedQuery([admin, ssh, firewall]);
+    assert.deepEqual(merged, {
+      files: ['/etc/sudoers.d/berth', '/etc/passwd'],
+      packages: ['sudo'],
+      units: ['ssh.socket'],
+      probes: { p0: 'systemctl is-active a.timer', p1: 'getent passwd berth', p2: 'systemctl is-active b.timer', p3: 'grep -c Include /etc/ssh/sshd_config' },
+    }, 'one probe of the same script however many phases ask it, two of one name with different scripts');
+    const answer = parseFacts(
+      [`F ${Buffer.from('/etc/passwd').toString('base64')} 1 644 root root 0 0 ${Buffer.from('root:x\n').toString('base64')}`, 'R p0 3 ', `R p1 0 ${Buffer.from('berth\n').toString('base64')}`, 'R p2 0 ', 'U ssh.socket active enabled'].join('\n'),
+      merged,
+    );
+    assert.deepEqual(factsFor(answer, merged, ssh), {
+      files: { '/etc/passwd': { content: 'root:x\n', mode: 0o644, owner: 'root', group: 'root' } },
+      packages: {},
+      units: { 'ssh.socket': { active: 'active', enabled: 'enabled' } },
+      probes: { revert: { code: 0, out: '' }, include: { code: 127, out: '' } },
+      installer: {},
+    });
+    assert.deepEqual(factsFor(answer, merged, admin).probes, { revert: { code: 3, out: '' }, account: { code: 0, out: 'berth\n' } });
+    assert.deepEqual(factsFor(answer, merged, firewall), { files: {}, packages: { sudo: null }, units: {}, probes: { same: { code: 0, out: 'berth\n' } }, installer: {} });
   });
 
   it('reads the host description, including the installer address from SSH_CONNECTION', () => {

@@ -3,6 +3,7 @@
 #   app-roll.sh COMPOSE_FILE PROJECT TIMEOUT_SECONDS IMAGE MIGRATED_MARKER LB_SERVICE RECREATE DEPENDENCIES REPLICA...
 # RECREATE: all (the secret files changed: a container reads them when it starts) or changed.
 # DEPENDENCIES: services of this project the app needs, space-separated, maybe none (the database proxy).
+# One roll of the project at a time (a lock on the host), then:
 # 0. The dependencies started (recreated when they changed).
 # 1. The migrations, once per image (never two at once: a lock on the host).
 # 2. Each replica recreated when it changed, one at a time, the next only once
@@ -16,6 +17,12 @@ shift 8
 replicas=("$@")
 compose() { docker compose --file "$compose_file" "$@"; }
 mkdir -p /run/berth
+# Never two rolls of the project at once: one left running by a berth run killed in the middle is waited for.
+exec 9>"/run/berth/roll-$project.lock"
+if ! flock --timeout "$timeout" 9; then
+  echo "another roll of $project is still under way after ${timeout}s (a berth run killed in the middle?)" >&2
+  exit 1
+fi
 # The watchdog (berth-watchdog.timer) waits while containers are being recreated.
 echo $(($(date +%s) + timeout)) >/run/berth/hold
 trap 'rm -f /run/berth/hold' EXIT
@@ -52,8 +59,10 @@ wait_healthy() {
       sleep 2
       continue
     fi
-    echo "the container $service did not become healthy: $why. Its last log lines:" >&2
+    # The reason last, so that it ends the output even after many log lines.
+    echo "the last log lines of $service:" >&2
     docker logs --tail 30 "$id" >&2 || true
+    echo "the container $service did not become healthy: $why (its last log lines above)" >&2
     return 1
   done
 }

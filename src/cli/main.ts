@@ -5,6 +5,7 @@ import { VERSION } from '../version';
 import { groupAsked, leadingGlobals, parseCommandLine, renderGroupHelp, renderHelp, renderOverview, selectCommand } from './args';
 import type { Command, CommandContext } from './command';
 import { answersExampleCommand, answersSchemaCommand, answersValidateCommand } from './commands/answers';
+import { deployCommand, rollbackCommand } from './commands/deploy';
 import { doctorCommand } from './commands/doctor';
 import { installCommand } from './commands/install';
 import { planCommand } from './commands/plan';
@@ -20,6 +21,8 @@ export const EXIT_BAD_INPUT = 2;
 export const COMMANDS: readonly Command[] = [
   installCommand,
   planCommand,
+  deployCommand,
+  rollbackCommand,
   doctorCommand,
   statusCommand,
   answersValidateCommand,

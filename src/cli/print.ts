@@ -43,3 +43,9 @@ export function createPrinter(streams: PrinterStreams, useColor: { stdout: boole
     error: (text) => line(streams.stderr, `${color.red('error:')} ${text}`),
   };
 }
+
+/** One finding of `berth doctor` or `berth status`, marked ✔, ! or ✘. */
+export function findingLine(color: chalk.Chalk, finding: { label: string; status: 'ok' | 'warn' | 'fail'; detail: string }, width: number): string {
+  const mark = finding.status === 'ok' ? color.green('✔') : finding.status === 'warn' ? color.yellow('!') : color.red('✘');
+  return `  ${mark} ${finding.label.padEnd(width)} ${finding.detail}`;
+}

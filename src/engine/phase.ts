@@ -36,7 +36,12 @@ export interface LocalFacts {
   adminKeys: string[];
   /** The app's build context, archived on this machine before the run (absent when the app is a prebuilt image). */
   appContext?: BuildContextFact;
+  /** What `berth deploy` or `berth rollback` asks for (absent for an install). */
+  release?: ReleaseRequest;
 }
+
+/** A deploy of the answers' app (the command may have set its source), or a rollback to an earlier image. */
+export type ReleaseRequest = { kind: 'deploy' } | { kind: 'rollback'; to?: string };
 
 /** A build context archive on the installer machine, named by its content. */
 export interface BuildContextFact {

@@ -5,6 +5,7 @@ import { shellCommand, shq } from '../shell';
 import { contextTag } from '../app/context';
 import { firstWithRole } from '../engine/cluster';
 import { registryAddress } from '../render/registry';
+import { keepsDeployed, parseReleases, releasesProbe } from './release';
 
 /**
  * The app image, built on the first app host from the build context this
@@ -12,6 +13,7 @@ import { registryAddress } from '../render/registry';
  * pulled there, and pushed to the private registry under a tag named by its
  * content. A rerun finds the tag in the registry and builds and pushes
  * nothing; a run killed while building or pushing is finished by the next.
+ * Once berth deploy chose the image (release.ts), an install builds nothing.
  */
 
 /** The tag: the build context's SHA-256, or for a prebuilt image a hash of its reference (12 hex digits). */
@@ -41,6 +43,7 @@ export const appImagePhase: Phase = {
     const context = ctx.local.appContext;
     return {
       probes: {
+        releases: releasesProbe(ctx.answers),
         // Through the daemon's login and certs.d, as a pull would.
         pushed: `docker manifest inspect ${shq(ref)} >/dev/null`,
         ...(ctx.answers.app.source !== 'image' && context ? { uploaded: `sha256sum ${shq(contextPath(ctx, context.sha256))} 2>/dev/null | cut -d' ' -f1` } : {}),
@@ -48,6 +51,8 @@ export const appImagePhase: Phase = {
     };
   },
   plan(ctx, facts): Action[] {
+    // A rollback goes back to an image already in the registry; an install after a deploy keeps the deployed one.
+    if (ctx.local.release?.kind === 'rollback' || keepsDeployed(ctx, parseReleases(facts.probes.releases.out))) return [];
     if (facts.probes.pushed.code === 0) return [];
     const ref = appImageRef(ctx);
     const pushed = [{ probe: 'pushed', code: 0, out: '' }];

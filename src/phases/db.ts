@@ -34,9 +34,9 @@ const ROLL_TIMEOUT_S = 15 * 60;
 /** What the nodes last took (a digest of their files but the root password, which only a node's first start reads). */
 const ROLL_MARKER = 'db-nodes';
 
-const localNodes = (ctx: PhaseContext) => localNodeNames(ctx.answers, ctx.cluster, ctx.host);
+export const localNodes = (ctx: PhaseContext) => localNodeNames(ctx.answers, ctx.cluster, ctx.host);
 /** The proxy's service when it runs in this host's db project (one db host), else none. */
-const localProxy = (ctx: PhaseContext) => (galeraLayout(ctx.answers, ctx.cluster).spread ? [] : [DB_PROXY_SERVICE]);
+export const localProxy = (ctx: PhaseContext) => (galeraLayout(ctx.answers, ctx.cluster).spread ? [] : [DB_PROXY_SERVICE]);
 
 function configFiles(ctx: PhaseContext): WantedFile[] {
   return [...dbConfigFiles(ctx.answers, ctx.cluster, ctx.host), { path: dbComposePath(ctx.answers), content: renderCompose(dbComposeSpec(ctx.answers, ctx.cluster, ctx.host)), mode: 0o644 }];

@@ -34,7 +34,7 @@ const MARKER = 'firewall';
  * minute later if this run found nothing to do.
  */
 const LIVE_PROBE = 'live';
-const LIVE_SCRIPT = [
+export const FIREWALL_LIVE_SCRIPT = [
   `if systemctl is-active --quiet ${revertUnitName('firewall')}.timer; then echo 'an unconfirmed change waits for its automatic revert'; exit 1; fi`,
   `systemctl is-enabled --quiet ${FIREWALL_UNIT} || { echo '${FIREWALL_UNIT} is not enabled'; exit 1; }`,
   `systemctl is-active --quiet ${FIREWALL_UNIT} || { echo '${FIREWALL_UNIT} is not active'; exit 1; }`,
@@ -79,7 +79,7 @@ export const firewallPhase: Phase = {
   query: (ctx) => ({
     files: configuredServiceFiles(MARKER, wanted(ctx)),
     packages: ['iptables'],
-    probes: { [LIVE_PROBE]: LIVE_SCRIPT },
+    probes: { [LIVE_PROBE]: FIREWALL_LIVE_SCRIPT },
   }),
   plan(ctx, facts) {
     const actions: Action[] = facts.packages.iptables ? [] : [{ kind: 'packages', install: ['iptables'] }];

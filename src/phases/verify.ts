@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { hostsWithRole, type ClusterHost, type Phase, type PhaseContext } from '../engine/phase';
-import type { Action, InstallerCheck } from '../engine/plan';
+import type { Action, InstallerCheck, InstallerFact } from '../engine/plan';
 import { firstWithRole } from '../engine/cluster';
 import { REGISTRY_CA_PEER } from './registry-access';
 import { galeraHealthyState, galeraStateScript } from './db';
@@ -16,7 +16,7 @@ import { REGISTRY_FILES, registryAddressFromInstaller } from '../render/registry
  * back.
  */
 
-interface Expectation {
+export interface Expectation {
   fact: string;
   title: string;
   check: InstallerCheck;
@@ -24,10 +24,10 @@ interface Expectation {
   expectSeen?: number;
 }
 
-/** The site on each lb host, as a browser there would reach it: 200, and /healthz 200 from every replica (by X-Served-By). */
-function siteExpectations(ctx: Pick<PhaseContext, 'answers' | 'cluster'>): Expectation[] {
+/** The site on each lb host (of `hosts`), as a browser there would reach it: 200, and /healthz 200 from every replica (by X-Served-By). */
+export function siteExpectations(ctx: Pick<PhaseContext, 'answers' | 'cluster'>, hosts: readonly ClusterHost[] = ctx.cluster): Expectation[] {
   const replicas = ctx.answers.app.replicas;
-  return ctx.cluster
+  return hosts
     .filter((h) => h.roles.includes('lb'))
     .flatMap((h) => {
       const base = siteUrl(h);
@@ -50,7 +50,8 @@ export function siteUrl(host: Pick<ClusterHost, 'address'>): string {
   return `http://${isIP(host.address) === 6 ? `[${host.address}]` : host.address}/`;
 }
 
-function expectations(ctx: Pick<PhaseContext, 'answers' | 'cluster' | 'peers'>): Expectation[] {
+/** What this machine must see of the registry: HTTPS with berth's CA (from the registry host, in `peers`), a login required and taken. */
+export function registryExpectations(ctx: Pick<PhaseContext, 'answers' | 'cluster' | 'peers'>): Expectation[] {
   const host = firstWithRole(ctx.cluster, 'registry');
   // From this machine: the address berth reaches the host at, not its private cluster address.
   const url = `https://${registryAddressFromInstaller(ctx.answers, host)}/v2/`;
@@ -59,7 +60,17 @@ function expectations(ctx: Pick<PhaseContext, 'answers' | 'cluster' | 'peers'>):
   const { user, password } = ctx.answers.registry;
   const list: Expectation[] = [{ fact: 'anonymous', title: `${url} refuses requests without a login (401)`, check: { url, caPem }, expectStatus: 401 }];
   if (password) list.push({ fact: 'login', title: `${url} takes the registry login (200)`, check: { url, caPem, auth: { user, password } }, expectStatus: 200 });
-  return [...list, ...siteExpectations(ctx)];
+  return list;
+}
+
+/** What this machine must see once the install is done: the registry and the site. */
+function installerExpectations(ctx: Pick<PhaseContext, 'answers' | 'cluster' | 'peers'>): Expectation[] {
+  return [...registryExpectations(ctx), ...siteExpectations(ctx)];
+}
+
+/** Whether an answer is what was expected: its status, and enough distinct values of a sampled header. */
+export function expectationMet(e: Expectation, fact: InstallerFact): boolean {
+  return fact.status === e.expectStatus && (fact.seen?.length ?? 0) >= (e.expectSeen ?? 0);
 }
 
 /** On a db host: the cluster's size as db.nodes says, every node Synced, the proxy running (as the db phase left it). */
@@ -79,13 +90,13 @@ export const verifyPhase: Phase = {
   appliesTo: hostsWithRole('registry', 'db'),
   peers: REGISTRY_CA_PEER,
   query: (ctx) => ({
-    ...(ctx.host.roles.includes('registry') ? { installer: Object.fromEntries(expectations(ctx).map((e) => [e.fact, e.check])) } : {}),
+    ...(ctx.host.roles.includes('registry') ? { installer: Object.fromEntries(installerExpectations(ctx).map((e) => [e.fact, e.check])) } : {}),
     ...(ctx.host.roles.includes('db') ? { probes: { galera: galeraStateScript(ctx) } } : {}),
   }),
   plan(ctx, facts): Action[] {
     const fromHere: Action[] = ctx.host.roles.includes('registry')
-      ? expectations(ctx)
-          .filter((e) => facts.installer[e.fact].status !== e.expectStatus || (facts.installer[e.fact].seen?.length ?? 0) < (e.expectSeen ?? 0))
+      ? installerExpectations(ctx)
+          .filter((e) => !expectationMet(e, facts.installer[e.fact]))
           .map((e) => ({ kind: 'installer-check', title: e.title, fact: e.fact, check: e.check, expectStatus: e.expectStatus, ...(e.expectSeen ? { expectSeen: e.expectSeen } : {}) }))
       : [];
     const galera = ctx.host.roles.includes('db') && facts.probes.galera.out.trim() !== galeraHealthyState(ctx) ? [galeraCheck(ctx)] : [];

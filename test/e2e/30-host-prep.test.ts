@@ -118,7 +118,7 @@ describe('e2e: admin user, SSH hardening and the engine on real hosts', function
     for (const phase of ['admin', 'dns-forwarder', 'dns', 'docker', 'firewall', 'ssh']) assert.ok(journal.entries.some((e) => e.phase === phase), phase);
     const status = await p.berth('status');
     assert.equal(status.code, 0, status.output);
-    assert.match(status.stdout, new RegExp(`vm2 \\(${p.topo.vms.vm2.ip.replace(/\./g, '\\.')}\\), as berth\n(.*\n)*\\s+docker\\s+last changed `));
+    assert.match(status.stdout, new RegExp(`vm2 \\(${p.topo.vms.vm2.ip.replace(/\./g, '\\.')}\\), as berth: healthy\n(.*\n)*\\s+docker\\s+last changed `));
   });
 
   it('refuses to run while another install holds a host, and --force-unlock takes over a dead one', async () => {

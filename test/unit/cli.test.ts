@@ -218,10 +218,28 @@ describe('the command line, wherever the options are', () => {
   });
 
   it('every command that connects takes --yes, --accept-new-host-keys and --output', async () => {
-    for (const command of ['install', 'plan', 'doctor', 'status']) {
+    for (const command of ['install', 'plan', 'doctor', 'status', 'deploy', 'rollback']) {
       const help = (await runCli([command, '--help'])).stdout;
       for (const option of ['--answers FILE', '--yes', '--accept-new-host-keys', '--output auto|plain|json']) assert.ok(help.includes(option), `${command} lacks ${option}:\n${help}`);
       assert.doesNotMatch(help, /--yes\s+.*host key/i, `${command}: --yes says nothing about host keys`);
+    }
+  });
+});
+
+describe('deploy: the app source from the command line', () => {
+  it('refuses a bad --image, a missing --source directory, or both at once, before contacting any host (exit 2)', async () => {
+    const dir = fixtureDir();
+    writeFileSync(join(dir, 'berth.yaml'), stringify(answersYaml()));
+    const answers = join(dir, 'berth.yaml');
+    const cases: [string[], RegExp][] = [
+      [['--image', 'Team App:1'], /^error: --image: "Team App:1" is not a valid image reference: it contains a space \(e\.g\. /],
+      [['--image', 'team/app:1', '--source', dir], /^error: give --image or --source, not both\n$/],
+      [['--source', join(dir, 'nowhere')], /^error: --source \S+nowhere: /],
+    ];
+    for (const [args, expected] of cases) {
+      const r = await runCli(['deploy', '--answers', answers, '--yes', ...args]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, expected);
     }
   });
 });

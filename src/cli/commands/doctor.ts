@@ -1,8 +1,7 @@
 import { RunFailedError } from '../../errors';
 import { shellCommand } from '../../shell';
 import { CONNECT_OPTIONS, outputMode, RESULT_OUTPUT_OPTION, type Command } from '../command';
-
-const MARK = { ok: '✔', warn: '!', fail: '✘' } as const;
+import { findingLine } from '../print';
 
 export const doctorCommand: Command = {
   words: ['doctor'],
@@ -27,10 +26,7 @@ export const doctorCommand: Command = {
       const checks = diagnose(phaseCtx, await agent.facts(preflightPhase.query(phaseCtx)));
       const ok = !checks.some((d) => d.status === 'fail');
       const lines = [color.bold(`${host.name} (${host.address}), as ${agent.user}`)];
-      for (const d of checks) {
-        const mark = d.status === 'ok' ? color.green(MARK.ok) : d.status === 'warn' ? color.yellow(MARK.warn) : color.red(MARK.fail);
-        lines.push(`  ${mark} ${d.label.padEnd(26)} ${d.detail}`);
-      }
+      for (const d of checks) lines.push(findingLine(color, d, 26));
       return { ok, lines, data: { host: host.name, address: host.address, user: agent.user, ok, checks: checks.map((d) => ({ status: d.status, label: d.label, detail: d.detail })) } };
     });
     if (failing.length > 0) {

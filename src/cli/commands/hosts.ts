@@ -12,7 +12,7 @@ import { runPhases, type RunResult } from '../../engine/run';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { HostAnswers } from '../../answers/schema';
 import { HostStateError, type HostAgent } from '../../engine/agent';
-import { HostProblem, type LocalFacts } from '../../engine/phase';
+import { HostProblem, type LocalFacts, type Phase, type ReleaseRequest } from '../../engine/phase';
 import { SshError } from '../../engine/transport';
 import { shellCommand } from '../../shell';
 import { BadInputError, RunFailedError } from '../../errors';
@@ -110,7 +110,8 @@ function thisMachine(): string {
  */
 async function withAppContext<T>(loaded: LoadedAnswers, local: LocalFacts, run: (local: LocalFacts) => Promise<T>): Promise<T> {
   const { app } = loaded.answers;
-  if (app.source === 'image') return run(local);
+  // A rollback builds nothing either: its images are in the registry.
+  if (app.source === 'image' || local.release?.kind === 'rollback') return run(local);
   const { buildContext, demoAppContext } = require('../../app/context') as typeof import('../../app/context');
   const tmp = mkdtempSync(join(tmpdir(), 'berth-context-'));
   try {
@@ -235,6 +236,12 @@ export interface RunOnHostsOptions {
   rerun?: 'install' | 'plan';
   /** Default: a new one (for one run after another, pass the same so that nothing is asked twice). */
   connector?: SshConnector;
+  /** Default: the whole install (PHASES). */
+  phases?: readonly Phase[];
+  /** A deploy or rollback (absent for install and plan). */
+  release?: ReleaseRequest;
+  /** The command a failed apply's advice names (default: berth install --answers FILE). */
+  again?: readonly string[];
 }
 
 export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mode: 'apply' | 'plan', options: RunOnHostsOptions = {}): Promise<RunResult> {
@@ -258,9 +265,9 @@ export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mod
   process.on('SIGINT', onInterrupt);
   let result: RunResult;
   try {
-    result = await withAppContext(loaded, local, (withContext) => runPhases({
+    result = await withAppContext(loaded, options.release ? { ...local, release: options.release } : local, (withContext) => runPhases({
       answers: loaded.answers,
-      phases: PHASES,
+      phases: options.phases ?? PHASES,
       connector,
       mode,
       local: withContext,
@@ -278,7 +285,7 @@ export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mod
   if (mode === 'plan' && options.printPlan !== false && ctx.values.output !== 'json') ctx.print.out(renderPlan(result.plans, ctx.print.outColor));
   if (!result.ok) {
     const interrupted = abort.signal.aborted;
-    throw new RunFailedError(interrupted ? 'the run was interrupted' : 'the run failed', [], runFailureHint(mode, options.rerun ?? (mode === 'plan' ? 'plan' : 'install'), loaded.file, interrupted));
+    throw new RunFailedError(interrupted ? 'the run was interrupted' : 'the run failed', [], runFailureHint(mode, options.rerun ?? (mode === 'plan' ? 'plan' : 'install'), loaded.file, interrupted, options.again));
   }
   return result;
 }
@@ -288,8 +295,8 @@ export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mod
  * a plan changed nothing and is only run again; an install continues where it
  * stopped, from the answers file (which, after the wizard, is the one just saved).
  */
-export function runFailureHint(mode: 'apply' | 'plan', rerun: 'install' | 'plan', file: string, interrupted: boolean): string {
+export function runFailureHint(mode: 'apply' | 'plan', rerun: 'install' | 'plan', file: string, interrupted: boolean, command?: readonly string[]): string {
   if (mode === 'plan') return `Nothing was changed. ${interrupted ? 'Run' : 'Fix what is reported above and run'} \`${shellCommand(['berth', rerun, '--answers', file])}\` again.`;
-  const again = `\`${shellCommand(['berth', 'install', '--answers', file])}\``;
+  const again = `\`${shellCommand(command ?? ['berth', 'install', '--answers', file])}\``;
   return interrupted ? `Run ${again} to continue where it stopped.` : `Fix what is reported above and run ${again}: it continues where it stopped.`;
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { askedFacts, simulate, type Action, type Facts } from '../../../src/engine/plan';
 import { HostProblem, type PhaseContext } from '../../../src/engine/phase';
 import { appPhase } from '../../../src/phases/app';
+import { appImagePhase } from '../../../src/phases/app-image';
 import { dbPhase, dbRollPhase } from '../../../src/phases/db';
 import { testAnswers } from '../../support/answers';
 import { assertConverges, factsFor, phaseContext } from '../../support/phase-check';
@@ -115,5 +116,72 @@ describe('app phase', () => {
     for (const out of ['app-1 running healthy\nlb running healthy\n', 'app-1 running unhealthy\napp-2 running healthy\nlb running healthy\n', 'app-1 running healthy\napp-2 running healthy\napp-3 running healthy\nlb running healthy\n']) {
       assert.equal(runs(appPhase.plan(ctx, withServices(out))).length, 1, out);
     }
+  });
+});
+
+describe('app phase: deploys and rollbacks (release.ts)', () => {
+  const X = '10.0.0.12:5000/app/app:c0fe2376524b';
+  const Y = '10.0.0.12:5000/app/app:abcdef123456';
+  const installCtx = withContext(phaseContext(testAnswers(), 'vm1'));
+  const deployCtx: PhaseContext = { ...installCtx, local: { ...installCtx.local, appContext: { ...context, sha256: 'abcdef123456'.padEnd(64, '1') }, release: { kind: 'deploy' } } };
+  const rollbackCtx = (to?: string): PhaseContext => ({ ...installCtx, local: { ...installCtx.local, appContext: undefined, release: { kind: 'rollback', ...(to ? { to } : {}) } } });
+  const composeImage = (facts: Facts) => /image: (\S+)/.exec(facts.files['/opt/berth/app/app/compose.yaml']?.content ?? '')?.[1];
+  /** vm1 after the install: X runs, no release yet. */
+  const installed = () => {
+    const first = factsFor(appPhase, installCtx);
+    return after(installCtx, first, appPhase.plan(installCtx, first));
+  };
+
+  it('a deploy rolls the new image out, records it, and goes back to the previous compose file if it does not become healthy; then nothing', () => {
+    const facts = installed();
+    const plan = assertConverges(appPhase, deployCtx, facts);
+    assert.deepEqual(plan.map((a) => (a.kind === 'file' ? a.path : a.kind)), ['/opt/berth/app/app/compose.yaml', 'run']);
+    const [roll] = runs(plan);
+    assert.match(roll.title, new RegExp(`^roll out ${Y}: .*; back to ${X} if it does not become healthy$`));
+    assert.ok(roll.script.startsWith(`install -d -m 0755 /var/lib/berth/app && { [ -s /var/lib/berth/app/release-pending ] || echo ${X} > /var/lib/berth/app/release-pending; }\nset +e\n( set -- /opt/berth/app/app/compose.yaml app-app 300 ${Y} `), roll.script.slice(0, 300));
+    assert.ok(roll.script.includes(`printf '%s %s %s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" deploy ${Y} ${X} >> /var/lib/berth/app/releases && rm -f /var/lib/berth/app/release-pending`), 'the release is recorded once rolled');
+    const back = roll.script.slice(roll.script.indexOf('\nelse\n'));
+    assert.ok(back.includes(`cat > /opt/berth/app/app/compose.yaml <<'BERTH_PREVIOUS_COMPOSE'\n${facts.files['/opt/berth/app/app/compose.yaml']!.content}`), 'the compose file as it was, to go back to');
+    assert.match(back, new RegExp(`\\( set -- /opt/berth/app/app/compose\\.yaml app-app 300 ${X} [^\\n]* changed '' app-1 app-2\\n`));
+    assert.match(back, /exit 1\nfi$/);
+    assert.equal(composeImage(after(deployCtx, facts, plan)), Y);
+  });
+
+  it('an install after a deploy keeps the deployed image; a rollback goes back to the one before, then --to names any released one', () => {
+    const deployed = after(deployCtx, installed(), appPhase.plan(deployCtx, installed()));
+    assert.deepEqual(appPhase.plan(installCtx, deployed), [], 'the answers still give X: the install leaves Y running');
+    const back = appPhase.plan(rollbackCtx(), deployed);
+    assert.ok(runs(back)[0].script.includes(`rollback ${X} ${Y} >> /var/lib/berth/app/releases`));
+    const rolledBack = after(rollbackCtx(), deployed, back);
+    assert.equal(composeImage(rolledBack), X);
+    assert.deepEqual(appPhase.plan(installCtx, rolledBack), [], 'an install after the rollback keeps X');
+    assert.throws(() => appPhase.plan(rollbackCtx(), rolledBack), (e: unknown) => e instanceof HostProblem && e.message === `${X} is the first image released here: there is no earlier one`);
+    assert.equal(composeImage(after(rollbackCtx('abcdef123456'), rolledBack, appPhase.plan(rollbackCtx('abcdef123456'), rolledBack))), Y);
+    assert.throws(() => appPhase.plan(rollbackCtx('0123'), rolledBack), (e: unknown) => e instanceof HostProblem && e.message === 'no released image has the tag 0123 (released: c0fe2376524b, abcdef123456)');
+  });
+
+  it('a deploy killed in the middle (the compose file names the new image, the roll unfinished) is finished by the next deploy, and undone by an install', () => {
+    const facts = installed();
+    const killed = simulate(facts, appPhase.plan(deployCtx, facts).filter((a) => a.kind === 'file'));
+    const mid = askedFacts({ ...killed, probes: { ...killed.probes, applied: { code: 1, out: '' }, pending: { code: 0, out: `${X}\n` } } }, appPhase.query(deployCtx));
+    const again = runs(appPhase.plan(deployCtx, mid));
+    assert.equal(again.length, 1);
+    assert.ok(again[0].script.includes(`deploy ${Y} ${X} >> /var/lib/berth/app/releases`), 'recorded as replacing what served before it, not what the compose file names');
+    assert.ok(again[0].script.includes(`<<'BERTH_PREVIOUS_COMPOSE'\n${facts.files['/opt/berth/app/app/compose.yaml']!.content}`), 'and would go back to it');
+    const undone = appPhase.plan(installCtx, mid);
+    assert.equal(composeImage(simulate(mid, undone)), X, 'an install rolls the image of the answers out again');
+    assert.match(runs(undone)[0].script, /\nrm -f \/var\/lib\/berth\/app\/release-pending$/);
+  });
+
+  it('refuses a rollback before any deploy, and a deploy or rollback where the app was never installed', () => {
+    assert.throws(() => appPhase.plan(rollbackCtx(), installed()), (e: unknown) => e instanceof HostProblem && /^nothing was deployed with berth deploy yet/.test(e.message));
+    assert.throws(() => appPhase.plan(deployCtx, factsFor(appPhase, deployCtx)), (e: unknown) => e instanceof HostProblem && e.message === 'the app is not installed on vm1 yet, so there is nothing to deploy over' && /Run berth install first/.test(e.hint ?? ''));
+  });
+
+  it('the app image phase builds nothing for an install after a deploy, nor for a rollback', () => {
+    const releases = { code: 0, out: `2026-12-02T05:00:00Z deploy ${Y} ${X}\n` };
+    assert.deepEqual(appImagePhase.plan(installCtx, factsFor(appImagePhase, installCtx, { probes: { releases } })), []);
+    assert.deepEqual(appImagePhase.plan(rollbackCtx(), factsFor(appImagePhase, installCtx, { probes: { releases } })), []);
+    assert.equal(runs(appImagePhase.plan(deployCtx, factsFor(appImagePhase, deployCtx, { probes: { releases } }))).length, 1, 'a deploy builds its image');
   });
 });

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { demoAppDir } from '../../src/app/context';
+import { e2eWorkDir } from './harness';
+import { loadDuring, type HeyOutcome } from './hey';
+import { changedPhases, INSTALL_TIMEOUT_MS, installedPlatform, stackSettled, type BerthRun, type InstalledPlatform } from './installed';
+
+/**
+ * `berth deploy` and `berth rollback` on the installed platform, each under
+ * load from the outsider: a new version of the demo app (its build context
+ * changed, so its content tag and the version it shows change), back again,
+ * and a version that never becomes healthy, which goes back by itself.
+ */
+describe('e2e: berth deploy and berth rollback', function () {
+  this.timeout(INSTALL_TIMEOUT_MS);
+  let p: InstalledPlatform;
+  let vm1: string;
+
+  before(async () => {
+    p = await installedPlatform();
+    vm1 = p.topo.vms.vm1.ip;
+    const converged = await p.berth('install');
+    assert.equal(converged.code, 0, converged.output);
+    await stackSettled(p);
+  });
+
+  /** A copy of the demo app, changed by `change` (a file of its own at least, so that its content tag differs). */
+  function appVersion(name: string, change: (dir: string) => void = () => undefined): string {
+    const dir = e2eWorkDir(name);
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(demoAppDir(), dir, { recursive: true });
+    writeFileSync(join(dir, 'berth-e2e-version.txt'), `${name}\n`);
+    change(dir);
+    return dir;
+  }
+
+  /** The versions the site answers with (X-App-Version), over a few requests. */
+  async function versionsServed(): Promise<string[]> {
+    const r = await p.topo.exec('outsider', `for i in $(seq 8); do curl -s -o /dev/null -D - http://${vm1}/ | tr -d '\\r' | sed -n 's/^[Xx]-[Aa]pp-[Vv]ersion: //p'; done | sort -u`);
+    return r.stdout.trim().split('\n');
+  }
+
+  const underLoad = async (run: () => Promise<BerthRun>) => {
+    const { result, outcome, report } = await loadDuring(p.topo, `http://${vm1}/`, run);
+    return { run: result, outcome, report };
+  };
+
+  const noFailure = (outcome: HeyOutcome, report: string) => {
+    assert.ok((outcome.statuses['200'] ?? 0) > 100, report);
+    assert.deepEqual(outcome, { statuses: { 200: outcome.statuses['200'] }, errors: 0 }, report);
+  };
+
+  const releases = async () => (await p.topo.exec('vm1', 'cat /var/lib/berth/app/releases')).stdout.trim().split('\n');
+  let first: string;
+  let second: string;
+
+  it('deploys a new version under load with no failed request, only the app image and the app changing; then a second deploy and an install change nothing', async () => {
+    [first] = await versionsServed();
+    const dir = appVersion('app-v2');
+    const { run, outcome, report } = await underLoad(() => p.berth('deploy', ['--source', dir, '--output', 'plain']));
+    assert.equal(run.code, 0, run.output);
+    assert.deepEqual(changedPhases(run.output), ['vm1 app-image', 'vm1 app'], run.output);
+    assert.doesNotMatch(run.output, /\b(docker|firewall|ssh|registry|db)\s+(ok|changed)/, 'no host preparation, no database phase');
+    noFailure(outcome, report);
+    const served = await versionsServed();
+    assert.equal(served.length, 1, `one version serves: ${served.join(', ')}`);
+    [second] = served;
+    assert.notEqual(second, first);
+    const lines = await releases();
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ deploy [\\d.]+:5000/app/app:${second} [\\d.]+:5000/app/app:${first}$`));
+
+    assert.match((await p.berth('deploy', ['--source', dir, '--output', 'plain'])).output, /Done: 0 changed\./, 'the same version again changes nothing');
+    const install = await p.berth('install');
+    assert.match(install.output, /Done: 0 changed\./, 'an install keeps the deployed version');
+    assert.deepEqual(await versionsServed(), [second]);
+  });
+
+  it('rolls back under load with no failed request to the version before; a second rollback finds nothing earlier', async () => {
+    const { run, outcome, report } = await underLoad(() => p.berth('rollback', ['--output', 'plain']));
+    assert.equal(run.code, 0, run.output);
+    assert.deepEqual(changedPhases(run.output), ['vm1 app'], run.output);
+    noFailure(outcome, report);
+    assert.deepEqual(await versionsServed(), [first]);
+    assert.match((await releases())[1], new RegExp(` rollback [\\d.]+:5000/app/app:${first} [\\d.]+:5000/app/app:${second}$`));
+    const again = await p.berth('rollback', ['--output', 'plain']);
+    assert.equal(again.code, 1, again.output);
+    assert.match(again.output, new RegExp(`app/app:${first} is the first image released here: there is no earlier one`));
+    assert.match(again.output, new RegExp(`Released: ${first}, ${second}\\.`));
+    assert.deepEqual(await versionsServed(), [first], 'nothing changed');
+  });
+
+  it('a version that never becomes healthy goes back by itself under load: no failed request, the command fails naming the container with its last log lines', async () => {
+    const dir = appVersion('app-broken', (d) => {
+      const entrypoint = join(d, 'entrypoint.sh');
+      writeFileSync(entrypoint, readFileSync(entrypoint, 'utf8').replace('  serve)\n', '  serve)\n    echo "berth-e2e: this build cannot start (on purpose)" >&2\n    exit 3\n'));
+    });
+    const { run, outcome, report } = await underLoad(() => p.berth('deploy', ['--source', dir, '--output', 'plain']));
+    assert.equal(run.code, 1, run.output);
+    assert.match(run.output, /the container app-1 did not become healthy: it (stopped|is unhealthy)/);
+    assert.match(run.output, /berth-e2e: this build cannot start \(on purpose\)/, 'its last log lines are shown');
+    assert.match(run.output, new RegExp(`did not become healthy; going back to [\\d.]+:5000/app/app:${first}`));
+    assert.match(run.output, /Fix what is reported above and run `berth deploy --answers \S+ --source \S+app-broken\S*`/);
+    noFailure(outcome, report);
+    assert.deepEqual(await versionsServed(), [first]);
+    assert.equal((await releases()).length, 2, 'a deploy that went back is not a release');
+    const status = await p.berth('status');
+    assert.equal(status.code, 0, `every replica runs the previous version, healthy:\n${status.output}`);
+    assert.match((await p.berth('install')).output, /Done: 0 changed\./);
+  });
+
+  it('a deploy killed in the middle of its roll is finished by the next one, recorded as replacing what served before', async () => {
+    const dir = appVersion('app-v3');
+    const killed = await p.berth('deploy', ['--source', dir, '--output', 'plain'], {
+      onOutput: (chunk, child) => {
+        if (/: app: roll out /.test(chunk)) child.kill('SIGKILL');
+      },
+    });
+    assert.notEqual(killed.code, 0, killed.output);
+    assert.match(killed.output, /: app: roll out /, 'killed once its roll had started');
+    const again = await p.berth('deploy', ['--source', dir, '--output', 'plain']);
+    assert.equal(again.code, 0, again.output);
+    const served = await versionsServed();
+    assert.equal(served.length, 1, served.join(', '));
+    assert.ok(![first, second].includes(served[0]), `the new version serves, not ${served[0]}`);
+    assert.match((await releases()).at(-1)!, new RegExp(` deploy [\\d.]+:5000/app/app:${served[0]} [\\d.]+:5000/app/app:${first}$`));
+    assert.match((await p.berth('install')).output, /Done: 0 changed\./);
+  });
+});

@@ -101,19 +101,27 @@ export const appPhase: Phase = {
   plan(ctx, facts: Facts): Action[] {
     const releases = parseReleases(facts.probes.releases.out);
     // What served before: noted by a release whose run was killed (the compose file then names its image already), else what the compose file runs.
-    const running = facts.probes.pending.out.trim() || runningImage(ctx, facts);
+    const pending = facts.probes.pending.out.trim();
+    const running = pending || runningImage(ctx, facts);
     const request = ctx.local.release;
     if (request && !running) {
       throw new HostProblem(`the app is not installed on ${ctx.host.name} yet, so there is nothing to ${request.kind === 'deploy' ? 'deploy over' : 'roll back'}`, 'Run berth install first: it installs the app as the answers give it.');
     }
     const image = releaseImage(ctx, releases, () => appImageRef(ctx));
-    const actions = fileActions(facts, wantedFiles(ctx, image));
-    const changed = actions.length > 0 || facts.probes.applied.out.trim() !== 'yes';
+    const files = fileActions(facts, wantedFiles(ctx, image));
+    // Noted before the compose file names the new image: a run killed from there on still knows what served.
+    const noting: Action[] =
+      request && running && running !== image && !pending
+        ? [{ kind: 'run', title: `note ${running} as what serves until ${image} is rolled out`, script: notePending(ctx.answers, running), effects: [{ probe: 'pending', code: 0, out: `${running}\n` }] }]
+        : [];
+    const actions = [...noting, ...files];
+    // A release under way (its run killed, maybe after the roll itself) is finished: rolled again, which recreates nothing up to date, and recorded.
+    const changed = files.length > 0 || facts.probes.applied.out.trim() !== 'yes' || pending !== '' || noting.length > 0;
     if (changed || !servicesRunHealthy(ctx, facts.probes.services.out)) {
       const released = request && running && running !== image ? { kind: request.kind, previous: running } : undefined;
       const replicas = replicaNames(ctx.answers);
       // A secret file replaced on the host is not what a running container sees (a bind-mounted file keeps its inode), nor what it read at start.
-      const secretsChanged = actions.some((a) => a.kind === 'file' && a.sensitive) || facts.probes.secrets.out.trim() !== 'yes';
+      const secretsChanged = files.some((a) => a.kind === 'file' && a.sensitive) || facts.probes.secrets.out.trim() !== 'yes';
       const roll = (to: string, recreate: string) =>
         [`set -- ${shellCommand([appComposePath(ctx.answers), appProjectName(ctx), ROLL_TIMEOUT_S, to, markerPath(`${MARKER}-migrated`), LB, recreate, appDependencies(ctx.answers, ctx.cluster).join(' '), ...replicas])}`, assetText('scripts', 'app-roll.sh')].join('\n');
       const recorded = [
@@ -129,7 +137,6 @@ export const appPhase: Phase = {
         // The roll in a subshell of its own, not in an `if`: there bash would ignore its `set -e`.
         script: released
           ? [
-              notePending(ctx.answers, released.previous),
               'set +e',
               `( ${roll(image, recreate)}\n)`,
               'rolled=$?',

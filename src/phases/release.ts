@@ -27,8 +27,8 @@ export function releasesPath(answers: Answers): string {
 }
 
 /**
- * The image that served before a deploy or rollback under way, written when
- * its roll starts and removed when a roll ends: a run killed in the middle
+ * The image that served before a deploy or rollback under way, written before
+ * its compose file changes and removed when a roll ends: a run killed in the middle
  * leaves it, so the next one still knows what to record as replaced and what
  * to go back to (the compose file then already names the new image).
  */
@@ -93,7 +93,7 @@ export function keepsDeployed(ctx: Pick<PhaseContext, 'local'>, lines: readonly 
   return ctx.local.release === undefined && lines.length > 0;
 }
 
-/** The command that notes `previous` as what serves until the roll of a release ends (kept if a killed run already noted one). */
+/** The command that notes `previous` as what serves until the roll of a release ends, before its compose file changes (kept if a killed run already noted one). */
 export function notePending(answers: Answers, previous: string): string {
   const path = pendingReleasePath(answers);
   return `install -d -m 0755 ${shq(path.slice(0, path.lastIndexOf('/')))} && { [ -s ${shq(path)} ] || echo ${shq(previous)} > ${shq(path)}; }`;

@@ -135,10 +135,11 @@ describe('app phase: deploys and rollbacks (release.ts)', () => {
   it('a deploy rolls the new image out, records it, and goes back to the previous compose file if it does not become healthy; then nothing', () => {
     const facts = installed();
     const plan = assertConverges(appPhase, deployCtx, facts);
-    assert.deepEqual(plan.map((a) => (a.kind === 'file' ? a.path : a.kind)), ['/opt/berth/app/app/compose.yaml', 'run']);
-    const [roll] = runs(plan);
+    assert.deepEqual(plan.map((a) => (a.kind === 'file' ? a.path : a.kind)), ['run', '/opt/berth/app/app/compose.yaml', 'run']);
+    const [note, roll] = runs(plan);
+    assert.equal(note.script, `install -d -m 0755 /var/lib/berth/app && { [ -s /var/lib/berth/app/release-pending ] || echo ${X} > /var/lib/berth/app/release-pending; }`, 'what serves is noted before the compose file changes');
     assert.match(roll.title, new RegExp(`^roll out ${Y}: .*; back to ${X} if it does not become healthy$`));
-    assert.ok(roll.script.startsWith(`install -d -m 0755 /var/lib/berth/app && { [ -s /var/lib/berth/app/release-pending ] || echo ${X} > /var/lib/berth/app/release-pending; }\nset +e\n( set -- /opt/berth/app/app/compose.yaml app-app 300 ${Y} `), roll.script.slice(0, 300));
+    assert.ok(roll.script.startsWith(`set +e\n( set -- /opt/berth/app/app/compose.yaml app-app 300 ${Y} `), roll.script.slice(0, 300));
     assert.ok(roll.script.includes(`printf '%s %s %s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" deploy ${Y} ${X} >> /var/lib/berth/app/releases && rm -f /var/lib/berth/app/release-pending`), 'the release is recorded once rolled');
     const back = roll.script.slice(roll.script.indexOf('\nelse\n'));
     assert.ok(back.includes(`cat > /opt/berth/app/app/compose.yaml <<'BERTH_PREVIOUS_COMPOSE'\n${facts.files['/opt/berth/app/app/compose.yaml']!.content}`), 'the compose file as it was, to go back to');
@@ -151,7 +152,7 @@ describe('app phase: deploys and rollbacks (release.ts)', () => {
     const deployed = after(deployCtx, installed(), appPhase.plan(deployCtx, installed()));
     assert.deepEqual(appPhase.plan(installCtx, deployed), [], 'the answers still give X: the install leaves Y running');
     const back = appPhase.plan(rollbackCtx(), deployed);
-    assert.ok(runs(back)[0].script.includes(`rollback ${X} ${Y} >> /var/lib/berth/app/releases`));
+    assert.ok(runs(back)[1].script.includes(`rollback ${X} ${Y} >> /var/lib/berth/app/releases`));
     const rolledBack = after(rollbackCtx(), deployed, back);
     assert.equal(composeImage(rolledBack), X);
     assert.deepEqual(appPhase.plan(installCtx, rolledBack), [], 'an install after the rollback keeps X');
@@ -162,12 +163,15 @@ describe('app phase: deploys and rollbacks (release.ts)', () => {
 
   it('a deploy killed in the middle (the compose file names the new image, the roll unfinished) is finished by the next deploy, and undone by an install', () => {
     const facts = installed();
-    const killed = simulate(facts, appPhase.plan(deployCtx, facts).filter((a) => a.kind === 'file'));
-    const mid = askedFacts({ ...killed, probes: { ...killed.probes, applied: { code: 1, out: '' }, pending: { code: 0, out: `${X}\n` } } }, appPhase.query(deployCtx));
+    // Killed once what served was noted and the compose file written, before the roll.
+    const mid = askedFacts({ ...simulate(facts, appPhase.plan(deployCtx, facts).slice(0, 2)) }, appPhase.query(deployCtx));
+    assert.equal(mid.probes.pending.out, `${X}\n`);
     const again = runs(appPhase.plan(deployCtx, mid));
     assert.equal(again.length, 1);
     assert.ok(again[0].script.includes(`deploy ${Y} ${X} >> /var/lib/berth/app/releases`), 'recorded as replacing what served before it, not what the compose file names');
     assert.ok(again[0].script.includes(`<<'BERTH_PREVIOUS_COMPOSE'\n${facts.files['/opt/berth/app/app/compose.yaml']!.content}`), 'and would go back to it');
+    const rolledNotRecorded = { ...mid, probes: { ...mid.probes, applied: { code: 0, out: 'yes\n' } } };
+    assert.ok(runs(appPhase.plan(deployCtx, rolledNotRecorded))[0].script.includes(`deploy ${Y} ${X} >> /var/lib/berth/app/releases`), 'killed after its roll, before recording it: recorded by the next');
     const undone = appPhase.plan(installCtx, mid);
     assert.equal(composeImage(simulate(mid, undone)), X, 'an install rolls the image of the answers out again');
     assert.match(runs(undone)[0].script, /\nrm -f \/var\/lib\/berth\/app\/release-pending$/);

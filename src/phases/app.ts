@@ -116,7 +116,7 @@ export const appPhase: Phase = {
         : [];
     const actions = [...noting, ...files];
     // A release under way (its run killed, maybe after the roll itself) is finished: rolled again, which recreates nothing up to date, and recorded.
-    const changed = files.length > 0 || facts.probes.applied.out.trim() !== 'yes' || pending !== '' || noting.length > 0;
+    const changed = files.length > 0 || facts.probes.applied.out.trim() !== 'yes' || pending !== '';
     if (changed || !servicesRunHealthy(ctx, facts.probes.services.out)) {
       const released = request && running && running !== image ? { kind: request.kind, previous: running } : undefined;
       const replicas = replicaNames(ctx.answers);

@@ -12,12 +12,9 @@
  * for BENCHMARKS.md.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { demoAppDir } from '../src/app/context';
-import { e2eWorkDir } from '../test/e2e/harness';
+import { demoAppCopy, headerValues } from '../test/e2e/apps';
 import { loadDuring } from '../test/e2e/hey';
 import { installedPlatform } from '../test/e2e/installed';
 
@@ -27,14 +24,9 @@ const COMPOSE = '/opt/berth/app/app/compose.yaml';
 async function main(): Promise<void> {
   const p = await installedPlatform();
   const vm1 = p.topo.vms.vm1.ip;
-  const versions = async () =>
-    (await p.topo.exec('outsider', `for i in $(seq 8); do curl -s -o /dev/null -D - --max-time 5 http://${vm1}/ | tr -d '\\r' | sed -n 's/^[Xx]-[Aa]pp-[Vv]ersion: //p'; done | sort -u`)).stdout.trim();
-  const [first] = (await versions()).split('\n');
-
-  const dir = e2eWorkDir('bench-app-v2');
-  rmSync(dir, { recursive: true, force: true });
-  cpSync(demoAppDir(), dir, { recursive: true });
-  writeFileSync(join(dir, 'berth-bench-version.txt'), `${Date.now()}\n`);
+  const versions = async () => (await headerValues(p.topo, `http://${vm1}/`, 'X-App-Version', 8)).join(' ');
+  const [first] = (await versions()).split(' ');
+  const dir = demoAppCopy('bench-app-v2');
 
   const rows: string[] = [];
   /** Runs `action` under load and times it until `expected()` alone serves. */

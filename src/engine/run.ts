@@ -148,13 +148,15 @@ class Run {
   readAhead(phases: readonly Phase[], cluster: readonly ClusterHost[]): void {
     const { answers, local } = this.options;
     const wanted = new Map<string, { key: string; query: FactsQuery }[]>();
-    const want = (host: string, key: string, query: FactsQuery) => wanted.set(host, [...(wanted.get(host) ?? []), { key, query }]);
+    const want = (host: string, key: string, query: FactsQuery) => {
+      if (!wanted.has(host)) wanted.set(host, []);
+      wanted.get(host)!.push({ key, query });
+    };
     for (const host of cluster) {
       const s = this.sessions.get(host.name);
+      if (!s) continue;
       // Not a sequence's phases: their hosts read only once the one before has applied.
-      for (const phase of phases.filter((p) => !p.sequence && p.appliesTo(host, answers))) {
-        if (s) want(host.name, phase.name, phase.query({ answers, host, cluster, info: s.info, local, peers: {} }));
-      }
+      for (const phase of phases.filter((p) => !p.sequence && p.appliesTo(host, answers))) want(host.name, phase.name, phase.query({ answers, host, cluster, info: s.info, local, peers: {} }));
     }
     for (const phase of phases) {
       for (const peer of phase.peers?.from(cluster, answers) ?? []) want(peer.name, peersKey(phase.name), phase.peers!.query(answers, peer));

@@ -6,7 +6,7 @@ import { APP_SECRET_FILES, APP_UID, appComposePath, appComposeSpec, appDbProxyCo
 import { shellCommand, shq } from '../shell';
 import { parse as parseYaml } from 'yaml';
 import { appImageRef } from './app-image';
-import { notePending, parseReleases, pendingReleasePath, pendingReleaseProbe, recordRelease, releaseImage, releasesProbe } from './release';
+import { notePending, parseReleases, pendingReleasePath, pendingReleaseProbe, recordRelease, releaseImage, releasesProbe, tagOf } from './release';
 import { fileActions, markerPath, startedWith, type WantedFile } from './common';
 
 /**
@@ -23,7 +23,7 @@ const ROLL_TIMEOUT_S = 5 * 60;
 
 /** The app's compose file, running `image` (tagged in the registry by its content: the version it shows). */
 function composeFor(ctx: PhaseContext, image: string): string {
-  return renderCompose(appComposeSpec(ctx.answers, ctx.cluster, image, image.slice(image.lastIndexOf(':') + 1)));
+  return renderCompose(appComposeSpec(ctx.answers, ctx.cluster, image, tagOf(image)));
 }
 
 /** The files of the app running `image`. */

@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import type { Answers } from '../answers/schema';
 import { HostProblem, type PhaseContext } from '../engine/phase';
 import { shellCommand, shq } from '../shell';
@@ -51,10 +52,11 @@ export function parseReleases(out: string): ReleaseLine[] {
     .map(([at, kind, image, previous]) => ({ at, kind: kind as ReleaseLine['kind'], image, previous }));
 }
 
-const tagOf = (image: string) => image.slice(image.lastIndexOf(':') + 1);
+/** An image reference's tag: for berth's images, their content tag and the version the app shows. */
+export const tagOf = (image: string): string => image.slice(image.lastIndexOf(':') + 1);
 
 /** The images released in order (the first one the install's), each once, a rollback adding none. */
-export function releasedImages(lines: readonly ReleaseLine[]): string[] {
+function releasedImages(lines: readonly ReleaseLine[]): string[] {
   const images = lines.length > 0 ? [lines[0].previous] : [];
   for (const line of lines) if (line.kind === 'deploy' && !images.includes(line.image)) images.push(line.image);
   return images;
@@ -96,7 +98,7 @@ export function keepsDeployed(ctx: Pick<PhaseContext, 'local'>, lines: readonly 
 /** The command that notes `previous` as what serves until the roll of a release ends, before its compose file changes (kept if a killed run already noted one). */
 export function notePending(answers: Answers, previous: string): string {
   const path = pendingReleasePath(answers);
-  return `install -d -m 0755 ${shq(path.slice(0, path.lastIndexOf('/')))} && { [ -s ${shq(path)} ] || echo ${shq(previous)} > ${shq(path)}; }`;
+  return `install -d -m 0755 ${shq(posix.dirname(path))} && { [ -s ${shq(path)} ] || echo ${shq(previous)} > ${shq(path)}; }`;
 }
 
 /** The command that records a deploy or rollback of `image` (replacing `previous`), last in the roll that made it. */

@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { demoAppDir } from '../../src/app/context';
-import { e2eWorkDir } from './harness';
+import { cannotStart, demoAppCopy, headerValues } from './apps';
 import { loadDuring, type HeyOutcome } from './hey';
 import { changedPhases, INSTALL_TIMEOUT_MS, installedPlatform, stackSettled, type BerthRun, type InstalledPlatform } from './installed';
 
@@ -25,26 +22,9 @@ describe('e2e: berth deploy and berth rollback', function () {
     await stackSettled(p);
   });
 
-  /** A copy of the demo app, changed by `change` (a file of its own at least, so that its content tag differs). */
-  function appVersion(name: string, change: (dir: string) => void = () => undefined): string {
-    const dir = e2eWorkDir(name);
-    rmSync(dir, { recursive: true, force: true });
-    cpSync(demoAppDir(), dir, { recursive: true });
-    writeFileSync(join(dir, 'berth-e2e-version.txt'), `${name}\n`);
-    change(dir);
-    return dir;
-  }
+  const versionsServed = () => headerValues(p.topo, `http://${vm1}/`, 'X-App-Version', 8);
 
-  /** The versions the site answers with (X-App-Version), over a few requests. */
-  async function versionsServed(): Promise<string[]> {
-    const r = await p.topo.exec('outsider', `for i in $(seq 8); do curl -s -o /dev/null -D - http://${vm1}/ | tr -d '\\r' | sed -n 's/^[Xx]-[Aa]pp-[Vv]ersion: //p'; done | sort -u`);
-    return r.stdout.trim().split('\n');
-  }
-
-  const underLoad = async (run: () => Promise<BerthRun>) => {
-    const { result, outcome, report } = await loadDuring(p.topo, `http://${vm1}/`, run);
-    return { run: result, outcome, report };
-  };
+  const underLoad = (run: () => Promise<BerthRun>) => loadDuring(p.topo, `http://${vm1}/`, run);
 
   const noFailure = (outcome: HeyOutcome, report: string) => {
     assert.ok((outcome.statuses['200'] ?? 0) > 100, report);
@@ -57,8 +37,8 @@ describe('e2e: berth deploy and berth rollback', function () {
 
   it('deploys a new version under load with no failed request, only the app image and the app changing; then a second deploy and an install change nothing', async () => {
     [first] = await versionsServed();
-    const dir = appVersion('app-v2');
-    const { run, outcome, report } = await underLoad(() => p.berth('deploy', ['--source', dir, '--output', 'plain']));
+    const dir = demoAppCopy('app-v2');
+    const { result: run, outcome, report } = await underLoad(() => p.berth('deploy', ['--source', dir, '--output', 'plain']));
     assert.equal(run.code, 0, run.output);
     assert.deepEqual(changedPhases(run.output), ['vm1 app-image', 'vm1 app'], run.output);
     assert.doesNotMatch(run.output, /\b(docker|firewall|ssh|registry|db)\s+(ok|changed)/, 'no host preparation, no database phase');
@@ -78,7 +58,7 @@ describe('e2e: berth deploy and berth rollback', function () {
   });
 
   it('rolls back under load with no failed request to the version before; a second rollback finds nothing earlier', async () => {
-    const { run, outcome, report } = await underLoad(() => p.berth('rollback', ['--output', 'plain']));
+    const { result: run, outcome, report } = await underLoad(() => p.berth('rollback', ['--output', 'plain']));
     assert.equal(run.code, 0, run.output);
     assert.deepEqual(changedPhases(run.output), ['vm1 app'], run.output);
     noFailure(outcome, report);
@@ -92,11 +72,8 @@ describe('e2e: berth deploy and berth rollback', function () {
   });
 
   it('a version that never becomes healthy goes back by itself under load: no failed request, the command fails naming the container with its last log lines', async () => {
-    const dir = appVersion('app-broken', (d) => {
-      const entrypoint = join(d, 'entrypoint.sh');
-      writeFileSync(entrypoint, readFileSync(entrypoint, 'utf8').replace('  serve)\n', '  serve)\n    echo "berth-e2e: this build cannot start (on purpose)" >&2\n    exit 3\n'));
-    });
-    const { run, outcome, report } = await underLoad(() => p.berth('deploy', ['--source', dir, '--output', 'plain']));
+    const dir = demoAppCopy('app-broken', cannotStart);
+    const { result: run, outcome, report } = await underLoad(() => p.berth('deploy', ['--source', dir, '--output', 'plain']));
     assert.equal(run.code, 1, run.output);
     assert.match(run.output, /the container app-1 did not become healthy: it (stopped|is unhealthy)/);
     assert.match(run.output, /berth-e2e: this build cannot start \(on purpose\)/, 'its last log lines are shown');
@@ -111,7 +88,7 @@ describe('e2e: berth deploy and berth rollback', function () {
   });
 
   it('a deploy killed in the middle of its roll is finished by the next one, recorded as replacing what served before', async () => {
-    const dir = appVersion('app-v3');
+    const dir = demoAppCopy('app-v3');
     const killed = await p.berth('deploy', ['--source', dir, '--output', 'plain'], {
       onOutput: (chunk, child) => {
         if (/: app: roll out /.test(chunk)) child.kill('SIGKILL');

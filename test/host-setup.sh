@@ -3,7 +3,8 @@
 # (Debian 12, root): Docker Engine, debootstrap, OpenSSH server and client,
 # util-linux's `script`, sudo and pkill (the SSH transport's tests), iptables
 # (the firewall loader's integration tests), openssl and gpg (the e2e mirrors),
-# shellcheck (the shipped shell scripts), curl (the registry certificate's TLS test),
+# the linter shellcheck (the shipped shell scripts), curl (the registry certificate's TLS test),
+# rsync and git (gitlab-ci-local, which runs the generated pipeline),
 # and what packaging needs. `host-setup.sh package` installs only the latter
 # (`npm run package`: binutils to strip, qemu for the arm64 start-up test).
 # Idempotent: does nothing when all is there.
@@ -36,6 +37,9 @@ if [ "$mode" = all ]; then
   command -v shellcheck >/dev/null || need+=(shellcheck)
   # test/integration/registry-tls.test.ts connects to its test certificate with curl.
   command -v curl >/dev/null || need+=(curl)
+  # gitlab-ci-local (test/e2e/57-pipeline.test.ts) copies the repository for its jobs with rsync, and reads it with git.
+  command -v rsync >/dev/null || need+=(rsync)
+  command -v git >/dev/null || need+=(git)
 fi
 # Packaging (build/package.ts) strips the x64 and arm64 Node base binaries.
 command -v x86_64-linux-gnu-strip >/dev/null || need+=(binutils-x86-64-linux-gnu)
@@ -58,3 +62,6 @@ if [ "$mode" = all ] && ! docker info >/dev/null 2>&1; then
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { echo "host-setup: dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
 fi
+# sshd -t (the SSH hardening phase's unit tests run the real sshd) wants its privilege separation
+# directory, which the package makes only when a service manager starts sshd.
+if [ "$mode" = all ]; then install -d -m 0755 /run/sshd; fi

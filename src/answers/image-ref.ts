@@ -9,6 +9,12 @@ const EXAMPLE = 'e.g. registry.example.com:5000/team/app:1.4 or team/app@sha256:
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const DOMAIN_COMPONENT = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
+const TAG_RULE = 'must be up to 128 letters, digits, _ . or -, not starting with . or -';
+
+/** What is wrong with an image tag, e.g. a pipeline's commit SHA, if anything. */
+export function imageTagProblem(tag: string): string | null {
+  return TAG.test(tag) ? null : `the tag "${tag}" ${TAG_RULE}`;
+}
 const SHA256 = /^sha256:[a-f0-9]{64}$/;
 const MAX_NAME = 255;
 
@@ -31,7 +37,8 @@ function why(ref: string): string | null {
   const colon = name.lastIndexOf(':');
   if (colon > name.lastIndexOf('/')) {
     const tag = name.slice(colon + 1);
-    if (!TAG.test(tag)) return `the tag "${tag}" must be up to 128 letters, digits, _ . or -, not starting with . or -`;
+    const problem = imageTagProblem(tag);
+    if (problem) return problem;
     name = name.slice(0, colon);
   }
   if (name === '') return 'it has no repository name';

@@ -5,6 +5,7 @@ import { VERSION } from '../version';
 import { groupAsked, leadingGlobals, parseCommandLine, renderGroupHelp, renderHelp, renderOverview, selectCommand } from './args';
 import type { Command, CommandContext } from './command';
 import { answersExampleCommand, answersSchemaCommand, answersValidateCommand } from './commands/answers';
+import { ciGithubCommand, ciGitlabCommand } from './commands/ci';
 import { deployCommand, rollbackCommand } from './commands/deploy';
 import { doctorCommand } from './commands/doctor';
 import { installCommand } from './commands/install';
@@ -25,6 +26,8 @@ export const COMMANDS: readonly Command[] = [
   rollbackCommand,
   doctorCommand,
   statusCommand,
+  ciGitlabCommand,
+  ciGithubCommand,
   answersValidateCommand,
   answersSchemaCommand,
   answersExampleCommand,

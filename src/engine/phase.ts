@@ -40,8 +40,12 @@ export interface LocalFacts {
   release?: ReleaseRequest;
 }
 
-/** A deploy of the answers' app (the command may have set its source), or a rollback to an earlier image. */
-export type ReleaseRequest = { kind: 'deploy' } | { kind: 'rollback'; to?: string };
+/**
+ * A deploy of the answers' app (the command may have set its source), or of
+ * an image a pipeline pushed to the private registry under `tag`; or a
+ * rollback to an earlier image.
+ */
+export type ReleaseRequest = { kind: 'deploy'; tag?: string } | { kind: 'rollback'; to?: string };
 
 /** A build context archive on the installer machine, named by its content. */
 export interface BuildContextFact {

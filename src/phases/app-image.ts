@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Phase, PhaseContext } from '../engine/phase';
+import { HostProblem, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action } from '../engine/plan';
 import { shellCommand, shq } from '../shell';
 import { contextTag } from '../app/context';
@@ -16,9 +16,11 @@ import { keepsDeployed, parseReleases, releasesProbe } from './release';
  * Once berth deploy chose the image (release.ts), an install builds nothing.
  */
 
-/** The tag: the build context's SHA-256, or for a prebuilt image a hash of its reference (12 hex digits). */
+/** The tag: the one a deploy names (pushed by a pipeline), else the build context's SHA-256, or for a prebuilt image a hash of its reference (12 hex digits). */
 export function appImageTag(ctx: Pick<PhaseContext, 'answers' | 'local'>): string {
   const { app } = ctx.answers;
+  const { release } = ctx.local;
+  if (release?.kind === 'deploy' && release.tag !== undefined) return release.tag;
   if (app.source === 'image') return createHash('sha256').update(app.image ?? '').digest('hex').slice(0, 12);
   if (!ctx.local.appContext) throw new Error('the build context was not archived before the run');
   return contextTag(ctx.local.appContext.sha256);
@@ -46,7 +48,7 @@ export const appImagePhase: Phase = {
         releases: releasesProbe(ctx.answers),
         // Through the daemon's login and certs.d, as a pull would.
         pushed: `docker manifest inspect ${shq(ref)} >/dev/null`,
-        ...(ctx.answers.app.source !== 'image' && context ? { uploaded: `sha256sum ${shq(contextPath(ctx, context.sha256))} 2>/dev/null | cut -d' ' -f1` } : {}),
+        ...(context ? { uploaded: `sha256sum ${shq(contextPath(ctx, context.sha256))} 2>/dev/null | cut -d' ' -f1` } : {}),
       },
     };
   },
@@ -55,6 +57,9 @@ export const appImagePhase: Phase = {
     if (ctx.local.release?.kind === 'rollback' || keepsDeployed(ctx, parseReleases(facts.probes.releases.out))) return [];
     if (facts.probes.pushed.code === 0) return [];
     const ref = appImageRef(ctx);
+    if (ctx.local.release?.kind === 'deploy' && ctx.local.release.tag !== undefined) {
+      throw new HostProblem(`the private registry has no image ${ref}`, `Push it first (the pipeline's push job: docker push ${ref.replace(/^[^/]+/, '<registry>')}), or give the tag of an image it has.`);
+    }
     const pushed = [{ probe: 'pushed', code: 0, out: '' }];
     if (ctx.answers.app.source === 'image') {
       const image = ctx.answers.app.image!;

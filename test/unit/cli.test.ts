@@ -227,7 +227,7 @@ describe('the command line, wherever the options are', () => {
 });
 
 describe('deploy: the app source from the command line', () => {
-  it('refuses a bad --image, a missing --source directory, or both at once, before contacting any host (exit 2)', async () => {
+  it('refuses a bad --image or --tag, a missing --source directory, or two of them at once, before contacting any host (exit 2)', async () => {
     const dir = fixtureDir();
     writeFileSync(join(dir, 'berth.yaml'), stringify(answersYaml()));
     const answers = join(dir, 'berth.yaml');
@@ -235,12 +235,29 @@ describe('deploy: the app source from the command line', () => {
       [['--image', 'Team App:1'], /^error: --image: "Team App:1" is not a valid image reference: it contains a space \(e\.g\. /],
       [['--image', 'team/app:1', '--source', dir], /^error: give --image or --source, not both\n$/],
       [['--source', join(dir, 'nowhere')], /^error: --source \S+nowhere: /],
+      [['--tag', '3f/2a'], /^error: --tag: the tag "3f\/2a" must be up to 128 letters, digits, _ \. or -, not starting with \. or -\n$/],
+      [['--tag', '3f2a', '--image', 'team/app:1'], /^error: give one of --image, --source and --tag\n$/],
     ];
     for (const [args, expected] of cases) {
       const r = await runCli(['deploy', '--answers', answers, '--yes', ...args]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, expected);
     }
+  });
+});
+
+describe('ci: the pipelines', () => {
+  it('prints a GitLab pipeline and a GitHub workflow for the answers file, contacting nothing; a bad file is exit 2', async () => {
+    const dir = fixtureDir();
+    writeFileSync(join(dir, 'berth.yaml'), stringify(answersYaml()));
+    for (const system of ['gitlab', 'github']) {
+      const r = await runCli(['ci', system, '--answers', join(dir, 'berth.yaml')]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^# Written by berth ci ${system} for the project app: build, push to \\S+:5000, deploy with berth, clean up\\.\n`));
+    }
+    const missing = await runCli(['ci', 'gitlab', '--answers', join(dir, 'nowhere.yaml')]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.equal(missing.stdout, '');
   });
 });
 

@@ -37,22 +37,29 @@ function loadForRelease(ctx: CommandContext): LoadedAnswers {
 export const deployCommand: Command = {
   words: ['deploy'],
   summary: 'Deploy a new version of the app: build or take the image, push it, migrate once, replace the replicas one at a time.',
-  usage: '--answers FILE [--image REF | --source DIR] [options]',
+  usage: '--answers FILE [--image REF | --source DIR | --tag TAG] [options]',
   options: {
     ...RELEASE_OPTIONS,
     image: { type: 'string', valueName: 'REF', description: 'A prebuilt image to deploy (pulled on the app host, pushed to the private registry).' },
     source: { type: 'string', valueName: 'DIR', description: 'An app directory to build (its Dockerfile at the top), instead of the answers file\'s app source.' },
+    tag: { type: 'string', valueName: 'TAG', description: 'An image a pipeline pushed to the private registry as <registry>/<project>/app:TAG (berth ci writes such pipelines).' },
   },
   details:
     'Runs only the app image, app and verify phases, under the same host lock as install. An image that does not become healthy is rolled back by itself (its last log lines shown) and the command fails. From the first deploy on, berth install keeps the deployed image; berth rollback goes back.',
   async run(ctx) {
+    const tag = ctx.values.tag as string | undefined;
+    if (tag !== undefined && (ctx.values.image !== undefined || ctx.values.source !== undefined)) throw new BadInputError('give one of --image, --source and --tag');
+    const { imageTagProblem } = require('../../answers/image-ref') as typeof import('../../answers/image-ref');
+    const tagProblem = tag === undefined ? null : imageTagProblem(tag);
+    if (tagProblem) throw new BadInputError(`--tag: ${tagProblem}`);
     const loaded = withAppSource(loadForRelease(ctx), ctx.values.image as string | undefined, ctx.values.source as string | undefined, process.cwd());
     const { runOnHosts } = require('./hosts') as typeof import('./hosts');
     const { appImagePhase } = require('../../phases/app-image') as typeof import('../../phases/app-image');
     const { appPhase } = require('../../phases/app') as typeof import('../../phases/app');
     const { verifyPhase } = require('../../phases/verify') as typeof import('../../phases/verify');
-    const again = ['berth', 'deploy', '--answers', loaded.file, ...(ctx.values.image ? ['--image', ctx.values.image as string] : []), ...(ctx.values.source ? ['--source', ctx.values.source as string] : [])];
-    await runOnHosts(ctx, loaded, 'apply', { phases: [appImagePhase, appPhase, verifyPhase], release: { kind: 'deploy' }, again });
+    const chosen = (['image', 'source', 'tag'] as const).flatMap((name) => (typeof ctx.values[name] === 'string' ? [`--${name}`, ctx.values[name] as string] : []));
+    const again = ['berth', 'deploy', '--answers', loaded.file, ...chosen];
+    await runOnHosts(ctx, loaded, 'apply', { phases: [appImagePhase, appPhase, verifyPhase], release: { kind: 'deploy', ...(tag === undefined ? {} : { tag }) }, again });
   },
 };
 

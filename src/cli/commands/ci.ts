@@ -1,4 +1,4 @@
-import type { Command, CommandContext } from '../command';
+import { CONNECT_OPTIONS, type Command, type CommandContext } from '../command';
 
 /** The pipeline's target from the answers file: its registry as a runner reaches it, the project. Nothing is contacted. */
 function pipelineTarget(ctx: CommandContext) {
@@ -22,7 +22,7 @@ function ciCommand(system: 'gitlab' | 'github', file: string, details: string): 
     words: ['ci', system],
     summary: `Print a ${system === 'gitlab' ? 'GitLab CI/CD pipeline' : 'GitHub Actions workflow'} that builds, pushes and deploys the app (berth ci ${system} > ${file}).`,
     usage: '[--answers FILE]',
-    options: { answers: { type: 'string', short: 'a', valueName: 'FILE', description: 'The answers file (default berth.yaml).' } },
+    options: { answers: CONNECT_OPTIONS.answers },
     details: `${details} Its comments list the CI/CD variables to set. Nothing is contacted.`,
     async run(ctx) {
       const { renderGithubWorkflow, renderGitlabPipeline } = require('../../render/pipeline') as typeof import('../../render/pipeline');

@@ -12,7 +12,7 @@ import { runPhases, type RunResult } from '../../engine/run';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { HostAnswers } from '../../answers/schema';
 import { HostStateError, type HostAgent } from '../../engine/agent';
-import { HostProblem, type LocalFacts, type Phase, type ReleaseRequest } from '../../engine/phase';
+import { HostProblem, pushedTag, type LocalFacts, type Phase, type ReleaseRequest } from '../../engine/phase';
 import { SshError } from '../../engine/transport';
 import { shellCommand } from '../../shell';
 import { BadInputError, RunFailedError } from '../../errors';
@@ -111,7 +111,7 @@ function thisMachine(): string {
 async function withAppContext<T>(loaded: LoadedAnswers, local: LocalFacts, run: (local: LocalFacts) => Promise<T>): Promise<T> {
   const { app } = loaded.answers;
   // A rollback builds nothing either, nor a deploy of a pushed tag: their images are in the registry.
-  if (app.source === 'image' || local.release?.kind === 'rollback' || (local.release?.kind === 'deploy' && local.release.tag !== undefined)) return run(local);
+  if (app.source === 'image' || local.release?.kind === 'rollback' || pushedTag(local) !== undefined) return run(local);
   const { buildContext, demoAppContext } = require('../../app/context') as typeof import('../../app/context');
   const tmp = mkdtempSync(join(tmpdir(), 'berth-context-'));
   try {

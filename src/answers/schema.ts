@@ -322,6 +322,13 @@ export function answersSchema(env: AnswersEnvironment) {
         .max(20)
         .default(2)
         .meta({ description: 'App containers behind Nginx.' }),
+      keepReleases: z
+        .number()
+        .int()
+        .min(1, 'must be at least 1 (the images kept to roll back to; 0 would leave no way back)')
+        .max(50)
+        .default(5)
+        .meta({ description: 'Earlier app images kept on the app host and in the registry besides the one running: the rollback targets. Older released images are pruned.' }),
       domain: address.optional().meta({ description: 'The name the app is served under.' }),
       allowedHosts: list(z.string().min(1), LIST_LIMITS.allowedHosts).default([]),
       secretKey: secret('password').optional().meta({ description: "Django's SECRET_KEY." }),
@@ -356,6 +363,17 @@ export function answersSchema(env: AnswersEnvironment) {
     })
     .prefault({});
 
+  const ci = z
+    .strictObject({
+      deployKeys: list(z.string().regex(PUBLIC_KEY, 'must be one public key line, e.g. "ssh-ed25519 AAAA… ci@gitlab"'), LIST_LIMITS.authorizedKeys)
+        .default([])
+        .meta({
+          description:
+            "Public keys of the pipeline's deploy key (berth ci). Set: the app host gets the user berth-deploy, whose key may only deploy an image the private registry holds (berth-deploy, no shell); the pipelines connect as that user.",
+        }),
+    })
+    .prefault({});
+
   return z.strictObject({
     version: z
       .literal(ANSWERS_VERSION, { error: `this berth reads answers files of version ${ANSWERS_VERSION}` })
@@ -371,6 +389,7 @@ export function answersSchema(env: AnswersEnvironment) {
     registry,
     app,
     db,
+    ci,
   });
 }
 

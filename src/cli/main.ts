@@ -5,7 +5,7 @@ import { VERSION } from '../version';
 import { groupAsked, leadingGlobals, parseCommandLine, renderGroupHelp, renderHelp, renderOverview, selectCommand } from './args';
 import type { Command, CommandContext } from './command';
 import { answersExampleCommand, answersSchemaCommand, answersValidateCommand } from './commands/answers';
-import { ciGithubCommand, ciGitlabCommand } from './commands/ci';
+import { ciGithubCommand, ciGitlabCommand, ciKnownHostsCommand } from './commands/ci';
 import { deployCommand, rollbackCommand } from './commands/deploy';
 import { doctorCommand } from './commands/doctor';
 import { installCommand } from './commands/install';
@@ -28,6 +28,7 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   ciGitlabCommand,
   ciGithubCommand,
+  ciKnownHostsCommand,
   answersValidateCommand,
   answersSchemaCommand,
   answersExampleCommand,

@@ -26,9 +26,17 @@ export function appImageTag(ctx: Pick<PhaseContext, 'answers' | 'local'>): strin
   return contextTag(ctx.local.appContext.sha256);
 }
 
+/** The app image's repository in the private registry, e.g. app/app. */
+export const appRepositoryPath = (answers: Pick<PhaseContext['answers'], 'project'>): string => `${answers.project}/app`;
+
+/** The app image's repository as the hosts name it, e.g. 10.0.0.12:5000/app/app. */
+export function appRepository(ctx: Pick<PhaseContext, 'answers' | 'cluster'>): string {
+  return `${registryAddress(ctx.answers, firstWithRole(ctx.cluster, 'registry'))}/${appRepositoryPath(ctx.answers)}`;
+}
+
 /** Where the app image lives in the private registry, e.g. 10.0.0.12:5000/app/app:3f2a9c1b7d4e. */
 export function appImageRef(ctx: Pick<PhaseContext, 'answers' | 'local' | 'cluster'>): string {
-  return `${registryAddress(ctx.answers, firstWithRole(ctx.cluster, 'registry'))}/${ctx.answers.project}/app:${appImageTag(ctx)}`;
+  return `${appRepository(ctx)}:${appImageTag(ctx)}`;
 }
 
 function contextPath(ctx: PhaseContext, sha256: string): string {

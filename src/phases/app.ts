@@ -5,7 +5,8 @@ import { renderCompose } from '../render/compose';
 import { APP_SECRET_FILES, APP_UID, appComposePath, appComposeSpec, appDbProxyConfig, appDependencies, nginxConfPath, renderNginxConf, replicaNames } from '../render/stack';
 import { shellCommand, shq } from '../shell';
 import { parse as parseYaml } from 'yaml';
-import { appImageRef } from './app-image';
+import { appImageRef, appRepository } from './app-image';
+import { TAG_PLACEHOLDER } from '../render/deploy-user';
 import { notePending, parseReleases, pendingReleasePath, pendingReleaseProbe, recordRelease, releaseImage, releasesProbe, tagOf } from './release';
 import { fileActions, markerPath, startedWith, type WantedFile } from './common';
 
@@ -49,7 +50,7 @@ function startedWithPaths(ctx: PhaseContext, which: 'all' | 'secrets'): string[]
 }
 
 /** The image the app's compose file runs now (its first replica's), if berth wrote one. */
-function runningImage(ctx: PhaseContext, facts: Facts): string | undefined {
+export function runningImage(ctx: PhaseContext, facts: Facts): string | undefined {
   const content = facts.files[appComposePath(ctx.answers)]?.content;
   if (!content) return undefined;
   const spec = parseYaml(content) as { services?: Record<string, { image?: string }> } | null;
@@ -57,6 +58,18 @@ function runningImage(ctx: PhaseContext, facts: Facts): string | undefined {
 }
 
 const SECRETS_MARKER = `${MARKER}-secrets`;
+
+/** app-roll.sh's arguments (assets/scripts/app-roll.sh), `image` a word of shell (a quoted reference, or "$1" where berth-deploy calls it). */
+export function rollArguments(ctx: PhaseContext, image: string, recreate: 'all' | 'changed'): string {
+  const after = [markerPath(`${MARKER}-migrated`), LB, recreate, appDependencies(ctx.answers, ctx.cluster).join(' '), ...replicaNames(ctx.answers)];
+  return `${shellCommand([appComposePath(ctx.answers), appProjectName(ctx), ROLL_TIMEOUT_S])} ${image} ${shellCommand(after)}`;
+}
+
+/** The command that notes the files the app's containers started with, last in a roll. */
+export const recordStarted = (ctx: PhaseContext): string => startedWith.record(MARKER, startedWithPaths(ctx, 'all'));
+
+/** The app's compose file with TAG_PLACEHOLDER for the image's tag, which berth-deploy fills in: byte for byte composeFor of that tag. */
+export const composeTemplate = (ctx: PhaseContext): string => composeFor(ctx, `${appRepository(ctx)}:${TAG_PLACEHOLDER}`);
 
 export const appProjectName = (ctx: Pick<PhaseContext, 'answers'>) => `${ctx.answers.project}-app`;
 
@@ -122,10 +135,9 @@ export const appPhase: Phase = {
       const replicas = replicaNames(ctx.answers);
       // A secret file replaced on the host is not what a running container sees (a bind-mounted file keeps its inode), nor what it read at start.
       const secretsChanged = files.some((a) => a.kind === 'file' && a.sensitive) || facts.probes.secrets.out.trim() !== 'yes';
-      const roll = (to: string, recreate: string) =>
-        [`set -- ${shellCommand([appComposePath(ctx.answers), appProjectName(ctx), ROLL_TIMEOUT_S, to, markerPath(`${MARKER}-migrated`), LB, recreate, appDependencies(ctx.answers, ctx.cluster).join(' '), ...replicas])}`, assetText('scripts', 'app-roll.sh')].join('\n');
+      const roll = (to: string, recreate: 'all' | 'changed') => [`set -- ${rollArguments(ctx, shq(to), recreate)}`, assetText('scripts', 'app-roll.sh')].join('\n');
       const recorded = [
-        startedWith.record(MARKER, startedWithPaths(ctx, 'all')),
+        recordStarted(ctx),
         startedWith.record(SECRETS_MARKER, startedWithPaths(ctx, 'secrets')),
         released ? recordRelease(ctx.answers, released.kind, image, released.previous) : `rm -f ${shq(pendingReleasePath(ctx.answers))}`,
       ];

@@ -62,30 +62,53 @@ function releasedImages(lines: readonly ReleaseLine[]): string[] {
   return images;
 }
 
-/** What a rollback goes back to: the image `to` names (by tag), or the one released before the image running now. */
-export function rollbackTarget(lines: readonly ReleaseLine[], to?: string): string {
+/**
+ * The images kept on the app host and in the registry: the one running and
+ * the `keep` released last before it was (rollback targets, and the way
+ * forward again after a rollback). Only released images are ever pruned.
+ */
+export function keptImages(lines: readonly ReleaseLine[], keep: number): string[] {
+  const current = lines.at(-1)?.image;
+  const others = releasedImages(lines).filter((image) => image !== current);
+  return [...(current === undefined ? [] : [current]), ...others.slice(Math.max(0, others.length - keep))];
+}
+
+/** The released images pruned once `keep` are kept: each a former release, none the one running. */
+export function prunedImages(lines: readonly ReleaseLine[], keep: number): string[] {
+  const kept = keptImages(lines, keep);
+  return releasedImages(lines).filter((image) => !kept.includes(image));
+}
+
+/** What a rollback goes back to: the image `to` names (by tag), or the one released before the image running now; never one pruned (`keep`: app.keepReleases). */
+export function rollbackTarget(lines: readonly ReleaseLine[], keep: number, to?: string): string {
   const images = releasedImages(lines);
   const current = lines.at(-1)?.image;
-  const known = images.map(tagOf).join(', ') || 'none';
+  const kept = keptImages(lines, keep);
+  const known = images.filter((image) => kept.includes(image)).map(tagOf).join(', ') || 'none';
+  const pruned = (image: string) =>
+    new HostProblem(`${image} was pruned: app.keepReleases (${keep}) keeps the ${keep === 1 ? 'image' : `${keep} images`} released last besides the one running`, `Kept: ${known}. Roll back to one of them with --to, or deploy it again with berth deploy.`);
   if (to !== undefined) {
     const named = images.find((image) => tagOf(image) === to || image === to);
-    if (!named) throw new HostProblem(`no released image has the tag ${to} (released: ${known})`, 'Give one of the released tags with --to, or leave --to out to go back to the one before the current.');
+    if (!named) throw new HostProblem(`no released image has the tag ${to} (kept: ${known})`, 'Give one of the kept tags with --to, or leave --to out to go back to the one before the current.');
+    if (!kept.includes(named)) throw pruned(named);
     return named;
   }
   const at = current === undefined ? -1 : images.indexOf(current);
   if (at <= 0) {
     throw new HostProblem(
       current === undefined ? 'nothing was deployed with berth deploy yet: there is no earlier image to go back to' : `${current} is the first image released here: there is no earlier one`,
-      `Released: ${known}. Deploy another image with berth deploy.`,
+      `Released: ${images.map(tagOf).join(', ') || 'none'}. Deploy another image with berth deploy.`,
     );
   }
+  if (!kept.includes(images[at - 1])) throw pruned(images[at - 1]);
   return images[at - 1];
 }
 
 /** The image the app runs after this run: the rollback's target, else the one deployed last, else the answers' (`fromAnswers`: a rollback needs no build context). */
-export function releaseImage(ctx: Pick<PhaseContext, 'local'>, lines: readonly ReleaseLine[], fromAnswers: () => string): string {
+export function releaseImage(ctx: Pick<PhaseContext, 'local' | 'answers'>, lines: readonly ReleaseLine[], fromAnswers: () => string): string {
+  const keep = ctx.answers.app.keepReleases;
   const request = ctx.local.release;
-  if (request?.kind === 'rollback') return rollbackTarget(lines, request.to);
+  if (request?.kind === 'rollback') return rollbackTarget(lines, keep, request.to);
   if (request?.kind === 'deploy') return fromAnswers();
   return lines.at(-1)?.image ?? fromAnswers();
 }

@@ -1,4 +1,4 @@
-import { stringify } from 'yaml';
+import { Scalar, stringify } from 'yaml';
 import { managedHeader } from './managed';
 
 /**
@@ -104,6 +104,14 @@ function sorted<V, W>(record: Record<string, V>, each: (value: V) => W): Record<
 
 const same = <V>(value: V): V => value;
 
+/**
+ * Environment values always in double quotes: then a value's text is the
+ * same whatever it holds (a commit tag 1e345678 would otherwise be quoted as a
+ * number and abc123 not), so a file rendered with a placeholder and filled in
+ * on a host (the deploy user's berth-deploy) is byte for byte berth's own.
+ */
+const doubleQuoted = (value: string): string => Object.assign(new Scalar(value), { type: Scalar.QUOTE_DOUBLE }) as unknown as string;
+
 const PORT_KEYS = ['target', 'published', 'host_ip', 'protocol'] as const;
 const MOUNT_KEYS = ['type', 'source', 'target', 'read_only'] as const;
 const HEALTHCHECK_KEYS = ['test', 'interval', 'timeout', 'retries', 'start_period'] as const;
@@ -137,7 +145,7 @@ function service(s: ComposeService): ComposeService {
   return pick(
     {
       ...s,
-      environment: s.environment && sorted(s.environment, same),
+      environment: s.environment && sorted(s.environment, doubleQuoted),
       ports: s.ports?.map((p) => pick(p, PORT_KEYS)),
       volumes: s.volumes?.map((m) => pick(m, MOUNT_KEYS)),
       healthcheck: s.healthcheck && pick(s.healthcheck, HEALTHCHECK_KEYS),

@@ -3,14 +3,14 @@ import { stringify } from 'yaml';
 /**
  * The CI/CD pipelines `berth ci gitlab` and `berth ci github` write for the
  * app's repository: build → push (to the private registry, tagged with the
- * commit and latest) → deploy (`berth deploy --tag`, the same rolling,
- * health-checked deploy as from a laptop) → cleanup (the runner's copies).
- * For a runner on a machine of the team that reaches the hosts, with Docker
- * and the berth binary, trusting the registry's CA (certs.d). Secrets come
- * only from the CI system's variables: the registry password on stdin, the
- * answers file and the SSH key as files; host keys are the ones pinned in the
- * answers file (berth refuses any other), so no job ever scans or trusts a
- * host key of its own. Pure.
+ * commit and latest) → deploy (over SSH as the deploy user, whose key can
+ * only ask the app host to deploy a tag: the same rolling, health-checked
+ * deploy as berth deploy --tag) → cleanup (the runner's copies). For a
+ * runner on a machine of the team that reaches the hosts, with Docker and
+ * OpenSSH's client, trusting the registry's CA (certs.d). Secrets come only
+ * from the CI system's variables: the registry password on stdin, the deploy
+ * key and the app host's keys (berth ci known-hosts) as files, so no job
+ * ever scans or blindly trusts a host key. Pure.
  */
 
 export interface PipelineTarget {
@@ -23,6 +23,10 @@ export interface PipelineTarget {
   /** The registry host's address and the admin user, to say where the CA comes from. */
   registryHost: string;
   adminUser: string;
+  /** The app host as the runner reaches it (its address in the answers) and its SSH port, and the deploy user there. */
+  appHost: string;
+  sshPort: number;
+  deployUser: string;
 }
 
 /** A CI/CD variable the pipeline needs: its name, whether it is a file (its value a path) or masked, and what to put in it. */
@@ -35,8 +39,8 @@ export interface PipelineVariable {
 export const PIPELINE_VARIABLES: readonly PipelineVariable[] = [
   { name: 'BERTH_REGISTRY_USER', kind: 'plain', what: 'registry.user of the answers file' },
   { name: 'BERTH_REGISTRY_PASSWORD', kind: 'masked', what: 'registry.password of the answers file' },
-  { name: 'BERTH_ANSWERS', kind: 'file', what: 'the answers file (berth.yaml): its secrets (or env: references to variables of the job), its hosts\' pinned hostKey, no ssh.privateKey (the key comes from BERTH_SSH_KEY), no relative paths' },
-  { name: 'BERTH_SSH_KEY', kind: 'file', what: "a private key of the admin user (in admin.authorizedKeys), without a passphrase" },
+  { name: 'BERTH_DEPLOY_KEY', kind: 'file', what: 'the private deploy key, without a passphrase (its public half in ci.deployKeys of the answers file)' },
+  { name: 'BERTH_KNOWN_HOSTS', kind: 'file', what: "the app host's keys: the output of berth ci known-hosts --answers berth.yaml" },
 ];
 
 const image = (t: PipelineTarget) => `${t.registry}/${t.project}/app`;
@@ -56,42 +60,85 @@ function stageScripts(t: PipelineTarget, commitTag: string) {
       'rm -rf "$DOCKER_CONFIG"',
     ],
     deploy: [
-      // The key in an agent that lives as long as the deploy; berth connects as the admin user and checks each host's pinned key.
-      `ssh-agent sh -c 'ssh-add -q - < "$BERTH_SSH_KEY" && exec berth deploy --answers "$BERTH_ANSWERS" --tag "$1" --yes --output plain' sh "${commitTag}"`,
+      // The key in an agent that lives as long as the deploy (a file variable's mode is 0644: ssh would refuse the file itself); the host's key from BERTH_KNOWN_HOSTS only.
+      `ssh-agent sh -c 'ssh-add -q - < "$BERTH_DEPLOY_KEY" && exec ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$BERTH_KNOWN_HOSTS" -p ${t.sshPort} ${t.deployUser}@${t.appHost} deploy "$1"' sh "${commitTag}"`,
     ],
     // The runner's copies; the hosts and the registry keep theirs (rollback targets).
     cleanup: [`docker image rm ${tagged} "$BERTH_IMAGE:latest" || true`],
   };
 }
 
-function header(t: PipelineTarget, system: string, file: string, howToSet: string): string {
+function header(t: PipelineTarget, system: string, file: string, howToSet: string, variant: readonly string[] = []): string {
   const lines = [
-    `Written by berth ci ${system} for the project ${t.project}: build, push to ${t.registry}, deploy with berth, clean up.`,
+    `Written by berth ci ${system} for the project ${t.project}: build, push to ${t.registry}, deploy as ${t.deployUser}@${t.appHost}, clean up.`,
     `Commit it as ${file}.`,
     '',
-    `The runner (${system === 'gitlab' ? 'a shell executor' : 'self-hosted'}) needs Docker, the berth binary on its PATH, SSH to the hosts,`,
-    `and Docker's trust in the registry's CA, once, as root on the runner:`,
-    `  mkdir -p /etc/docker/certs.d/${t.registry}`,
-    `  ssh ${t.adminUser}@${t.registryHost} sudo cat ${t.caPathOnHost} > /etc/docker/certs.d/${t.registry}/ca.crt`,
-    '',
+    ...(variant.length > 0
+      ? [...variant, '']
+      : [
+          `The runner (${system === 'gitlab' ? 'a shell executor' : 'self-hosted'}) needs Docker, OpenSSH's ssh and ssh-agent, and to reach the hosts.`,
+          'The jobs share its Docker (the push job pushes the image the build job built): give this project one runner,',
+          `or ${system === 'gitlab' ? 'tags' : 'labels'} that select one.`,
+          `It needs Docker's trust in the registry's CA, once, as root on the runner:`,
+          `  mkdir -p /etc/docker/certs.d/${t.registry}`,
+          `  ssh ${t.adminUser}@${t.registryHost} sudo cat ${t.caPathOnHost} > /etc/docker/certs.d/${t.registry}/ca.crt`,
+          ...(system === 'gitlab' ? ['(For a docker executor: berth ci gitlab --executor docker, the Docker-in-Docker variant.)'] : []),
+          '',
+        ]),
     `${howToSet}:`,
     ...PIPELINE_VARIABLES.map((v) => `  ${v.name} (${v.kind}): ${v.what}`),
   ];
   return lines.map((line) => (line ? `# ${line}` : '#')).join('\n') + '\n';
 }
 
-export function renderGitlabPipeline(t: PipelineTarget): string {
+/** GitLab's runner executors berth writes for: shell (Docker of the runner's machine) or docker (Docker-in-Docker). */
+export type GitlabExecutor = 'shell' | 'docker';
+
+/** The images of the Docker-in-Docker variant (Docker Hub's official ones: a runner behind a registry mirror gets them through it). */
+const DIND = { cli: 'docker:27-cli', daemon: 'docker:27-dind' } as const;
+
+/**
+ * The Docker-in-Docker service with the registry's CA in its certs.d: the
+ * daemon that pushes is the service's, so the CA goes there (from a plain
+ * variable: a service sees the job's variables, not its files) before dockerd starts.
+ */
+function dindService(t: PipelineTarget) {
+  const dir = `/etc/docker/certs.d/${t.registry}`;
+  return {
+    name: DIND.daemon,
+    alias: 'docker',
+    entrypoint: ['sh', '-c', `mkdir -p '${dir}' && printf '%s\\n' "$BERTH_REGISTRY_CA" > '${dir}/ca.crt' && exec dockerd-entrypoint.sh`],
+  };
+}
+
+export function renderGitlabPipeline(t: PipelineTarget, executor: GitlabExecutor = 'shell'): string {
   const s = stageScripts(t, '$CI_COMMIT_SHORT_SHA');
+  const docker = executor === 'docker';
+  // Docker-in-Docker over TLS, as GitLab documents it: the service writes the client certificates to /certs/client, a volume of the runner's.
+  const dockerJob = docker ? { image: DIND.cli, services: [dindService(t)] } : {};
   const doc = {
     stages: ['build', 'push', 'deploy', 'cleanup'],
-    variables: { BERTH_IMAGE: image(t) },
-    build: { stage: 'build', script: s.build },
-    push: { stage: 'push', script: s.push },
+    variables: { BERTH_IMAGE: image(t), ...(docker ? { DOCKER_HOST: 'tcp://docker:2376', DOCKER_TLS_CERTDIR: '/certs', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/certs/client' } : {}) },
+    build: { stage: 'build', ...dockerJob, script: s.build },
+    push: { stage: 'push', ...dockerJob, script: s.push },
     // One deploy at a time, in commit order: a later pipeline waits for the one deploying.
-    deploy: { stage: 'deploy', resource_group: 'production', environment: { name: 'production' }, script: s.deploy },
-    cleanup: { stage: 'cleanup', when: 'always', script: s.cleanup },
+    deploy: {
+      stage: 'deploy',
+      resource_group: 'production',
+      environment: { name: 'production' },
+      ...(docker ? { image: DIND.cli, script: ['apk add --no-cache openssh-client', ...s.deploy] } : { script: s.deploy }),
+    },
+    cleanup: { stage: 'cleanup', ...dockerJob, when: 'always', script: s.cleanup },
   };
-  return header(t, 'gitlab', '.gitlab-ci.yml', 'CI/CD variables (Settings → CI/CD → Variables; protected, for the default branch)') + stringify(doc, { lineWidth: 0 });
+  const variant = docker
+    ? [
+        'This is the Docker-in-Docker variant (docker executor): the runner\'s config.toml needs privileged = true and',
+        'volumes = ["/certs/client"], and it pulls docker:27-cli and docker:27-dind (through a registry mirror where Docker Hub is out of reach).',
+        "The registry's CA goes into the dind service's certs.d from the variable BERTH_REGISTRY_CA: set it to the CA (a plain variable:",
+        `ssh ${t.adminUser}@${t.registryHost} sudo cat ${t.caPathOnHost}).`,
+      ]
+    : [];
+  return header(t, 'gitlab', '.gitlab-ci.yml', 'CI/CD variables (Settings → CI/CD → Variables; protected, for the default branch)', variant) + stringify(doc, { lineWidth: 0 });
 }
 
 export function renderGithubWorkflow(t: PipelineTarget): string {

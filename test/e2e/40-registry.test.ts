@@ -165,10 +165,12 @@ describe('e2e: the private registry and the app image', function () {
     rmSync(tmp, { recursive: true, force: true });
     const pulled = await p.topo.exec('vm1', `docker pull -q ${registry}/app/app:${tag}`);
     assert.equal(pulled.code, 0, pulled.stderr);
-    // Back to the bundled app: its image is still in the registry, so nothing is built; only the app goes back to it.
+    // Back to the bundled app: its image is still in the registry, so nothing is built; only the app goes back to it,
+    // and the other app's image, no longer used and never released (no rollback target), is pruned on vm1.
     const back = await p.berth('install');
     assert.equal(back.code, 0, back.output);
-    assert.deepEqual(changedPhases(back.output), ['vm1 app'], back.output);
+    assert.deepEqual(changedPhases(back.output), ['vm1 app', 'vm1 app-prune'], back.output);
+    assert.match(back.output, new RegExp(`app-prune: remove 1 old app image \\(${registry.replace(/\./g, '\\.')}/app/app:${tag}\\)`));
     assert.match((await p.berth('install')).output, /Done: 0 changed\./);
   });
 });

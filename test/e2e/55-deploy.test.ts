@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { cannotStart, demoAppCopy, headerValues } from './apps';
 import { loadDuring, type HeyOutcome } from './hey';
-import { changedPhases, INSTALL_TIMEOUT_MS, installedPlatform, stackSettled, type BerthRun, type InstalledPlatform } from './installed';
+import { changedPhases, INSTALL_TIMEOUT_MS, installedPlatform, runBerth, stackSettled, type BerthRun, type InstalledPlatform } from './installed';
 
 /**
  * `berth deploy` and `berth rollback` on the installed platform, each under
@@ -84,6 +84,10 @@ describe('e2e: berth deploy and berth rollback', function () {
     assert.equal((await releases()).length, 2, 'a deploy that went back is not a release');
     const status = await p.berth('status');
     assert.equal(status.code, 0, `every replica runs the previous version, healthy:\n${status.output}`);
+    // The image that failed stays on the app host until the next run, which prunes it (never released: no rollback target) and nothing else.
+    const install = await p.berth('install');
+    assert.deepEqual(changedPhases(install.output), ['vm1 app-prune'], install.output);
+    assert.match(install.output, /app-prune: remove 1 old app image \([\d.]+:5000\/app\/app:\w+\), keeping the one running and 5 to roll back to/);
     assert.match((await p.berth('install')).output, /Done: 0 changed\./);
   });
 
@@ -103,5 +107,38 @@ describe('e2e: berth deploy and berth rollback', function () {
     assert.ok(![first, second].includes(served[0]), `the new version serves, not ${served[0]}`);
     assert.match((await releases()).at(-1)!, new RegExp(` deploy [\\d.]+:5000/app/app:${served[0]} [\\d.]+:5000/app/app:${first}$`));
     assert.match((await p.berth('install')).output, /Done: 0 changed\./);
+  });
+
+  it('prunes released images beyond app.keepReleases on the app host and in the registry (garbage collected), never a rollback target; a rerun prunes nothing', async () => {
+    // Released so far: first (the install's), second, third (the one running): app.keepReleases 1 keeps third and second.
+    const [third] = await versionsServed();
+    const registry = `${p.topo.vms.vm2.ip}:5000`;
+    const { registryPassword } = p.topo.secrets;
+    const api = (path: string, curlOptions = '-sf') =>
+      p.topo.exec('vm1', `printf 'user = "berth:%s"\\n' '${registryPassword}' | curl ${curlOptions} -K - --cacert /etc/docker/certs.d/${registry}/ca.crt -H 'Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json' https://${registry}/v2/app/app/${path}`);
+    const tags = async () => (JSON.parse((await api('tags/list')).stdout) as { tags: string[] }).tags.sort();
+    const localImages = async () => (await p.topo.exec('vm1', `docker image ls --format '{{.Tag}}' ${registry}/app/app`)).stdout.trim().split('\n').sort();
+    const before = await tags();
+    assert.ok([first, second, third].every((tag) => before.includes(tag)), before.join(', '));
+    const digest = /docker-content-digest: (\S+)/i.exec((await api(`manifests/${first}`, '-sfI')).stdout)?.[1];
+    assert.ok(digest, 'the first image has a manifest in the registry');
+    const keepOne = p.topo.writeAnswers({ app: { keepReleases: 1 } }, 'keep-1.yaml');
+    const install = await runBerth(['install', '--answers', keepOne, '--yes', '--output', 'plain']);
+    assert.equal(install.code, 0, install.output);
+    assert.deepEqual(changedPhases(install.output).filter((phase) => phase !== 'vm1 app-prune'), ['vm2 registry-prune'], install.output);
+    assert.match(install.output, new RegExp(`remove 1 old app image from the registry \\(${first}\\)`));
+    assert.deepEqual(await tags(), before.filter((tag) => tag !== first), 'only the former release goes; tags never released stay');
+    assert.equal((await api(`manifests/${digest}`, '-s -o /dev/null -w %{http_code}')).stdout, '404', 'its manifest is garbage collected');
+    const local = await localImages();
+    assert.ok(local.includes(second) && local.includes(third) && !local.includes(first), local.join(', '));
+    assert.match((await runBerth(['install', '--answers', keepOne, '--yes', '--output', 'plain'])).output, /Done: 0 changed\./);
+    const refused = await runBerth(['rollback', '--answers', keepOne, '--yes', '--to', first]);
+    assert.notEqual(refused.code, 0, refused.output);
+    assert.match(refused.output, new RegExp(`app:${first} was pruned: app\\.keepReleases \\(1\\) keeps the image released last besides the one running`));
+    // The kept rollback target: pulled back from the registry, under load.
+    const { result: back, outcome, report } = await underLoad(() => runBerth(['rollback', '--answers', keepOne, '--yes', '--output', 'plain']));
+    assert.equal(back.code, 0, back.output);
+    noFailure(outcome, report);
+    assert.deepEqual(await versionsServed(), [second]);
   });
 });

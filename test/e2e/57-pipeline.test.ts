@@ -1,19 +1,21 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { hostCommand, runProgram } from '../../src/sandbox/host-command';
 import { demoAppCopy, headerValues } from './apps';
 import { e2eWorkDir } from './harness';
-import { INSTALL_TIMEOUT_MS, installedPlatform, runBerth, type InstalledPlatform } from './installed';
+import { changedPhases, INSTALL_TIMEOUT_MS, installedPlatform, runBerth, type InstalledPlatform } from './installed';
 
 /**
  * The pipelines `berth ci gitlab` and `berth ci github` write, run on this
- * machine as their runner (Docker, berth on the PATH, the registry's CA in
- * certs.d, as their comments ask) against the installed platform: the GitLab
- * one by gitlab-ci-local (shell executor), the GitHub one job by job, step by
- * step, as a runner runs them (bash -eo pipefail, $GITHUB_ENV, needs, if:
- * always()). Each builds, pushes and deploys a commit, which then serves.
+ * machine as their runner (Docker and OpenSSH, the registry's CA in certs.d,
+ * as their comments ask; no berth) against the installed platform with the
+ * deploy user enabled: the GitLab one by gitlab-ci-local (shell executor), the
+ * GitHub one job by job, step by step, as a runner runs them (bash -eo
+ * pipefail, $GITHUB_ENV, needs, if: always()). Each builds, pushes and deploys
+ * a commit as berth-deploy, which then serves; berth install afterwards finds
+ * nothing to change, and berth rollback goes back along the same history.
  */
 
 const ROOT = join(__dirname, '..', '..');
@@ -104,7 +106,8 @@ describe('e2e: the pipelines of berth ci, run by their runners', function () {
   let registry: string;
   let certsDir: string;
   let runnerEnv: NodeJS.ProcessEnv;
-  let secrets: { registryUser: string; registryPassword: string; answers: string; sshKey: string };
+  let ciAnswers: string;
+  let secrets: { registryUser: string; registryPassword: string; deployKey: string; knownHosts: string };
   let repo: string;
   let gitlabDeployed: string;
 
@@ -112,26 +115,30 @@ describe('e2e: the pipelines of berth ci, run by their runners', function () {
     p = await installedPlatform();
     vm1 = p.topo.vms.vm1.ip;
     registry = `${p.topo.vms.vm2.ip}:5000`;
-    // This machine as the runner, set up as the pipelines' comments say: Docker trusts the registry's CA ...
+    // The deploy user, enabled with a key of the pipeline's own.
+    const keys = e2eWorkDir('pipeline-keys');
+    rmSync(keys, { recursive: true, force: true });
+    mkdirSync(keys, { recursive: true, mode: 0o700 });
+    const deployKey = join(keys, 'deploy_key');
+    await hostCommand('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ci@berth-e2e', '-f', deployKey]);
+    ciAnswers = p.topo.writeAnswers({ ci: { deployKeys: [readFileSync(`${deployKey}.pub`, 'utf8').trim()] } }, 'berth-ci.yaml');
+    const install = await runBerth(['install', '--answers', ciAnswers, '--yes', '--output', 'plain']);
+    assert.equal(install.code, 0, install.output);
+    assert.deepEqual(changedPhases(install.output), ['vm1 deploy-user'], install.output);
+    // Its host keys, read over berth's pinned connection, for the pipeline.
+    const known = await runBerth(['ci', 'known-hosts', '--answers', ciAnswers]);
+    assert.equal(known.code, 0, known.output);
+    assert.match(known.stdout, new RegExp(`^${vm1.replace(/\./g, '\\.')} ssh-ed25519 AAAA\\S+$`, 'm'));
+    const knownHosts = join(keys, 'known_hosts');
+    writeFileSync(knownHosts, known.stdout);
+    // This machine as the runner, set up as the pipelines' comments say: Docker trusts the registry's CA; no berth on the PATH, no agent of its own.
     certsDir = `/etc/docker/certs.d/${registry}`;
     const ca = await p.topo.exec('vm2', 'cat /etc/berth/registry-ca/ca.crt');
     mkdirSync(certsDir, { recursive: true });
     writeFileSync(join(certsDir, 'ca.crt'), ca.stdout);
-    // ... berth is on the PATH ...
-    const bin = e2eWorkDir('pipeline-bin');
-    mkdirSync(bin, { recursive: true });
-    writeFileSync(join(bin, 'berth'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(ROOT, 'dist', 'cli', 'main.js'))} "$@"\n`);
-    chmodSync(join(bin, 'berth'), 0o755);
-    runnerEnv = { PATH: `${bin}:${process.env.PATH}`, SSH_AUTH_SOCK: '' };
-    // ... and the answers the pipeline gets: the install's, its key from the job's agent, not a file of this machine.
-    const answers = parseYaml(readFileSync(p.answersFile, 'utf8')) as { ssh: Record<string, unknown>; admin?: Record<string, unknown>; registry: { user?: string; password: string } };
-    const keyPath = answers.ssh.privateKey as string;
-    delete answers.ssh.privateKey;
-    answers.ssh.agent = true;
-    answers.admin = { ...answers.admin, authorizedKeys: [readFileSync(`${keyPath}.pub`, 'utf8').trim()] };
-    const pipelineAnswers = join(dirname(p.answersFile), 'berth-pipeline.yaml');
-    writeFileSync(pipelineAnswers, stringify(answers), { mode: 0o600 });
-    secrets = { registryUser: answers.registry.user ?? 'berth', registryPassword: answers.registry.password, answers: pipelineAnswers, sshKey: keyPath };
+    runnerEnv = { SSH_AUTH_SOCK: '' };
+    const { registryPassword } = p.topo.secrets;
+    secrets = { registryUser: 'berth', registryPassword, deployKey, knownHosts };
     // The app's repository.
     repo = demoAppCopy('pipeline-repo');
     await git(repo, 'init', '--quiet', '--initial-branch', 'main');
@@ -142,6 +149,9 @@ describe('e2e: the pipelines of berth ci, run by their runners', function () {
 
   const versionsServed = () => headerValues(p.topo, `http://${vm1}/`, 'X-App-Version', 8);
   const lastRelease = async () => (await p.topo.exec('vm1', 'tail -n 1 /var/lib/berth/app/releases')).stdout.trim();
+  /** The deploy key's own SSH session, asking for `command`. */
+  const asDeployUser = (command: string) =>
+    run('ssh', ['-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-i', secrets.deployKey, '-o', `UserKnownHostsFile=${secrets.knownHosts}`, `berth-deploy@${vm1}`, command], { cwd: repo });
 
   async function commit(file: string, content: string, message: string): Promise<string> {
     writeFileSync(join(repo, file), content);
@@ -151,34 +161,52 @@ describe('e2e: the pipelines of berth ci, run by their runners', function () {
   }
 
   async function pipeline(system: 'gitlab' | 'github'): Promise<string> {
-    const printed = await runBerth(['ci', system, '--answers', p.answersFile]);
+    const printed = await runBerth(['ci', system, '--answers', ciAnswers]);
     assert.equal(printed.code, 0, printed.output);
-    assert.doesNotMatch(printed.stdout, /StrictHostKeyChecking|ssh-keyscan|--password[ =]/);
+    assert.doesNotMatch(printed.stdout, /StrictHostKeyChecking=(?!yes)|ssh-keyscan|--password[ =]/);
     return printed.stdout;
   }
 
-  it('berth ci gitlab: gitlab-ci-local runs build, push, deploy and cleanup with a shell executor, and the commit serves', async () => {
-    writeFileSync(join(repo, '.gitignore'), '.gitlab-ci-local/\nberth-logs/\n');
+  it('the deploy key may only deploy a tag the registry holds: any other command, a bad tag or a missing image is refused', async () => {
+    const shell = await asDeployUser('id; cat /etc/shadow');
+    assert.equal(shell.code, 2, shell.output);
+    assert.match(shell.output, /berth-deploy: this key may only deploy an image of the private registry: ssh berth-deploy@\S+ deploy <tag>/);
+    assert.doesNotMatch(shell.output, /uid=|root:/);
+    const injected = await asDeployUser('deploy x;id');
+    assert.equal(injected.code, 2, injected.output);
+    assert.match(injected.output, /x;id is not an image tag/);
+    const missing = await asDeployUser('deploy nosuchtag');
+    assert.equal(missing.code, 1, missing.output);
+    assert.match(missing.output, new RegExp(`the private registry has no image [\\d.]+:5000/app/app:nosuchtag: push it first`));
+    const lock = await p.topo.exec('vm1', 'test -e /var/lib/berth/lock && echo held || echo free');
+    assert.equal(lock.stdout.trim(), 'free', 'the host lock is released');
+  });
+
+  it('berth ci gitlab: gitlab-ci-local runs build, push, deploy and cleanup with a shell executor, the commit serves, and berth install then changes nothing', async () => {
+    writeFileSync(join(repo, '.gitignore'), '.gitlab-ci-local/\n');
     const sha = await commit('.gitlab-ci.yml', await pipeline('gitlab'), 'the pipeline');
     const short = sha.slice(0, 8);
     gitlabDeployed = short;
     // CI/CD variables as GitLab keeps them: a value that is a path is a file variable.
     const variables = join(e2eWorkDir('pipeline-vars'), 'gitlab-variables.yml');
     mkdirSync(dirname(variables), { recursive: true });
-    writeFileSync(variables, stringify({ BERTH_REGISTRY_USER: secrets.registryUser, BERTH_REGISTRY_PASSWORD: secrets.registryPassword, BERTH_ANSWERS: secrets.answers, BERTH_SSH_KEY: secrets.sshKey }), { mode: 0o600 });
+    writeFileSync(variables, stringify({ BERTH_REGISTRY_USER: secrets.registryUser, BERTH_REGISTRY_PASSWORD: secrets.registryPassword, BERTH_DEPLOY_KEY: secrets.deployKey, BERTH_KNOWN_HOSTS: secrets.knownHosts }), { mode: 0o600 });
     const r = await run(NODE_22, [GITLAB_CI_LOCAL, '--variables-file', variables], { cwd: repo, env: runnerEnv });
     assert.equal(r.code, 0, r.output);
     for (const job of ['build', 'push', 'deploy', 'cleanup']) assert.match(r.output, new RegExp(`PASS\\s+${job}\\b`), r.output);
+    assert.match(r.output, new RegExp(`berth-deploy: [\\d.]+:5000/app/app:${short} serves`));
     assert.ok(!r.output.includes(secrets.registryPassword), 'the registry password is not in the job logs');
     assert.deepEqual(await versionsServed(), [short], 'the commit serves, on every replica');
     assert.match(await lastRelease(), new RegExp(`^\\S+ deploy [\\d.]+:5000/app/app:${short} \\S+$`));
     // The runner's copies are gone; the registry keeps the image (a rollback target).
-    assert.notEqual((await run('docker', ['image', 'inspect', `${registry}/app/app:${short}`], { cwd: repo })).code, 0, 'cleanup removed the runner\'s image');
+    assert.notEqual((await run('docker', ['image', 'inspect', `${registry}/app/app:${short}`], { cwd: repo })).code, 0, "cleanup removed the runner's image");
     const kept = await p.topo.exec('vm1', `docker manifest inspect ${registry}/app/app:${short} >/dev/null && echo kept`);
     assert.equal(kept.stdout.trim(), 'kept');
+    // What berth-deploy wrote is what berth would have: the compose file, the history, the markers.
+    assert.match((await runBerth(['install', '--answers', ciAnswers, '--yes', '--output', 'plain'])).output, /Done: 0 changed\./);
   });
 
-  it('berth ci github: the workflow passes action-validator, and its jobs, run in order as a runner runs them, deploy the next commit', async () => {
+  it('berth ci github: the workflow passes action-validator, and its jobs, run in order as a runner runs them, deploy the next commit; berth rollback goes back to the GitLab one', async () => {
     const text = await pipeline('github');
     mkdirSync(join(repo, '.github', 'workflows'), { recursive: true });
     await commit('.github/workflows/deploy.yml', text, 'the workflow');
@@ -189,13 +217,16 @@ describe('e2e: the pipelines of berth ci, run by their runners', function () {
       'github.sha': sha,
       'vars.BERTH_REGISTRY_USER': secrets.registryUser,
       'secrets.BERTH_REGISTRY_PASSWORD': secrets.registryPassword,
-      'secrets.BERTH_ANSWERS': readFileSync(secrets.answers, 'utf8'),
-      'secrets.BERTH_SSH_KEY': readFileSync(secrets.sshKey, 'utf8'),
+      'secrets.BERTH_DEPLOY_KEY': readFileSync(secrets.deployKey, 'utf8'),
+      'secrets.BERTH_KNOWN_HOSTS': readFileSync(secrets.knownHosts, 'utf8'),
     };
     const { ok, log } = await runWorkflow(parseYaml(text), repo, context, runnerEnv);
     assert.ok(ok, log.join('\n'));
     assert.ok(!log.join('\n').includes(secrets.registryPassword), 'the registry password is not in the job logs');
     assert.deepEqual(await versionsServed(), [sha], 'the commit serves, on every replica');
     assert.match(await lastRelease(), new RegExp(`^\\S+ deploy [\\d.]+:5000/app/app:${sha} [\\d.]+:5000/app/app:${gitlabDeployed}$`));
+    const back = await runBerth(['rollback', '--answers', ciAnswers, '--yes', '--output', 'plain']);
+    assert.equal(back.code, 0, back.output);
+    assert.deepEqual(await versionsServed(), [gitlabDeployed]);
   });
 });

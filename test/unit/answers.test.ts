@@ -357,7 +357,7 @@ describe('answers file: files that are not answers files', () => {
 describe('answers JSON Schema', () => {
   it('describes every section with defaults and forbids unknown keys', () => {
     const schema = answersJsonSchema() as { properties: Record<string, { properties?: Record<string, { default?: unknown }> }>; additionalProperties: boolean; required: string[] };
-    assert.deepEqual(Object.keys(schema.properties), ['version', 'project', 'ssh', 'admin', 'hosts', 'dns', 'docker', 'firewall', 'sshHardening', 'registry', 'app', 'db']);
+    assert.deepEqual(Object.keys(schema.properties), ['version', 'project', 'ssh', 'admin', 'hosts', 'dns', 'docker', 'firewall', 'sshHardening', 'registry', 'app', 'db', 'ci']);
     assert.equal(schema.additionalProperties, false);
     assert.deepEqual(schema.required, ['hosts']);
     assert.equal(schema.properties.ssh.properties!.port.default, 22);

@@ -233,7 +233,7 @@ describe('deploy: the app source from the command line', () => {
     const answers = join(dir, 'berth.yaml');
     const cases: [string[], RegExp][] = [
       [['--image', 'Team App:1'], /^error: --image: "Team App:1" is not a valid image reference: it contains a space \(e\.g\. /],
-      [['--image', 'team/app:1', '--source', dir], /^error: give --image or --source, not both\n$/],
+      [['--image', 'team/app:1', '--source', dir], /^error: give one of --image, --source and --tag\n$/],
       [['--source', join(dir, 'nowhere')], /^error: --source \S+nowhere: /],
       [['--tag', '3f/2a'], /^error: --tag: the tag "3f\/2a" must be up to 128 letters, digits, _ \. or -, not starting with \. or -\n$/],
       [['--tag', '3f2a', '--image', 'team/app:1'], /^error: give one of --image, --source and --tag\n$/],
@@ -250,11 +250,21 @@ describe('ci: the pipelines', () => {
   it('prints a GitLab pipeline and a GitHub workflow for the answers file, contacting nothing; a bad file is exit 2', async () => {
     const dir = fixtureDir();
     writeFileSync(join(dir, 'berth.yaml'), stringify(answersYaml()));
+    const withoutKeys = await runCli(['ci', 'gitlab', '--answers', join(dir, 'berth.yaml')]);
+    assert.equal(withoutKeys.code, 2, withoutKeys.stderr);
+    assert.match(withoutKeys.stderr, /ci\.deployKeys is empty\nThe pipelines deploy as the deploy user: make a key for them \(ssh-keygen -t ed25519 -N '' -f deploy_key\), put deploy_key\.pub in ci\.deployKeys, and run berth install\.\n$/);
+    writeFileSync(join(dir, 'berth.yaml'), stringify({ ...answersYaml(), ci: { deployKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNpZGVwbG95a2V5Zm9ydGVzdHNvbmx5MTIzNDU2Nzg5 ci@gitlab'] } }));
     for (const system of ['gitlab', 'github']) {
       const r = await runCli(['ci', system, '--answers', join(dir, 'berth.yaml')]);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, new RegExp(`^# Written by berth ci ${system} for the project app: build, push to \\S+:5000, deploy with berth, clean up\\.\n`));
+      assert.match(r.stdout, new RegExp(`^# Written by berth ci ${system} for the project app: build, push to \\S+:5000, deploy as berth-deploy@\\S+, clean up\\.\n`));
     }
+    const dind = await runCli(['ci', 'gitlab', '--answers', join(dir, 'berth.yaml'), '--executor', 'docker']);
+    assert.equal(dind.code, 0, dind.stderr);
+    assert.match(dind.stdout, /^# This is the Docker-in-Docker variant/m);
+    const executor = await runCli(['ci', 'gitlab', '--answers', join(dir, 'berth.yaml'), '--executor', 'kubernetes']);
+    assert.equal(executor.code, 2, executor.stderr);
+    assert.match(executor.stderr, /^error: --executor must be shell or docker, not "kubernetes"\n$/);
     const missing = await runCli(['ci', 'gitlab', '--answers', join(dir, 'nowhere.yaml')]);
     assert.equal(missing.code, 2, missing.stderr);
     assert.equal(missing.stdout, '');
@@ -289,11 +299,11 @@ describe('trusting new host keys', () => {
 
 describe('advice after a failed run', () => {
   it('names the command that helps: a plan changed nothing, an install continues from the answers file', () => {
-    assert.equal(runFailureHint('plan', 'plan', 'berth.yaml', false), 'Nothing was changed. Fix what is reported above and run `berth plan --answers berth.yaml` again.');
-    assert.equal(runFailureHint('plan', 'install', 'my answers.yaml', false), "Nothing was changed. Fix what is reported above and run `berth install --answers 'my answers.yaml'` again.");
-    assert.equal(runFailureHint('plan', 'plan', 'b.yaml', true), 'Nothing was changed. Run `berth plan --answers b.yaml` again.');
-    assert.equal(runFailureHint('apply', 'install', 'berth.yaml', false), 'Fix what is reported above and run `berth install --answers berth.yaml`: it continues where it stopped.');
-    assert.equal(runFailureHint('apply', 'install', 'berth.yaml', true), 'Run `berth install --answers berth.yaml` to continue where it stopped.');
+    assert.equal(runFailureHint('plan', ['berth', 'plan', '--answers', 'berth.yaml'], false), 'Nothing was changed. Fix what is reported above and run `berth plan --answers berth.yaml` again.');
+    assert.equal(runFailureHint('plan', ['berth', 'install', '--answers', 'my answers.yaml'], false), "Nothing was changed. Fix what is reported above and run `berth install --answers 'my answers.yaml'` again.");
+    assert.equal(runFailureHint('plan', ['berth', 'plan', '--answers', 'b.yaml'], true), 'Nothing was changed. Run `berth plan --answers b.yaml` again.');
+    assert.equal(runFailureHint('apply', ['berth', 'install', '--answers', 'berth.yaml'], false), 'Fix what is reported above and run `berth install --answers berth.yaml`: it continues where it stopped.');
+    assert.equal(runFailureHint('apply', ['berth', 'install', '--answers', 'berth.yaml'], true), 'Run `berth install --answers berth.yaml` to continue where it stopped.');
   });
 });
 

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { LoadedAnswers } from '../../answers/load';
 import { BadInputError } from '../../errors';
+import type { Phase, PhaseName } from '../../engine/phase';
 import { HOST_OPTIONS, outputMode, type Command, type CommandContext } from '../command';
 
 /** What deploys and rollbacks share: the answers file, --yes, the lock take-over. */
@@ -9,11 +10,17 @@ const RELEASE_OPTIONS = {
   'force-unlock': { type: 'boolean', description: 'Take over a host lock berth cannot judge itself (as for install).' },
 } as const;
 
+/** The phases of a deploy (with its image) or a rollback, in the install's order: the app, pruning what is no longer kept, verify. */
+function releasePhases(kind: 'deploy' | 'rollback'): readonly Phase[] {
+  const { PHASES } = require('../../phases') as typeof import('../../phases');
+  const names: PhaseName[] = [...(kind === 'deploy' ? (['app-image'] as const) : []), 'app', 'app-prune', 'registry-prune', 'verify'];
+  return PHASES.filter((phase) => names.includes(phase.name));
+}
+
 /** The answers with the app's source the command line gives instead of the file's (checked as the file's would be). */
 export function withAppSource(loaded: LoadedAnswers, image: string | undefined, source: string | undefined, cwd: string): LoadedAnswers {
   const { imageReferenceProblem } = require('../../answers/image-ref') as typeof import('../../answers/image-ref');
   const { appDirectoryProblem } = require('../../app/context') as typeof import('../../app/context');
-  if (image !== undefined && source !== undefined) throw new BadInputError('give --image or --source, not both');
   if (image !== undefined) {
     const problem = imageReferenceProblem(image);
     if (problem) throw new BadInputError(`--image: ${problem}`);
@@ -45,21 +52,18 @@ export const deployCommand: Command = {
     tag: { type: 'string', valueName: 'TAG', description: 'An image a pipeline pushed to the private registry as <registry>/<project>/app:TAG (berth ci writes such pipelines).' },
   },
   details:
-    'Runs only the app image, app and verify phases, under the same host lock as install. An image that does not become healthy is rolled back by itself (its last log lines shown) and the command fails. From the first deploy on, berth install keeps the deployed image; berth rollback goes back.',
+    'Runs only the app image, app, pruning and verify phases, under the same host lock as install. An image that does not become healthy is rolled back by itself (its last log lines shown) and the command fails. From the first deploy on, berth install keeps the deployed image; berth rollback goes back. Released images beyond app.keepReleases are pruned on the app host and in the registry.',
   async run(ctx) {
     const tag = ctx.values.tag as string | undefined;
-    if (tag !== undefined && (ctx.values.image !== undefined || ctx.values.source !== undefined)) throw new BadInputError('give one of --image, --source and --tag');
+    if ((['image', 'source', 'tag'] as const).filter((name) => ctx.values[name] !== undefined).length > 1) throw new BadInputError('give one of --image, --source and --tag');
     const { imageTagProblem } = require('../../answers/image-ref') as typeof import('../../answers/image-ref');
     const tagProblem = tag === undefined ? null : imageTagProblem(tag);
     if (tagProblem) throw new BadInputError(`--tag: ${tagProblem}`);
     const loaded = withAppSource(loadForRelease(ctx), ctx.values.image as string | undefined, ctx.values.source as string | undefined, process.cwd());
     const { runOnHosts } = require('./hosts') as typeof import('./hosts');
-    const { appImagePhase } = require('../../phases/app-image') as typeof import('../../phases/app-image');
-    const { appPhase } = require('../../phases/app') as typeof import('../../phases/app');
-    const { verifyPhase } = require('../../phases/verify') as typeof import('../../phases/verify');
     const chosen = (['image', 'source', 'tag'] as const).flatMap((name) => (typeof ctx.values[name] === 'string' ? [`--${name}`, ctx.values[name] as string] : []));
     const again = ['berth', 'deploy', '--answers', loaded.file, ...chosen];
-    await runOnHosts(ctx, loaded, 'apply', { phases: [appImagePhase, appPhase, verifyPhase], release: { kind: 'deploy', ...(tag === undefined ? {} : { tag }) }, again });
+    await runOnHosts(ctx, loaded, 'apply', { phases: releasePhases('deploy'), release: { kind: 'deploy', ...(tag === undefined ? {} : { tag }) }, again });
   },
 };
 
@@ -71,14 +75,12 @@ export const rollbackCommand: Command = {
     ...RELEASE_OPTIONS,
     to: { type: 'string', valueName: 'TAG', description: 'The tag of a released image to go back to (berth status shows the current one).' },
   },
-  details: 'Runs only the app and verify phases, under the same host lock as install; the images come from the private registry, which keeps them.',
+  details: 'Runs only the app, pruning and verify phases, under the same host lock as install; the images come from the private registry, which keeps the app.keepReleases released last.',
   async run(ctx) {
     const loaded = loadForRelease(ctx);
     const { runOnHosts } = require('./hosts') as typeof import('./hosts');
-    const { appPhase } = require('../../phases/app') as typeof import('../../phases/app');
-    const { verifyPhase } = require('../../phases/verify') as typeof import('../../phases/verify');
     const to = ctx.values.to as string | undefined;
     const again = ['berth', 'rollback', '--answers', loaded.file, ...(to ? ['--to', to] : [])];
-    await runOnHosts(ctx, loaded, 'apply', { phases: [appPhase, verifyPhase], release: { kind: 'rollback', ...(to ? { to } : {}) }, again });
+    await runOnHosts(ctx, loaded, 'apply', { phases: releasePhases('rollback'), release: { kind: 'rollback', ...(to ? { to } : {}) }, again });
   },
 };

@@ -232,15 +232,13 @@ export function pinAcceptedKeys(ctx: CommandContext, loaded: LoadedAnswers, conn
 export interface RunOnHostsOptions {
   /** A plan prints each action with its diff unless false (the summary before an install shows counts instead). */
   printPlan?: boolean;
-  /** The command a failure's advice names (default: install for apply, plan for plan). */
-  rerun?: 'install' | 'plan';
   /** Default: a new one (for one run after another, pass the same so that nothing is asked twice). */
   connector?: SshConnector;
   /** Default: the whole install (PHASES). */
   phases?: readonly Phase[];
   /** A deploy or rollback (absent for install and plan). */
   release?: ReleaseRequest;
-  /** The command a failed apply's advice names (default: berth install --answers FILE). */
+  /** The command a failure's advice names (default: berth install --answers FILE for apply, berth plan … for plan). */
   again?: readonly string[];
 }
 
@@ -285,7 +283,7 @@ export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mod
   if (mode === 'plan' && options.printPlan !== false && ctx.values.output !== 'json') ctx.print.out(renderPlan(result.plans, ctx.print.outColor));
   if (!result.ok) {
     const interrupted = abort.signal.aborted;
-    throw new RunFailedError(interrupted ? 'the run was interrupted' : 'the run failed', [], runFailureHint(mode, options.rerun ?? (mode === 'plan' ? 'plan' : 'install'), loaded.file, interrupted, options.again));
+    throw new RunFailedError(interrupted ? 'the run was interrupted' : 'the run failed', [], runFailureHint(mode, options.again ?? ['berth', mode === 'plan' ? 'plan' : 'install', '--answers', loaded.file], interrupted));
   }
   return result;
 }
@@ -295,8 +293,8 @@ export async function runOnHosts(ctx: CommandContext, loaded: LoadedAnswers, mod
  * a plan changed nothing and is only run again; an install continues where it
  * stopped, from the answers file (which, after the wizard, is the one just saved).
  */
-export function runFailureHint(mode: 'apply' | 'plan', rerun: 'install' | 'plan', file: string, interrupted: boolean, command?: readonly string[]): string {
-  if (mode === 'plan') return `Nothing was changed. ${interrupted ? 'Run' : 'Fix what is reported above and run'} \`${shellCommand(['berth', rerun, '--answers', file])}\` again.`;
-  const again = `\`${shellCommand(command ?? ['berth', 'install', '--answers', file])}\``;
+export function runFailureHint(mode: 'apply' | 'plan', command: readonly string[], interrupted: boolean): string {
+  const again = `\`${shellCommand(command)}\``;
+  if (mode === 'plan') return `Nothing was changed. ${interrupted ? 'Run' : 'Fix what is reported above and run'} ${again} again.`;
   return interrupted ? `Run ${again} to continue where it stopped.` : `Fix what is reported above and run ${again}: it continues where it stopped.`;
 }

@@ -126,7 +126,7 @@ export const installCommand: Command = {
     // One connector for the plan and the install: a host key or passphrase is asked for once.
     const connector = connectorFor(ctx, loaded);
     if (ctx.stdin.isTTY && !ctx.values.yes) {
-      const plan = await runOnHosts(ctx, loaded, 'plan', { connector, printPlan: false, rerun: 'install' });
+      const plan = await runOnHosts(ctx, loaded, 'plan', { connector, printPlan: false, again: ['berth', 'install', '--answers', loaded.file] });
       if (!(await confirmInstall(ctx, loaded, plan.summary))) return;
     }
     await runOnHosts(ctx, loaded, 'apply', { connector });

@@ -158,7 +158,7 @@ describe('app phase: deploys and rollbacks (release.ts)', () => {
     assert.deepEqual(appPhase.plan(installCtx, rolledBack), [], 'an install after the rollback keeps X');
     assert.throws(() => appPhase.plan(rollbackCtx(), rolledBack), (e: unknown) => e instanceof HostProblem && e.message === `${X} is the first image released here: there is no earlier one`);
     assert.equal(composeImage(after(rollbackCtx('abcdef123456'), rolledBack, appPhase.plan(rollbackCtx('abcdef123456'), rolledBack))), Y);
-    assert.throws(() => appPhase.plan(rollbackCtx('0123'), rolledBack), (e: unknown) => e instanceof HostProblem && e.message === 'no released image has the tag 0123 (released: c0fe2376524b, abcdef123456)');
+    assert.throws(() => appPhase.plan(rollbackCtx('0123'), rolledBack), (e: unknown) => e instanceof HostProblem && e.message === 'no released image has the tag 0123 (kept: c0fe2376524b, abcdef123456)');
   });
 
   it('a deploy killed in the middle (the compose file names the new image, the roll unfinished) is finished by the next deploy, and undone by an install', () => {

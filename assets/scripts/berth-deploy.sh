@@ -11,7 +11,7 @@
 # Anything else gets the usage and exit code 2. The settings are berth's, in
 # /etc/berth/PROJECT/deploy/release.conf (paths, the template of the compose file,
 # the roll's arguments); the roll is berth's own (app-roll.sh).
-# shellcheck disable=SC2154 # compose_file, template, releases, … come from release.conf
+# shellcheck disable=SC2154 # compose_file, template, releases, keep, … come from release.conf
 set -euo pipefail
 umask 022
 export DOCKER_CONFIG=/root/.docker
@@ -102,6 +102,10 @@ if [ "$rolled" = 0 ]; then
   fi
   rm -f "$pending" "$previous_compose"
   echo "berth-deploy: $image serves"
+  # Old images of the app no container uses and no rollback needs (the registry's are pruned by the next berth run there).
+  used=$(docker ps --all --format '{{.Image}}')
+  kept=$(awk -v keep="$keep" -f "$kept_images" "$releases")
+  docker image ls --format '{{.Repository}}:{{.Tag}}' "$repository" | grep -v ':<none>$' | grep -vxF "$used" | grep -vxF "$kept" | xargs -r docker image rm -- >/dev/null || true
   exit 0
 fi
 echo "berth-deploy: $image did not become healthy; going back to $previous, which serves meanwhile" >&2

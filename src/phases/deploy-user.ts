@@ -1,10 +1,11 @@
 import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
 import { assetText } from '../assets';
-import { managedScript } from '../render/managed';
+import { managedHeader, managedScript } from '../render/managed';
 import { appComposePath } from '../render/stack';
 import {
   APP_ROLL_ON_HOST,
+  KEPT_IMAGES_ON_HOST,
   composeTemplatePath,
   DEPLOY_HOME,
   DEPLOY_KEYS_PATH,
@@ -39,6 +40,7 @@ function wantedFiles(ctx: PhaseContext): WantedFile[] {
     { path: DEPLOY_KEYS_PATH, content: renderDeployAuthorizedKeys(answers), mode: 0o644 },
     { path: DEPLOY_PROGRAM, content: managedScript(assetText('scripts', 'berth-deploy.sh'), 'what the deploy user may do (ci.deployKeys in the answers file)'), mode: 0o755 },
     { path: APP_ROLL_ON_HOST, content: managedScript(assetText('scripts', 'app-roll.sh'), "the app's roll, for berth-deploy"), mode: 0o755 },
+    { path: KEPT_IMAGES_ON_HOST, content: `${managedHeader('which app images berth-deploy keeps')}${assetText('scripts', 'kept-images.awk')}`, mode: 0o644 },
     { path: composeTemplatePath(answers), content: composeTemplate(ctx), mode: 0o600 },
     {
       path: releaseConfPath(answers),
@@ -49,6 +51,7 @@ function wantedFiles(ctx: PhaseContext): WantedFile[] {
         pending: pendingReleasePath(answers),
         rollArguments: rollArguments(ctx, '"$1"', 'changed'),
         recordStarted: recordStarted(ctx),
+        keep: answers.app.keepReleases,
       }),
       mode: 0o600,
     },

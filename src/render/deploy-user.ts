@@ -19,6 +19,8 @@ export const DEPLOY_SUDOERS_PATH = '/etc/sudoers.d/berth_deploy';
 /** The forced command's program, and the roll it shares with berth's app phase (assets/scripts/app-roll.sh). */
 export const DEPLOY_PROGRAM = '/usr/local/sbin/berth-deploy';
 export const APP_ROLL_ON_HOST = '/usr/local/lib/berth/app-roll.sh';
+/** Which app images a pruning keeps (assets/scripts/kept-images.awk, the rule of release.ts). */
+export const KEPT_IMAGES_ON_HOST = '/usr/local/lib/berth/kept-images.awk';
 /** Stands for the tag in the compose template; berth-deploy puts the tag in its place (letters and _ only: a tag's characters need no quoting where it stands). */
 export const TAG_PLACEHOLDER = 'BERTH_DEPLOY_TAG';
 
@@ -55,6 +57,8 @@ export interface ReleaseSettings {
   rollArguments: string;
   /** The command that notes what the app's containers were started with. */
   recordStarted: string;
+  /** app.keepReleases. */
+  keep: number;
 }
 
 /** release.conf, sourced by berth-deploy (bash): plain settings and two functions. */
@@ -67,6 +71,8 @@ export function renderReleaseConf(answers: Pick<Answers, 'project'>, s: ReleaseS
     ['releases', s.releases],
     ['pending', s.pending],
     ['previous_compose', `${deployKitDir(answers)}/compose.previous`],
+    ['kept_images', KEPT_IMAGES_ON_HOST],
+    ['keep', String(s.keep)],
   ];
   return [
     managedHeader(`what ${DEPLOY_PROGRAM} needs to deploy the app of the project ${answers.project}`).trimEnd(),

@@ -5,6 +5,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { hostCommand, runProgram } from '../../src/sandbox/host-command';
 import { demoAppCopy, headerValues } from './apps';
 import { e2eWorkDir } from './harness';
+import { keptImages, parseReleases } from '../../src/phases/release';
 import { changedPhases, INSTALL_TIMEOUT_MS, installedPlatform, runBerth, type InstalledPlatform } from './installed';
 
 /**
@@ -121,7 +122,8 @@ describe('e2e: the pipelines of berth ci, run by their runners', function () {
     mkdirSync(keys, { recursive: true, mode: 0o700 });
     const deployKey = join(keys, 'deploy_key');
     await hostCommand('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ci@berth-e2e', '-f', deployKey]);
-    ciAnswers = p.topo.writeAnswers({ ci: { deployKeys: [readFileSync(`${deployKey}.pub`, 'utf8').trim()] } }, 'berth-ci.yaml');
+    // keepReleases 1, so that the pipelines' deploys have images to prune.
+    ciAnswers = p.topo.writeAnswers({ app: { keepReleases: 1 }, ci: { deployKeys: [readFileSync(`${deployKey}.pub`, 'utf8').trim()] } }, 'berth-ci.yaml');
     const install = await runBerth(['install', '--answers', ciAnswers, '--yes', '--output', 'plain']);
     assert.equal(install.code, 0, install.output);
     assert.deepEqual(changedPhases(install.output), ['vm1 deploy-user'], install.output);
@@ -149,6 +151,8 @@ describe('e2e: the pipelines of berth ci, run by their runners', function () {
 
   const versionsServed = () => headerValues(p.topo, `http://${vm1}/`, 'X-App-Version', 8);
   const lastRelease = async () => (await p.topo.exec('vm1', 'tail -n 1 /var/lib/berth/app/releases')).stdout.trim();
+  const localImages = async () => (await p.topo.exec('vm1', `docker image ls --format '{{.Repository}}:{{.Tag}}' ${registry}/app/app`)).stdout.trim().split('\n').filter(Boolean);
+  const keptNow = async () => keptImages(parseReleases((await p.topo.exec('vm1', 'cat /var/lib/berth/app/releases')).stdout), 1);
   /** The deploy key's own SSH session, asking for `command`. */
   const asDeployUser = (command: string) =>
     run('ssh', ['-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-i', secrets.deployKey, '-o', `UserKnownHostsFile=${secrets.knownHosts}`, `berth-deploy@${vm1}`, command], { cwd: repo });
@@ -220,13 +224,29 @@ describe('e2e: the pipelines of berth ci, run by their runners', function () {
       'secrets.BERTH_DEPLOY_KEY': readFileSync(secrets.deployKey, 'utf8'),
       'secrets.BERTH_KNOWN_HOSTS': readFileSync(secrets.knownHosts, 'utf8'),
     };
+    const before = await localImages();
     const { ok, log } = await runWorkflow(parseYaml(text), repo, context, runnerEnv);
     assert.ok(ok, log.join('\n'));
+    // berth-deploy pruned the app host's images as berth would: only the kept ones are left, and there was one to prune.
+    const kept = await keptNow();
+    assert.ok(before.some((image) => !kept.includes(image)), `something to prune: ${before.join(', ')} (kept: ${kept.join(', ')})`);
+    const left = await localImages();
+    assert.ok(left.every((image) => kept.includes(image)) && left.includes(kept[0]), `left ${left.join(', ')}, kept ${kept.join(', ')}`);
     assert.ok(!log.join('\n').includes(secrets.registryPassword), 'the registry password is not in the job logs');
     assert.deepEqual(await versionsServed(), [sha], 'the commit serves, on every replica');
     assert.match(await lastRelease(), new RegExp(`^\\S+ deploy [\\d.]+:5000/app/app:${sha} [\\d.]+:5000/app/app:${gitlabDeployed}$`));
     const back = await runBerth(['rollback', '--answers', ciAnswers, '--yes', '--output', 'plain']);
     assert.equal(back.code, 0, back.output);
     assert.deepEqual(await versionsServed(), [gitlabDeployed]);
+  });
+
+  it('berth deploy --image: a prebuilt image is pulled on the app host, pushed to the private registry under its reference\'s hash, and served', async () => {
+    const prebuilt = `${registry}/app/app:${gitlabDeployed}`;
+    const run = await runBerth(['deploy', '--answers', ciAnswers, '--yes', '--output', 'plain', '--image', prebuilt]);
+    assert.equal(run.code, 0, run.output);
+    assert.match(run.output, new RegExp(`app-image: pull ${prebuilt.replace(/\./g, '\\.')} and push it as [\\d.]+:5000/app/app:([0-9a-f]{12})`));
+    const [served] = await versionsServed();
+    assert.match(served, /^[0-9a-f]{12}$/, 'the version shown is the tag of the reference\'s hash');
+    assert.match(await lastRelease(), new RegExp(`^\\S+ deploy [\\d.]+:5000/app/app:${served} [\\d.]+:5000/app/app:${gitlabDeployed}$`));
   });
 });

@@ -27,7 +27,7 @@ describe('deploy-user phase', () => {
     const written = files(plan);
     assert.deepEqual(
       Object.values(written).map((f) => f.kind === 'file' && `${f.path} ${f.mode.toString(8)}`),
-      ['/var/lib/berth-deploy/.ssh/authorized_keys 644', '/usr/local/sbin/berth-deploy 755', '/usr/local/lib/berth/app-roll.sh 755', '/etc/berth/app/deploy/compose.template 600', '/etc/berth/app/deploy/release.conf 600', '/etc/sudoers.d/berth_deploy 440'],
+      ['/var/lib/berth-deploy/.ssh/authorized_keys 644', '/usr/local/sbin/berth-deploy 755', '/usr/local/lib/berth/app-roll.sh 755', '/usr/local/lib/berth/kept-images.awk 644', '/etc/berth/app/deploy/compose.template 600', '/etc/berth/app/deploy/release.conf 600', '/etc/sudoers.d/berth_deploy 440'],
     );
     const at = (path: string) => (written[path]?.kind === 'file' ? written[path].content : '');
     assert.equal(at('/var/lib/berth-deploy/.ssh/authorized_keys').split('\n')[1], `restrict,command="sudo -n /usr/local/sbin/berth-deploy app" ${KEY}`);
@@ -35,6 +35,7 @@ describe('deploy-user phase', () => {
     assert.deepEqual(written['/etc/sudoers.d/berth_deploy'].kind === 'file' && written['/etc/sudoers.d/berth_deploy'].validate, ['visudo', '-cf']);
     const conf = at('/etc/berth/app/deploy/release.conf');
     assert.match(conf, /^repository=10\.0\.0\.12:5000\/app\/app$/m);
+    assert.match(conf, /^keep=5$/m);
     assert.match(conf, /^roll\(\) \{ bash \/usr\/local\/lib\/berth\/app-roll\.sh \/opt\/berth\/app\/app\/compose\.yaml app-app 300 "\$1" \/var\/lib\/berth\/applied\/app-migrated lb changed '' app-1 app-2; \}$/m);
     assert.match(conf, /^record_started\(\) \{ install -d -m 0700 \/var\/lib\/berth\/applied && cat .* > \/var\/lib\/berth\/applied\/app; \}$/m);
   });

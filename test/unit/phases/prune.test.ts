@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { assetPath } from '../../../src/assets';
 import { HostProblem, type PhaseContext } from '../../../src/engine/phase';
 import type { Facts } from '../../../src/engine/plan';
 import { appPrunePhase } from '../../../src/phases/app-prune';
@@ -26,6 +28,22 @@ describe('release history: what is kept and what is pruned', () => {
     assert.deepEqual(prunedImages(lines, 2), [img('a')]);
     assert.deepEqual(prunedImages(lines, 5), []);
     assert.deepEqual(keptImages([], 1), [], 'no history: nothing is released, nothing kept or pruned by it');
+  });
+
+  it("berth-deploy's rule on the host (assets/scripts/kept-images.awk) keeps exactly what keptImages keeps", () => {
+    const histories = [
+      HISTORY,
+      '',
+      `2026-12-01T10:00:00Z deploy ${img('b')} ${img('a')}`,
+      `${HISTORY}\n2026-12-01T14:00:00Z deploy ${img('e')} ${img('c')}\n2026-12-01T15:00:00Z deploy ${img('b')} ${img('e')}\na line of another kind\n`,
+    ];
+    for (const history of histories) {
+      for (const keep of [1, 2, 3, 5]) {
+        const awk = spawnSync('awk', ['-v', `keep=${keep}`, '-f', assetPath('scripts', 'kept-images.awk')], { input: history, encoding: 'utf8' });
+        assert.equal(awk.status, 0, awk.stderr);
+        assert.deepEqual(awk.stdout.split('\n').filter(Boolean).sort(), keptImages(parseReleases(history), keep).sort(), `keep ${keep} of:\n${history}`);
+      }
+    }
   });
 
   it('a rollback never goes to a pruned image, and says which are kept', () => {

@@ -28,7 +28,11 @@ const SYSTEM_ACCOUNTS: readonly string[] = [
   'www-data', 'backup', 'list', 'irc', 'nobody', '_apt', 'messagebus', 'sshd',
 ];
 
+/** The account berth makes on the app host for the pipelines' key (ci.deployKeys). */
+export const DEPLOY_USER = 'berth-deploy';
+
 export function systemAccountProblem(value: string): string | null {
+  if (value === DEPLOY_USER) return `${value} is the deploy user berth makes for the pipelines (ci.deployKeys), allowed only to deploy; choose another name such as berth`;
   return SYSTEM_ACCOUNTS.includes(value) || value.startsWith('systemd-')
     ? `${value} is a system account of Debian; berth creates the admin user as a new account, so choose a name of your own such as berth`
     : null;

@@ -1,4 +1,5 @@
 import type { Answers } from '../answers/schema';
+import { DEPLOY_USER } from '../answers/fields';
 import { shellCommand, shq } from '../shell';
 import { managedHeader } from './managed';
 
@@ -10,7 +11,7 @@ import { managedHeader } from './managed';
  * deploy --tag does, with the settings berth writes beside it. Pure.
  */
 
-export const DEPLOY_USER = 'berth-deploy';
+export { DEPLOY_USER };
 /** Its home: root's, so that it can change neither its keys nor anything else there. */
 export const DEPLOY_HOME = '/var/lib/berth-deploy';
 export const DEPLOY_KEYS_PATH = `${DEPLOY_HOME}/.ssh/authorized_keys`;

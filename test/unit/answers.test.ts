@@ -185,12 +185,15 @@ describe('answers file: bad input, every problem at once with its place', () => 
     assert.ok(problems.some((p) => /db\.password: this password repeats too few different characters/.test(p)), problems.join('\n'));
   });
 
-  it('refuses root and Debian system accounts as admin.user, and only there', () => {
+  it('refuses root, Debian system accounts and the deploy user as admin.user, and only there', () => {
     for (const user of ['root', 'daemon', 'www-data', '_apt', 'nobody', 'sshd', 'messagebus', 'systemd-network']) {
       assert.deepEqual(placeless(problemsOf(yaml({ admin: { user } }))), [
         `admin.user: ${user} is a system account of Debian; berth creates the admin user as a new account, so choose a name of your own such as berth`,
       ]);
     }
+    assert.deepEqual(placeless(problemsOf(yaml({ admin: { user: 'berth-deploy' } }))), [
+      'admin.user: berth-deploy is the deploy user berth makes for the pipelines (ci.deployKeys), allowed only to deploy; choose another name such as berth',
+    ]);
     assert.deepEqual(placeless(problemsOf(yaml({ admin: { user: 'Admin' } }))), ['admin.user: must be a Unix user name: lowercase letters, digits, _ and -, at most 32, not starting with a digit or -, not the text "Admin"']);
     assert.deepEqual(placeless(problemsOf(yaml({ ssh: { user: 'root', privateKey: './id_test' }, admin: { user: 'ops' } }))), [], 'berth may first log in as root');
   });

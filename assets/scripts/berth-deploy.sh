@@ -104,7 +104,8 @@ if [ "$rolled" = 0 ]; then
   echo "berth-deploy: $image serves"
   # Old images of the app no container uses and no rollback needs (the registry's are pruned by the next berth run there).
   used=$(docker ps --all --format '{{.Image}}')
-  kept=$(awk -v keep="$keep" -f "$kept_images" "$releases")
+  # No history yet (the image that served deployed again): nothing is a rollback target.
+  kept=$(awk -v keep="$keep" -f "$kept_images" "$releases" 2>/dev/null || true)
   docker image ls --format '{{.Repository}}:{{.Tag}}' "$repository" | grep -v ':<none>$' | grep -vxF "$used" | grep -vxF "$kept" | xargs -r docker image rm -- >/dev/null || true
   exit 0
 fi

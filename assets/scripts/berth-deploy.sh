@@ -103,10 +103,9 @@ if [ "$rolled" = 0 ]; then
   rm -f "$pending" "$previous_compose"
   echo "berth-deploy: $image serves"
   # Old images of the app no container uses and no rollback needs (the registry's are pruned by the next berth run there).
-  used=$(docker ps --all --format '{{.Image}}')
   # No history yet (the image that served deployed again): nothing is a rollback target.
   kept=$(awk -v keep="$keep" -f "$kept_images" "$releases" 2>/dev/null || true)
-  docker image ls --format '{{.Repository}}:{{.Tag}}' "$repository" | grep -v ':<none>$' | grep -vxF "$used" | grep -vxF "$kept" | xargs -r docker image rm -- >/dev/null || true
+  unused_images | grep -vxF "$kept" | xargs -r docker image rm -- >/dev/null || true
   exit 0
 fi
 echo "berth-deploy: $image did not become healthy; going back to $previous, which serves meanwhile" >&2

@@ -13,8 +13,8 @@ import { keptImages, parseReleases, releasesProbe } from './release';
  * before it) are removed. A rerun finds nothing more to remove.
  */
 
-/** The repository's tagged images that no container (running or not) uses, one per line, sorted. */
-function unusedImagesScript(repository: string): string {
+/** The repository's tagged images that no container (running or not) uses, one per line, sorted (this phase's probe, and berth-deploy's). */
+export function unusedImagesScript(repository: string): string {
   return [
     `used=$(docker ps --all --format '{{.Image}}')`,
     `docker image ls --format '{{.Repository}}:{{.Tag}}' ${shq(repository)} | grep -v ':<none>$' | grep -vxF "$used" | sort || true`,

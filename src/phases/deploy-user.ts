@@ -19,6 +19,7 @@ import {
 } from '../render/deploy-user';
 import { shellCommand, shq } from '../shell';
 import { appRepository } from './app-image';
+import { unusedImagesScript } from './app-prune';
 import { composeTemplate, recordStarted, rollArguments } from './app';
 import { fileActions, type WantedFile } from './common';
 import { pendingReleasePath, releasesPath } from './release';
@@ -52,6 +53,7 @@ function wantedFiles(ctx: PhaseContext): WantedFile[] {
         rollArguments: rollArguments(ctx, '"$1"', 'changed'),
         recordStarted: recordStarted(ctx),
         keep: answers.app.keepReleases,
+        unusedImages: unusedImagesScript(appRepository(ctx)),
       }),
       mode: 0o600,
     },

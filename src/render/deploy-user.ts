@@ -60,6 +60,8 @@ export interface ReleaseSettings {
   recordStarted: string;
   /** app.keepReleases. */
   keep: number;
+  /** The command that lists the app's images no container uses (the app-prune phase's probe). */
+  unusedImages: string;
 }
 
 /** release.conf, sourced by berth-deploy (bash): plain settings and two functions. */
@@ -80,6 +82,7 @@ export function renderReleaseConf(answers: Pick<Answers, 'project'>, s: ReleaseS
     ...settings.map(([name, value]) => `${name}=${shq(value)}`),
     `roll() { bash ${shellCommand([APP_ROLL_ON_HOST])} ${s.rollArguments}; }`,
     `record_started() { ${s.recordStarted}; }`,
+    `unused_images() {\n${s.unusedImages}\n}`,
     '',
   ].join('\n');
 }

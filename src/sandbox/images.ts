@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pack } from 'tar-stream';
 import { assetPath } from '../assets';
-import { ensureBaseImage } from './base-image';
+import { ensureBaseImage, type DebianSuite } from './base-image';
 import { docker } from './docker';
 
 /**
@@ -62,21 +62,21 @@ function tarOf(files: readonly ContextFile[]): Promise<Buffer> {
 const pending = new Map<string, Promise<string>>();
 
 /**
- * Builds `repository:<hash>` from a context directory, FROM the base image
- * (passed as the build argument BASE), unless that tag exists. Resolves to the tag.
+ * Builds `repository:<hash>` from a context directory, FROM the suite's base
+ * image (passed as the build argument BASE), unless that tag exists. Resolves to the tag.
  */
-export function ensureContextImage(repository: string, contextDir: string, log: (line: string) => void = () => {}): Promise<string> {
-  const key = `${repository} ${contextDir}`;
+export function ensureContextImage(repository: string, contextDir: string, log: (line: string) => void = () => {}, suite: DebianSuite = 'trixie'): Promise<string> {
+  const key = `${repository} ${contextDir} ${suite}`;
   let build = pending.get(key);
   if (!build) {
-    build = buildUnlessPresent(repository, contextDir, log).finally(() => pending.delete(key));
+    build = buildUnlessPresent(repository, contextDir, log, suite).finally(() => pending.delete(key));
     pending.set(key, build);
   }
   return build;
 }
 
-async function buildUnlessPresent(repository: string, contextDir: string, log: (line: string) => void): Promise<string> {
-  const base = await ensureBaseImage();
+async function buildUnlessPresent(repository: string, contextDir: string, log: (line: string) => void, suite: DebianSuite): Promise<string> {
+  const base = await ensureBaseImage(suite);
   const files = readContext(contextDir);
   const tag = `${repository}:${contextHash(base, files)}`;
   if ((await docker(['image', 'inspect', '--format', '{{.Id}}', tag], { allowFailure: true })).code === 0) return tag;
@@ -85,9 +85,9 @@ async function buildUnlessPresent(repository: string, contextDir: string, log: (
   return tag;
 }
 
-/** The VM-like host: Debian 13 with systemd, OpenSSH, iptables. */
-export function ensureVmImage(log?: (line: string) => void): Promise<string> {
-  return ensureContextImage('berth-vm', assetPath('sandbox', 'vm'), log);
+/** The VM-like host: Debian 13 (or 12) with systemd, OpenSSH, iptables. */
+export function ensureVmImage(log?: (line: string) => void, suite: DebianSuite = 'trixie'): Promise<string> {
+  return ensureContextImage('berth-vm', assetPath('sandbox', 'vm'), log, suite);
 }
 
 /** dnsmasq, netcat, curl, dig, tcpdump, hey: the resolvers, the outsider (probes and HTTP load) and the traffic capture. */

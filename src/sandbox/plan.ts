@@ -5,6 +5,8 @@
  * Pure: no Docker calls here.
  */
 
+import type { DebianSuite } from './base-image';
+
 export interface TopologySpec {
   /** Starts every container, volume and network name, and labels them: 'berth-e2e-'. */
   prefix: string;
@@ -16,6 +18,13 @@ export interface TopologySpec {
   mirrors: boolean;
   /** Where the key pair, known_hosts, secrets and answers files are kept. */
   stateDir: string;
+  /** The Debian release of each VM that does not run the default, trixie: { vm1: 'bookworm' }. */
+  suites?: Readonly<Record<string, DebianSuite>>;
+}
+
+/** The Debian release VM `name` runs. */
+export function vmSuite(spec: Pick<TopologySpec, 'suites'>, name: string): DebianSuite {
+  return spec.suites?.[name] ?? 'trixie';
 }
 
 export const MAX_VMS = 9;

@@ -15,7 +15,8 @@ import { docker } from './docker';
 import { ensureToolsImage, ensureVmImage } from './images';
 import { ensureKeyPair } from './keys';
 import { startHubMirror, type HubMirror } from './mirror';
-import { addressPlan, topologyNames, vmIndex, vmNames, type TopologySpec } from './plan';
+import type { DebianSuite } from './base-image';
+import { addressPlan, topologyNames, vmIndex, vmNames, vmSuite, type TopologySpec } from './plan';
 import { outsiderSpec, resolverSpec, smartDnsSpec, type ServiceContext } from './services';
 import { ensureStandins } from './standins';
 import { fingerprint } from '../ssh/host-key';
@@ -38,6 +39,8 @@ export interface TopologyVm {
   hostKey: string;
   /** The host key itself, "ssh-ed25519 AAAA…". */
   hostPublicKey: string;
+  /** Its Debian release. */
+  suite: DebianSuite;
 }
 
 export interface Topology {
@@ -58,7 +61,8 @@ export interface Topology {
   publicKey: string;
   knownHostsPath: string;
   secrets: TopologySecrets;
-  vmImage: string;
+  /** The VM image of each Debian release the topology's VMs run. */
+  vmImages: Partial<Record<DebianSuite, string>>;
 }
 
 export type Log = (line: string) => void;
@@ -73,11 +77,14 @@ export async function upTopology(spec: TopologySpec, log: Log = () => {}): Promi
   // The stand-ins take longest to build: started first, awaited only by the mirrors.
   const standins = spec.mirrors ? ensureStandinsLogged(log) : Promise.resolve();
   standins.catch(() => undefined); // reported where it is awaited
-  const [vmImage, toolsImage] = await Promise.all([ensureVmImage(log), ensureToolsImage(log)]);
+  const suites = [...new Set(vmNames(spec.vms).map((name) => vmSuite(spec, name)))];
+  const [toolsImage, ...images] = await Promise.all([ensureToolsImage(log), ...suites.map((suite) => ensureVmImage(log, suite))]);
+  const vmImages = Object.fromEntries(suites.map((suite, i) => [suite, images[i]!]));
   if ((await ensureNetwork(spec.prefix, names.network, names.bridge, plan.subnet, plan.gateway)) === 'created') {
     log(`network ${names.network} ${plan.subnet} created`);
   }
-  const key = await ensureKeyPair(spec.stateDir, vmImage, spec.prefix.replace(/-$/, ''));
+  // ssh-keygen runs in a VM image: any of them does.
+  const key = await ensureKeyPair(spec.stateDir, images[0]!, spec.prefix.replace(/-$/, ''));
 
   const service = (role: 'resolver' | 'smartdns' | 'outsider'): ServiceContext => ({
     topology: spec.prefix,
@@ -102,10 +109,11 @@ export async function upTopology(spec: TopologySpec, log: Log = () => {}): Promi
     publicKey: key.publicKey,
     knownHostsPath: join(spec.stateDir, KNOWN_HOSTS_FILE),
     secrets: ensureSecrets(spec.stateDir),
-    vmImage,
+    vmImages,
   };
   for (const name of vmNames(spec.vms)) {
-    topology.vms[name] = { name, ip: plan.vm(vmIndex(name)), sshPort: 22, container: names.container(name), hostKey: '', hostPublicKey: '' };
+    const suite = vmSuite(spec, name);
+    topology.vms[name] = { name, ip: plan.vm(vmIndex(name)), sshPort: 22, container: names.container(name), hostKey: '', hostPublicKey: '', suite };
   }
 
   // The smart DNS needs the mirrors' names; nothing else waits for anything.
@@ -159,7 +167,7 @@ export function vmSpec(topology: Topology, name: string): VmSpec {
     name,
     container: vm.container,
     dockerVolume: names.dockerVolume(name),
-    image: topology.vmImage,
+    image: topology.vmImages[vm.suite]!,
     network: topology.network,
     ip: vm.ip,
     nameserver: topology.resolverIp,

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { writeAnswersFile, type AnswersOverrides } from '../../src/sandbox/answers';
 import { runProgram } from '../../src/sandbox/host-command';
+import type { DebianSuite } from '../../src/sandbox/base-image';
 import { E2E_NETWORK, type TopologySpec } from '../../src/sandbox/plan';
 import { shellCommand } from '../../src/shell';
 import type { AnswersInput } from '../../src/answers/schema';
@@ -107,19 +108,28 @@ export interface E2eTopology extends Topology {
   writeAnswers(overrides?: AnswersOverrides, name?: string): string;
 }
 
-export function e2eSpec(vms: number): TopologySpec {
-  return { ...e2eNetwork(), vms, mirrors: true };
+export function e2eSpec(vms: number, suites: Suites = {}): TopologySpec {
+  return { ...e2eNetwork(), vms, mirrors: true, suites };
 }
 
-let current: { vms: number; topology: Promise<E2eTopology> } | undefined;
+/** The Debian release of each VM that does not run trixie: { vm1: 'bookworm' }. */
+type Suites = Readonly<Record<string, DebianSuite>>;
+const sameSuites = (a: Suites, b: Suites) => JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
 
-/** The topology with at least `vms` VMs (2 by default); brought up on first use. */
-export function e2eTopology(options: { vms?: number } = {}): Promise<E2eTopology> {
+let current: { vms: number; suites: Suites; topology: Promise<E2eTopology> } | undefined;
+
+/**
+ * The topology with at least `vms` VMs (2 by default), each running trixie
+ * unless `suites` says otherwise; brought up on first use. A spec asking for
+ * other releases than the running topology's gets its VMs replaced.
+ */
+export function e2eTopology(options: { vms?: number; suites?: Suites } = {}): Promise<E2eTopology> {
   const vms = Math.max(options.vms ?? 2, current?.vms ?? 0);
-  if (!current || current.vms < vms) {
+  const suites = options.suites ?? {};
+  if (!current || current.vms < vms || !sameSuites(current.suites, suites)) {
     const log = (line: string) => process.stderr.write(`      [topology] ${line}\n`);
-    const topology = upTopology(e2eSpec(vms), log).then(withHelpers);
-    current = { vms, topology };
+    const topology = upTopology(e2eSpec(vms, suites), log).then(withHelpers);
+    current = { vms, suites, topology };
     // A failed start is not cached: the next spec tries again and reports its own error.
     topology.catch(() => {
       if (current?.topology === topology) current = undefined;
@@ -196,7 +206,7 @@ if (typeof after === 'function') {
     }
     this.timeout(120_000);
     await current.topology.catch(() => undefined);
-    await downTopology(e2eSpec(current.vms), ['answers']);
+    await downTopology(e2eSpec(current.vms, current.suites), ['answers']);
     current = undefined;
   });
 }

@@ -1,4 +1,4 @@
-import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
+import { everyHost, hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
 import { assetText } from '../assets';
 import { managedHeader, managedScript } from '../render/managed';
@@ -7,6 +7,7 @@ import {
   APP_ROLL_ON_HOST,
   KEPT_IMAGES_ON_HOST,
   composeTemplatePath,
+  deployKitDir,
   DEPLOY_HOME,
   DEPLOY_KEYS_PATH,
   DEPLOY_PROGRAM,
@@ -30,6 +31,9 @@ import { pendingReleasePath, releasesPath } from './release';
  * its keys restricted to the forced command, the sudo rule for exactly that
  * command, the program (assets/scripts/berth-deploy.sh) with the roll it
  * shares with the app phase, and the settings of this project's app.
+ * Where the answers want no deploy user (no keys, or not the app host), one
+ * berth made is taken away, its sudo rule first: a key removed from the
+ * answers must not deploy any more.
  */
 
 /** What getent prints for the account as berth makes it: home:shell, then the password field (* : no password, not locked, so key logins work without PAM too). */
@@ -62,17 +66,47 @@ function wantedFiles(ctx: PhaseContext): WantedFile[] {
   ];
 }
 
+const wanted = (ctx: PhaseContext) => hostsWithRole('app')(ctx.host) && ctx.answers.ci.deployKeys.length > 0;
+
+/** Everything berth writes for the deploy user, the sudo rule first (the order of removal). */
+function writtenPaths(ctx: PhaseContext): string[] {
+  const { answers } = ctx;
+  return [DEPLOY_SUDOERS_PATH, DEPLOY_KEYS_PATH, DEPLOY_PROGRAM, APP_ROLL_ON_HOST, KEPT_IMAGES_ON_HOST, composeTemplatePath(answers), releaseConfPath(answers)];
+}
+
+/** The deploy user and what berth wrote for it, gone: the sudo rule first, then its keys, the program and settings, the account. */
+function removalActions(ctx: PhaseContext, facts: Facts): Action[] {
+  const actions: Action[] = writtenPaths(ctx)
+    .filter((path) => facts.files[path])
+    .map((path): Action => ({ kind: 'remove', path }));
+  if (actions.length > 0) {
+    // berth-deploy's own file there (compose.previous) goes with the directory.
+    actions.push({ kind: 'run', title: `remove ${deployKitDir(ctx.answers)}`, script: `rm -rf -- ${shq(deployKitDir(ctx.answers))}` });
+  }
+  if (facts.probes.account.out.trim() !== '') {
+    actions.push({
+      kind: 'run',
+      title: `remove the user ${DEPLOY_USER} and its home ${DEPLOY_HOME} (ci.deployKeys lists no keys for this host)`,
+      script: [shellCommand(['userdel', DEPLOY_USER]), `rm -rf -- ${shq(DEPLOY_HOME)}`].join('\n'),
+      effects: [{ probe: 'account', code: 0, out: '' }],
+      hint: `A deploy may be running as ${DEPLOY_USER}: wait for it to end, then run berth again.`,
+    });
+  }
+  return actions;
+}
+
 export const deployUserPhase: Phase = {
   name: 'deploy-user',
   title: 'deploy user',
-  appliesTo: (host, answers) => hostsWithRole('app')(host) && answers.ci.deployKeys.length > 0,
+  appliesTo: everyHost,
   query(ctx) {
     return {
-      files: wantedFiles(ctx).map((f) => f.path),
+      files: wanted(ctx) ? wantedFiles(ctx).map((f) => f.path) : writtenPaths(ctx),
       probes: { account: `getent passwd ${DEPLOY_USER} | cut -d: -f6,7; getent shadow ${DEPLOY_USER} | cut -d: -f2` },
     };
   },
   plan(ctx, facts: Facts): Action[] {
+    if (!wanted(ctx)) return removalActions(ctx, facts);
     const actions: Action[] = [];
     if (facts.probes.account.out.trim() !== WANTED_ACCOUNT) {
       actions.push({

@@ -253,4 +253,17 @@ describe('e2e: the pipelines of berth ci, run by their runners', function () {
     assert.match(served, /^[0-9a-f]{12}$/, 'the version shown is the tag of the reference\'s hash');
     assert.match(await lastRelease(), new RegExp(`^\\S+ deploy [\\d.]+:5000/app/app:${served} [\\d.]+:5000/app/app:${gitlabDeployed}$`));
   });
+
+  it('ci.deployKeys emptied: the next install takes the deploy user away (its sudo rule, keys, program, settings and account), the key no longer gets in, and a rerun changes nothing', async () => {
+    const noKeys = p.topo.writeAnswers({ app: { keepReleases: 1 }, ci: { deployKeys: [] } }, 'berth-ci-emptied.yaml');
+    const install = await runBerth(['install', '--answers', noKeys, '--yes', '--output', 'plain']);
+    assert.equal(install.code, 0, install.output);
+    assert.deepEqual(changedPhases(install.output), ['vm1 deploy-user'], install.output);
+    const refused = await asDeployUser('deploy latest');
+    assert.equal(refused.code, 255, refused.output);
+    assert.match(refused.output, /Permission denied \(publickey\)/);
+    const left = await p.topo.exec('vm1', 'id berth-deploy 2>&1; ls -d /etc/sudoers.d/berth_deploy /var/lib/berth-deploy /usr/local/sbin/berth-deploy /usr/local/lib/berth/app-roll.sh /usr/local/lib/berth/kept-images.awk /etc/berth/app/deploy 2>&1 | grep -vc "No such file"');
+    assert.deepEqual(left.stdout.trim().split('\n'), ["id: 'berth-deploy': no such user", '0'], left.stdout + left.stderr);
+    assert.match((await runBerth(['install', '--answers', noKeys, '--yes', '--output', 'plain'])).output, /Done: 0 changed\./);
+  });
 });

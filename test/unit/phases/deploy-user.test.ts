@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { PhaseContext } from '../../../src/engine/phase';
-import { askedFacts, type Action } from '../../../src/engine/plan';
+import { askedFacts, simulate, type Action } from '../../../src/engine/plan';
 import { appPhase } from '../../../src/phases/app';
 import { deployUserPhase } from '../../../src/phases/deploy-user';
 import { composeTemplatePath, TAG_PLACEHOLDER } from '../../../src/render/deploy-user';
@@ -14,10 +14,30 @@ const ctx = phaseContext(answers, 'vm1');
 const files = (plan: Action[]) => Object.fromEntries(plan.flatMap((a) => (a.kind === 'file' ? [[a.path, a]] : [])));
 
 describe('deploy-user phase', () => {
-  it('only on the app host, and only with ci.deployKeys', () => {
-    assert.equal(deployUserPhase.appliesTo(ctx.host, answers), true);
-    assert.equal(deployUserPhase.appliesTo(phaseContext(answers, 'vm2').host, answers), false);
-    assert.equal(deployUserPhase.appliesTo(ctx.host, testAnswers()), false);
+  it('plans nothing where the answers want no deploy user and berth never made one', () => {
+    for (const other of [phaseContext(answers, 'vm2'), phaseContext(testAnswers(), 'vm1')]) {
+      assert.deepEqual(deployUserPhase.plan(other, factsFor(deployUserPhase, other)), [], other.host.name);
+    }
+  });
+
+  it('takes the deploy user away when ci.deployKeys is emptied: the sudo rule first, then its keys, program and settings, the account last; then nothing', () => {
+    const installed = simulate(factsFor(deployUserPhase, ctx), deployUserPhase.plan(ctx, factsFor(deployUserPhase, ctx)));
+    const emptied = phaseContext(testAnswers(), 'vm1');
+    const plan = assertConverges(deployUserPhase, emptied, askedFacts(installed, deployUserPhase.query(emptied)));
+    assert.deepEqual(
+      plan.map((a) => (a.kind === 'remove' ? `remove ${a.path}` : a.kind === 'run' ? a.script : a.kind)),
+      [
+        'remove /etc/sudoers.d/berth_deploy',
+        'remove /var/lib/berth-deploy/.ssh/authorized_keys',
+        'remove /usr/local/sbin/berth-deploy',
+        'remove /usr/local/lib/berth/app-roll.sh',
+        'remove /usr/local/lib/berth/kept-images.awk',
+        'remove /etc/berth/app/deploy/compose.template',
+        'remove /etc/berth/app/deploy/release.conf',
+        'rm -rf -- /etc/berth/app/deploy',
+        'userdel berth-deploy\nrm -rf -- /var/lib/berth-deploy',
+      ],
+    );
   });
 
   it('on a bare host: the account (no password), then its keys restricted to the forced command, the program, the settings, and the sudo rule last (visudo first); then nothing', () => {

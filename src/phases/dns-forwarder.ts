@@ -1,6 +1,9 @@
 import { expandUpstreams } from '../answers/presets';
+import type { Answers } from '../answers/schema';
 import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action } from '../engine/plan';
+import type { ClusterHost } from '../model';
+import { shq } from '../shell';
 import { DNSMASQ_CONF, DNSMASQ_DROP_IN, renderDnsmasqConf, renderDnsmasqDropIn } from '../render/dns';
 import { FIREWALL_SCRIPT, FIREWALL_UNIT, FIREWALL_UNIT_PATH, firewallCommand, renderDnsGuardRules, renderFirewallScript, renderFirewallUnit, RULES_V4, RULES_V6 } from '../render/firewall';
 import { configuredService, configuredServiceFiles, markerPath, packagedService, type PackagedService, type WantedFile } from './common';
@@ -18,19 +21,21 @@ import { configuredService, configuredServiceFiles, markerPath, packagedService,
  */
 
 const GUARD_MARKER = 'dns-guard';
+const FORWARDER_MARKER = 'dns-forwarder';
+const DNSMASQ_UNIT = 'dnsmasq.service';
 /** The firewall phase's marker: once it exists, the rules files are the firewall's. */
 const FIREWALL_MARKER = markerPath('firewall');
 
 function forwarderService(ctx: PhaseContext): PackagedService {
   const listen = [...new Set(['127.0.0.1', ctx.host.clusterAddress])];
   return {
-    marker: 'dns-forwarder',
+    marker: FORWARDER_MARKER,
     files: [
       { path: DNSMASQ_CONF, content: renderDnsmasqConf(listen, expandUpstreams(ctx.answers.dns.upstreams)), mode: 0o644 },
       { path: DNSMASQ_DROP_IN, content: renderDnsmasqDropIn(), mode: 0o644 },
     ],
     packages: ['dnsmasq'],
-    unit: 'dnsmasq.service',
+    unit: DNSMASQ_UNIT,
     unitPackage: 'dnsmasq',
   };
 }
@@ -51,11 +56,12 @@ const LOAD_GUARD: Action[] = [
 ];
 
 const onDnsHosts = hostsWithRole('dns');
+const forwards = (host: ClusterHost, answers: Answers): boolean => answers.dns.mode === 'forwarder' && onDnsHosts(host);
 
 export const dnsForwarderPhase: Phase = {
   name: 'dns-forwarder',
   title: 'DNS forwarder',
-  appliesTo: (host, answers) => answers.dns.mode === 'forwarder' && onDnsHosts(host),
+  appliesTo: forwards,
   query(ctx) {
     const service = forwarderService(ctx);
     return {
@@ -70,5 +76,35 @@ export const dnsForwarderPhase: Phase = {
       ? []
       : [...(facts.packages.iptables ? [] : [{ kind: 'packages' as const, install: ['iptables'] }]), ...configuredService(facts, GUARD_MARKER, guardFiles(ctx), LOAD_GUARD)];
     return [...guard, ...packagedService(facts, forwarderService(ctx))];
+  },
+};
+
+/**
+ * On a host that forwards no more (dns.mode is not forwarder, or the host
+ * lost the dns role), after the dns phase has pointed every resolver
+ * elsewhere: dnsmasq stopped and disabled, berth's configuration of it
+ * gone. The package stays: berth cannot tell whether it was there before.
+ */
+export const dnsForwarderReleasePhase: Phase = {
+  name: 'dns-forwarder-release',
+  title: 'DNS forwarder release',
+  appliesTo: (host, answers) => !forwards(host, answers),
+  query: () => ({ files: [DNSMASQ_CONF, DNSMASQ_DROP_IN, markerPath(FORWARDER_MARKER), markerPath(GUARD_MARKER)], units: [DNSMASQ_UNIT] }),
+  plan(_ctx, facts) {
+    const actions: Action[] = [];
+    const configured = facts.files[DNSMASQ_CONF] !== null || facts.files[DNSMASQ_DROP_IN] !== null;
+    const unit = facts.units[DNSMASQ_UNIT];
+    if (configured && (unit.enabled === 'enabled' || unit.active === 'active')) actions.push({ kind: 'service', unit: DNSMASQ_UNIT, op: 'disable-now' });
+    if (facts.files[DNSMASQ_CONF]) actions.push({ kind: 'remove', path: DNSMASQ_CONF });
+    if (facts.files[DNSMASQ_DROP_IN]) {
+      const dir = DNSMASQ_DROP_IN.slice(0, DNSMASQ_DROP_IN.lastIndexOf('/'));
+      actions.push(
+        { kind: 'remove', path: DNSMASQ_DROP_IN },
+        { kind: 'run', title: `remove ${dir} if empty`, script: `if [ -d ${shq(dir)} ]; then rmdir --ignore-fail-on-non-empty -- ${shq(dir)}; fi` },
+        { kind: 'service', unit: DNSMASQ_UNIT, op: 'daemon-reload' },
+      );
+    }
+    for (const marker of [FORWARDER_MARKER, GUARD_MARKER]) if (facts.files[markerPath(marker)]) actions.push({ kind: 'remove', path: markerPath(marker) });
+    return actions;
   },
 };

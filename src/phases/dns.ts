@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Answers } from '../answers/schema';
-import type { Phase } from '../engine/phase';
+import { everyHost, HostProblem, type Phase } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
 import { shellCommand, shq } from '../shell';
 import {
@@ -17,7 +16,9 @@ import {
   renderResolvedDropIn,
   RESOLV_CONF,
   RESOLVED_DROP_IN,
+  SAVED_RESOLV_CONF,
 } from '../render/dns';
+import { MANAGED_BLOCK, withoutManagedBlock } from '../render/managed';
 import { configuredService, fileActions, markerPath, type WantedFile } from './common';
 
 /**
@@ -26,7 +27,9 @@ import { configuredService, fileActions, markerPath, type WantedFile } from './c
  * /etc/resolv.conf that the DHCP client may no longer rewrite, or, where
  * systemd-resolved owns /etc/resolv.conf, a resolved drop-in whose catch-all
  * routing domain beats the servers DHCP hands to each link. Ends by
- * resolving the names the next phases need.
+ * resolving the names the next phases need. The resolv.conf it replaces is
+ * kept on the host; with dns.mode off, everything it wrote is taken out and
+ * that resolv.conf put back.
  */
 
 const RESOLVED_MARKER = 'dns-resolved';
@@ -43,6 +46,9 @@ const PROBES = {
   resolvConfLink: `readlink ${RESOLV_CONF}`,
   dhcpClients: `for c in dhclient dhcpcd; do ${TOOLS_PATH} command -v "$c" >/dev/null && echo "$c"; done; true`,
   // Each .network file systemd-networkd reads (netplan writes its own to /run) with the hash of berth's drop-in for it, or "-".
+  savedResolvConf: `[ -e ${SAVED_RESOLV_CONF} ] || [ -L ${SAVED_RESOLV_CONF} ]`,
+  // A plain file starting with berth's header (the first line of any resolv.conf berth renders).
+  berthResolvConf: `[ ! -L ${RESOLV_CONF} ] && head -n1 ${RESOLV_CONF} | grep -qxF ${shq(renderResolvConf([]).split('\n')[0])}`,
   networks: [
     'for f in /etc/systemd/network/*.network /run/systemd/network/*.network; do',
     '  [ -e "$f" ] || continue',
@@ -94,12 +100,38 @@ function resolvConfFiles(flavour: Extract<ResolverFlavour, { kind: 'resolv.conf'
   ];
 }
 
+const SAVED_DIR = SAVED_RESOLV_CONF.slice(0, SAVED_RESOLV_CONF.lastIndexOf('/'));
+
+const berthOwnsResolvConf = (facts: Facts): boolean => facts.probes.berthResolvConf.code === 0;
+
+/** Before berth first writes /etc/resolv.conf: a copy of the one there, as it is (a symlink stays one), for dns.mode off to put back. */
+function saveResolvConfAction(facts: Facts): Action[] {
+  const exists = facts.files[RESOLV_CONF] !== null || facts.probes.resolvConfLink.code === 0;
+  if (!exists || berthOwnsResolvConf(facts)) return [];
+  return [
+    {
+      kind: 'run',
+      title: `keep a copy of ${RESOLV_CONF} in ${SAVED_RESOLV_CONF} (put back when dns.mode is off)`,
+      script: [
+        shellCommand(['install', '-d', '-m', '0700', SAVED_DIR]),
+        shellCommand(['cp', '-a', '--no-dereference', RESOLV_CONF, `${SAVED_RESOLV_CONF}.new`]),
+        shellCommand(['mv', '-Tf', `${SAVED_RESOLV_CONF}.new`, SAVED_RESOLV_CONF]),
+      ].join('\n'),
+      effects: [{ probe: 'savedResolvConf', code: 0, out: '' }],
+    },
+  ];
+}
+
 function resolvConfActions(flavour: Extract<ResolverFlavour, { kind: 'resolv.conf' }>, facts: Facts, servers: string[]): Action[] {
   const files = resolvConfFiles(flavour, facts, servers);
-  if (flavour.symlink === null) return fileActions(facts, files);
+  if (flavour.symlink === null) {
+    const changes = fileActions(facts, files);
+    return changes.some((a) => a.kind === 'file' && a.path === RESOLV_CONF) ? [...saveResolvConfAction(facts), ...changes] : changes;
+  }
   // The upload renames the new file over the link, so there is never a moment without a resolv.conf;
   // the file is written even if the link's target held the same text.
   return [
+    ...saveResolvConfAction(facts),
     ...files.map((f): Action => ({ kind: 'file', ...f })),
     {
       kind: 'run',
@@ -138,22 +170,81 @@ function resolvedActions(flavour: Extract<ResolverFlavour, { kind: 'resolved' }>
   return actions;
 }
 
-function dnsApplies(answers: Answers): boolean {
-  return answers.dns.mode !== 'off';
+/**
+ * dns.mode off: what berth wrote goes, in the order that keeps the host
+ * resolving: the resolv.conf it replaced first, then the hooks and drop-ins
+ * that kept DHCP from rewriting it.
+ */
+function releaseActions(facts: Facts): Action[] {
+  const actions: Action[] = [];
+  if (berthOwnsResolvConf(facts)) {
+    if (facts.probes.savedResolvConf.code !== 0) {
+      throw new HostProblem(
+        `dns.mode is off, and ${RESOLV_CONF} is the one berth wrote, but there is no copy of the one it replaced (berth versions before this one kept none)`,
+        `Write the resolver configuration this host should have into ${RESOLV_CONF} (e.g. the nameserver DHCP gives), then run berth again.`,
+      );
+    }
+    actions.push({
+      kind: 'run',
+      title: `put back the ${RESOLV_CONF} berth replaced (kept in ${SAVED_RESOLV_CONF})`,
+      script: [
+        shellCommand(['cp', '-a', '--no-dereference', SAVED_RESOLV_CONF, `${RESOLV_CONF}.berth-restore`]),
+        shellCommand(['mv', '-Tf', `${RESOLV_CONF}.berth-restore`, RESOLV_CONF]),
+        shellCommand(['rm', '-rf', '--', SAVED_DIR]),
+      ].join('\n'),
+      effects: [
+        { probe: 'savedResolvConf', code: 1, out: '' },
+        { probe: 'berthResolvConf', code: 1, out: '' },
+      ],
+    });
+  } else if (facts.probes.savedResolvConf.code === 0) {
+    // Put back by an earlier run that stopped before this.
+    actions.push({ kind: 'run', title: `remove ${SAVED_DIR}`, script: shellCommand(['rm', '-rf', '--', SAVED_DIR]), effects: [{ probe: 'savedResolvConf', code: 1, out: '' }] });
+  }
+  if (facts.files[DHCLIENT_HOOK]) actions.push({ kind: 'remove', path: DHCLIENT_HOOK });
+  const dhcpcdHook = facts.files[DHCPCD_ENTER_HOOK];
+  if (dhcpcdHook?.content.includes(MANAGED_BLOCK.begin)) {
+    const rest = withoutManagedBlock(dhcpcdHook.content);
+    actions.push(rest === '' ? { kind: 'remove', path: DHCPCD_ENTER_HOOK } : { kind: 'file', path: DHCPCD_ENTER_HOOK, content: rest, mode: dhcpcdHook.mode, owner: dhcpcdHook.owner, group: dhcpcdHook.group });
+  }
+  if (facts.files[RESOLVED_DROP_IN]) {
+    actions.push({ kind: 'remove', path: RESOLVED_DROP_IN });
+    if (facts.units[RESOLVED_UNIT].active === 'active') actions.push({ kind: 'service', unit: RESOLVED_UNIT, op: 'restart' });
+  }
+  if (facts.files[markerPath(RESOLVED_MARKER)]) actions.push({ kind: 'remove', path: markerPath(RESOLVED_MARKER) });
+  const networks = parseNetworks(facts.probes.networks.out);
+  const withDropIn = Object.keys(networks).filter((name) => networks[name] !== null);
+  if (withDropIn.length > 0) {
+    actions.push({
+      kind: 'run',
+      title: `let DHCP set DNS servers again (remove the drop-ins for ${withDropIn.join(', ')})`,
+      script: [
+        ...withDropIn.flatMap((name) => {
+          const path = networkdDropInPath(name);
+          return [shellCommand(['rm', '-f', '--', path]), shellCommand(['rmdir', '--ignore-fail-on-non-empty', '--', path.slice(0, path.lastIndexOf('/'))])];
+        }),
+        ...(facts.units[NETWORKD_UNIT].active === 'active' ? ['networkctl reload'] : []),
+      ].join('\n'),
+      effects: [{ probe: 'networks', code: 0, out: Object.keys(networks).map((name) => `${name} -`).join('\n') }],
+    });
+  }
+  return actions;
 }
 
 export const dnsPhase: Phase = {
   name: 'dns',
   title: 'DNS resolver',
-  appliesTo: (_host, answers) => dnsApplies(answers),
+  appliesTo: everyHost,
   query(ctx) {
+    const off = ctx.answers.dns.mode === 'off';
     return {
       files: [RESOLV_CONF, DHCLIENT_HOOK, DHCPCD_ENTER_HOOK, RESOLVED_DROP_IN, markerPath(RESOLVED_MARKER)],
       units: [RESOLVED_UNIT, NETWORKD_UNIT],
-      probes: { ...PROBES, resolves: resolveCheckScript(namesToVerify(ctx.answers), hostDnsServers(ctx.answers, ctx.cluster, ctx.host), 1) },
+      probes: { ...PROBES, ...(off ? {} : { resolves: resolveCheckScript(namesToVerify(ctx.answers), hostDnsServers(ctx.answers, ctx.cluster, ctx.host), 1) }) },
     };
   },
   plan(ctx, facts) {
+    if (ctx.answers.dns.mode === 'off') return releaseActions(facts);
     const servers = hostDnsServers(ctx.answers, ctx.cluster, ctx.host);
     const flavour = resolverFlavour(facts);
     const actions = flavour.kind === 'resolved' ? resolvedActions(flavour, facts, servers) : resolvConfActions(flavour, facts, servers);

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { everyHost, HostProblem, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, Facts, FactsQuery } from '../engine/plan';
 import { containerDnsServers } from '../render/dns';
@@ -12,11 +13,13 @@ import {
   dockerKeyScript,
   dockerRepositoryUrl,
   mergeDaemonJson,
+  parseDaemonJson,
   OFFICIAL_PACKAGES,
   renderAptAuth,
   renderDockerSources,
   trustedCaPath,
 } from '../render/docker';
+import { shellCommand, shq } from '../shell';
 import { fileActions, markerPath, packagedService, type PackagedService, type WantedFile } from './common';
 
 /**
@@ -63,10 +66,53 @@ export function dockerPackages(ctx: PhaseContext): DockerPackages {
   return { packages: ['docker.io', 'docker-cli', 'docker-buildx', 'docker-compose'], unitPackage: 'docker.io' };
 }
 
-function daemonJson(ctx: PhaseContext, facts: Facts): WantedFile {
-  const settings = berthDaemonSettings(ctx.answers.docker, containerDnsServers(ctx.answers, ctx.cluster));
+/**
+ * What berth wrote into Docker's configuration on the last run (its
+ * daemon.json settings, its certs.d files), so that what the answers no
+ * longer ask for is taken out again, and nothing berth did not write.
+ */
+const WRITTEN_RECORD = markerPath('docker-written.json');
+const CERTS_D = '/etc/docker/certs.d';
+
+interface DockerWritten {
+  daemon: Record<string, unknown>;
+  certs: string[];
+}
+
+/** The record of the last run; a host without one (a first run, or a berth that kept none) has nothing of berth's to take out. */
+function writtenBefore(facts: Facts): DockerWritten {
+  const text = facts.files[WRITTEN_RECORD]?.content;
+  if (!text) return { daemon: {}, certs: [] };
   try {
-    return { path: DAEMON_JSON, content: mergeDaemonJson(facts.files[DAEMON_JSON]?.content ?? null, settings), mode: 0o644 };
+    const record = JSON.parse(text) as Partial<DockerWritten>;
+    return { daemon: record.daemon ?? {}, certs: (record.certs ?? []).filter((path) => path.startsWith(`${CERTS_D}/`)) };
+  } catch {
+    return { daemon: {}, certs: [] };
+  }
+}
+
+function daemonSettings(ctx: PhaseContext): Record<string, unknown> {
+  return berthDaemonSettings(ctx.answers.docker, containerDnsServers(ctx.answers, ctx.cluster));
+}
+
+/** Docker's data stays where it is: a data-root berth set that the answers change or drop is refused, not followed (Docker would start empty). */
+function dataRootProblem(previous: Record<string, unknown>, settings: Record<string, unknown>, current: Record<string, unknown>): HostProblem | null {
+  const was = previous['data-root'];
+  if (was === undefined || isDeepStrictEqual(settings['data-root'], was) || !isDeepStrictEqual(current['data-root'], was)) return null;
+  const now = settings['data-root'];
+  return new HostProblem(
+    `Docker keeps its data in ${String(was)} (docker.dataRoot), and the answers ${now === undefined ? 'no longer set it' : `now say ${String(now)}`}: berth does not move Docker's data`,
+    `Put docker.dataRoot: ${String(was)} back into the answers file. To move the data: stop Docker, move ${String(was)}, set "data-root" in ${DAEMON_JSON} to the new place (or remove it for /var/lib/docker), start Docker, then run berth with docker.dataRoot as you set it.`,
+  );
+}
+
+function daemonJson(ctx: PhaseContext, facts: Facts, previous: DockerWritten): WantedFile {
+  const settings = daemonSettings(ctx);
+  const existing = facts.files[DAEMON_JSON]?.content ?? null;
+  try {
+    const problem = dataRootProblem(previous.daemon, settings, parseDaemonJson(existing));
+    if (problem) throw problem;
+    return { path: DAEMON_JSON, content: mergeDaemonJson(existing, settings, previous.daemon), mode: 0o644 };
   } catch (err) {
     if (!(err instanceof DaemonJsonError)) throw err;
     throw new HostProblem(`${DAEMON_JSON} on this host ${err.message}`, `Fix or remove ${DAEMON_JSON}; berth keeps the settings it does not own and needs to read them.`);
@@ -75,6 +121,27 @@ function daemonJson(ctx: PhaseContext, facts: Facts): WantedFile {
 
 function caFiles(ctx: PhaseContext): WantedFile[] {
   return ctx.answers.docker.trustedCAs.map((t) => ({ path: trustedCaPath(t.registry), content: t.ca.pem, mode: 0o644 }));
+}
+
+/** The CA certificates berth wrote for registries docker.trustedCAs no longer lists, and their directories once empty. */
+function staleCaActions(ctx: PhaseContext, previous: DockerWritten): Action[] {
+  const wanted = new Set(caFiles(ctx).map((f) => f.path));
+  const stale = previous.certs.filter((path) => !wanted.has(path));
+  if (stale.length === 0) return [];
+  const dirs = [...stale.map((path) => path.slice(0, path.lastIndexOf('/'))), CERTS_D];
+  return [
+    {
+      kind: 'run',
+      title: `remove the CA certificates of registries docker.trustedCAs no longer lists (${stale.join(', ')})`,
+      script: [shellCommand(['rm', '-f', '--', ...stale]), `for dir in ${dirs.map(shq).join(' ')}; do if [ -d "$dir" ]; then rmdir --ignore-fail-on-non-empty -- "$dir"; fi; done`].join('\n'),
+    },
+  ];
+}
+
+/** The record of this run, written last: what the next run may take out. */
+function writtenRecord(ctx: PhaseContext): WantedFile {
+  const record: DockerWritten = { daemon: daemonSettings(ctx), certs: caFiles(ctx).map((f) => f.path) };
+  return { path: WRITTEN_RECORD, content: `${JSON.stringify(record, null, 2)}\n`, mode: 0o600 };
 }
 
 function sourcesFile(ctx: PhaseContext): WantedFile {
@@ -117,7 +184,7 @@ function officialRepositoryActions(ctx: PhaseContext, facts: Facts): Action[] {
 }
 
 function dockerService(ctx: PhaseContext, facts: Facts, install: { packages: string[]; unitPackage: string }): PackagedService {
-  return { marker: DOCKER_MARKER, files: [daemonJson(ctx, facts)], packages: install.packages, unit: DOCKER_UNIT, unitPackage: install.unitPackage };
+  return { marker: DOCKER_MARKER, files: [daemonJson(ctx, facts, writtenBefore(facts))], packages: install.packages, unit: DOCKER_UNIT, unitPackage: install.unitPackage };
 }
 
 export const dockerPhase: Phase = {
@@ -128,7 +195,7 @@ export const dockerPhase: Phase = {
     const install = dockerPackages(ctx);
     const official = ctx.answers.docker.source === 'official';
     return {
-      files: [DAEMON_JSON, markerPath(DOCKER_MARKER), ...caFiles(ctx).map((f) => f.path), ...(official ? [DOCKER_SOURCES, DOCKER_APT_AUTH] : [])],
+      files: [DAEMON_JSON, markerPath(DOCKER_MARKER), WRITTEN_RECORD, ...caFiles(ctx).map((f) => f.path), ...(official ? [DOCKER_SOURCES, DOCKER_APT_AUTH] : [])],
       packages: [...(official ? PREREQUISITES : []), ...('problem' in install ? [] : install.packages)],
       units: [DOCKER_UNIT],
       probes: { works: WORKS_CHECK, ...(official ? { dockerKey: dockerKeyScript('check', dockerKeyFingerprint(ctx.answers.docker)) } : {}) },
@@ -140,7 +207,9 @@ export const dockerPhase: Phase = {
     const actions = [
       ...(ctx.answers.docker.source === 'official' ? officialRepositoryActions(ctx, facts) : []),
       ...fileActions(facts, caFiles(ctx)),
+      ...staleCaActions(ctx, writtenBefore(facts)),
       ...packagedService(facts, dockerService(ctx, facts, install)),
+      ...fileActions(facts, [writtenRecord(ctx)]),
     ];
     if (actions.length > 0 || facts.probes.works.code !== 0) {
       actions.push({

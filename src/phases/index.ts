@@ -6,7 +6,7 @@ import { appPrunePhase } from './app-prune';
 import { dbPhase, dbRollPhase } from './db';
 import { deployUserPhase } from './deploy-user';
 import { dnsPhase } from './dns';
-import { dnsForwarderPhase } from './dns-forwarder';
+import { dnsForwarderPhase, dnsForwarderReleasePhase } from './dns-forwarder';
 import { dockerPhase } from './docker';
 import { firewallPhase } from './firewall';
 import { preflightPhase } from './preflight';
@@ -18,4 +18,4 @@ import { verifyPhase } from './verify';
 import { watchdogPhase } from './watchdog';
 
 /** The install, in order. Each phase waits for the one before it; its hosts run in parallel unless the phase gives a sequence. */
-export const PHASES: readonly Phase[] = [preflightPhase, adminPhase, dnsForwarderPhase, dnsPhase, dockerPhase, firewallPhase, sshPhase, registryPhase, registryAccessPhase, appImagePhase, watchdogPhase, dbPhase, dbRollPhase, appPhase, deployUserPhase, appPrunePhase, registryPrunePhase, verifyPhase];
+export const PHASES: readonly Phase[] = [preflightPhase, adminPhase, dnsForwarderPhase, dnsPhase, dnsForwarderReleasePhase, dockerPhase, firewallPhase, sshPhase, registryPhase, registryAccessPhase, appImagePhase, watchdogPhase, dbPhase, dbRollPhase, appPhase, deployUserPhase, appPrunePhase, registryPrunePhase, verifyPhase];

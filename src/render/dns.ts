@@ -18,6 +18,8 @@ export const DHCPCD_ENTER_HOOK = '/etc/dhcpcd.enter-hook';
 /** resolved reads its drop-ins in lexical order and the last value wins: a late name. */
 export const RESOLVED_DROP_IN = '/etc/systemd/resolved.conf.d/90-berth.conf';
 export const NETWORKD_DROP_IN_NAME = '90-berth-dns.conf';
+/** Where the /etc/resolv.conf berth replaced is kept, as it was (a file or a symlink), to be put back when dns.mode becomes off. */
+export const SAVED_RESOLV_CONF = '/var/lib/berth/dns/resolv.conf';
 
 /** The glibc resolver reads at most this many nameserver lines. */
 export const RESOLV_CONF_MAX_SERVERS = 3;

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Answers } from '../answers/schema';
 import { assetText } from '../assets';
 import { shellCommand } from '../shell';
@@ -39,22 +40,30 @@ export class DaemonJsonError extends Error {}
 /**
  * The host's daemon.json with berth's settings laid over it: keys berth
  * does not own keep their values and places, berth's keys win, new ones go
- * last. Throws DaemonJsonError when the existing file is not a JSON object
- * (Docker would not start with it either).
+ * last. Keys berth wrote before (`previous`) that the settings no longer
+ * have are taken out, unless their value is no longer the one berth wrote
+ * (an operator's now). Throws DaemonJsonError when the existing file is not
+ * a JSON object (Docker would not start with it either).
  */
-export function mergeDaemonJson(existing: string | null, settings: Record<string, unknown>): string {
-  let current: Record<string, unknown> = {};
-  if (existing !== null && existing.trim() !== '') {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(existing);
-    } catch (err) {
-      throw new DaemonJsonError(`is not valid JSON (${(err as Error).message})`);
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new DaemonJsonError('does not hold a JSON object');
-    current = parsed as Record<string, unknown>;
+export function mergeDaemonJson(existing: string | null, settings: Record<string, unknown>, previous: Record<string, unknown> = {}): string {
+  const current = parseDaemonJson(existing);
+  for (const [key, value] of Object.entries(previous)) {
+    if (!(key in settings) && isDeepStrictEqual(current[key], value)) delete current[key];
   }
   return `${JSON.stringify({ ...current, ...settings }, null, 2)}\n`;
+}
+
+/** daemon.json as an object ({} for no file or an empty one); DaemonJsonError when it is not a JSON object. */
+export function parseDaemonJson(text: string | null): Record<string, unknown> {
+  if (text === null || text.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new DaemonJsonError(`is not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new DaemonJsonError('does not hold a JSON object');
+  return parsed as Record<string, unknown>;
 }
 
 /** Where Docker's repository for this OS is: Docker's site or the mirror from the answers. */

@@ -25,6 +25,12 @@ const { begin: BLOCK_BEGIN, end: BLOCK_END } = MANAGED_BLOCK;
  */
 export function withManagedBlock(existing: string | null, body: string): string {
   const block = `${BLOCK_BEGIN}\n${body.trimEnd()}\n${BLOCK_END}\n`;
+  const others = withoutManagedBlock(existing);
+  return others ? `${others}${block}` : block;
+}
+
+/** The file with berth's block taken out: what its owner wrote, '' when that was nothing. */
+export function withoutManagedBlock(existing: string | null): string {
   const others = (existing ?? '').replace(new RegExp(`${BLOCK_BEGIN}\n[\\s\\S]*?${BLOCK_END}\n?`), '').trimEnd();
-  return others ? `${others}\n${block}` : block;
+  return others ? `${others}\n` : '';
 }

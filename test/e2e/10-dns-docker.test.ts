@@ -1,10 +1,4 @@
 import assert from 'node:assert/strict';
-import { dirname } from 'node:path';
-import { loadAnswersFile } from '../../src/answers/load';
-import { localFacts } from '../../src/cli/commands/hosts';
-import type { RunEvent } from '../../src/engine/events';
-import { memoryLog } from '../../src/engine/log';
-import { runPhases, type RunResult } from '../../src/engine/run';
 import { dnsPhase } from '../../src/phases/dns';
 import { dockerPhase } from '../../src/phases/docker';
 import { preflightPhase } from '../../src/phases/preflight';
@@ -12,9 +6,8 @@ import { DOCKER_KEY_FINGERPRINT } from '../../src/render/docker';
 import { aptRepoDocker, writeAnswersFile } from '../../src/sandbox/answers';
 import { ensureStandin } from '../../src/sandbox/standins';
 import { answersFor, execIn, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
-import { sshConnector } from '../../src/ssh/connector';
 import { e2eSpec, VM_TIMEOUT_MS, type E2eTopology } from './harness';
-import { installedPlatform, INSTALL_TIMEOUT_MS, type InstalledPlatform } from './installed';
+import { installedPlatform, INSTALL_TIMEOUT_MS, runSomePhases, type InstalledPlatform } from './installed';
 
 /**
  * The DNS mirror and Docker as `berth install` leaves them: vm2 forwards DNS
@@ -134,23 +127,8 @@ describe('DNS mirror and Docker (e2e)', function () {
     let topology: Topology;
     let answersFile: string;
 
-    /** preflight, dns and docker only, over SSH as berth runs them: what this spec is about, without the other phases. */
-    async function installDnsAndDocker(file = answersFile): Promise<RunResult & { log: string }> {
-      const loaded = loadAnswersFile(file);
-      const log = memoryLog();
-      const events: RunEvent[] = [];
-      const result = await runPhases({
-        answers: loaded.answers,
-        phases: [preflightPhase, dnsPhase, dockerPhase],
-        connector: sshConnector(loaded.answers, dirname(file), { env: process.env, onNewHostKey: async () => true }),
-        mode: 'apply',
-        local: localFacts(loaded),
-        reporter: { handle: (e) => events.push(e), close: async () => undefined },
-        log,
-        owner: { owner: 'e2e', machine: 'e2e', pid: process.pid },
-      });
-      return { ...result, log: log.lines.join('\n') };
-    }
+    /** preflight, dns and docker only: what this spec is about, without the other phases. */
+    const installDnsAndDocker = (file = answersFile) => runSomePhases(file, [preflightPhase, dnsPhase, dockerPhase]);
 
     const vm3Only = () => ({
       hosts: [{ name: 'vm3', address: topology.vms.vm3.ip, hostKey: topology.vms.vm3.hostKey, roles: ['registry' as const, 'app' as const, 'lb' as const, 'db' as const] }],

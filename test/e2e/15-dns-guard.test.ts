@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
-import { dirname } from 'node:path';
-import { loadAnswersFile } from '../../src/answers/load';
-import { localFacts } from '../../src/cli/commands/hosts';
-import type { RunEvent } from '../../src/engine/events';
-import { memoryLog } from '../../src/engine/log';
-import { runPhases } from '../../src/engine/run';
 import { dnsForwarderPhase } from '../../src/phases/dns-forwarder';
 import { preflightPhase } from '../../src/phases/preflight';
 import { writeAnswersFile } from '../../src/sandbox/answers';
 import { answersFor, execIn, rebootTopologyVm, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
-import { sshConnector } from '../../src/ssh/connector';
 import { e2eSpec, probeScript, TOPOLOGY_TIMEOUT_MS, VM_TIMEOUT_MS } from './harness';
+import { runSomePhases } from './installed';
 
 /**
  * A run that stops right after the DNS forwarder (the firewall phase comes
@@ -48,20 +42,8 @@ describe('the DNS forwarder answers only the cluster from the start (e2e)', func
       }),
       'vm3 the dns host, vm1 the other host of its cluster: only the phases up to the DNS forwarder run.',
     );
-    const loaded = loadAnswersFile(answersFile);
-    const log = memoryLog();
-    const events: RunEvent[] = [];
-    const result = await runPhases({
-      answers: loaded.answers,
-      phases: [preflightPhase, dnsForwarderPhase],
-      connector: sshConnector(loaded.answers, dirname(answersFile), { env: process.env, onNewHostKey: async () => true }),
-      mode: 'apply',
-      local: localFacts(loaded),
-      reporter: { handle: (e) => events.push(e), close: async () => undefined },
-      log,
-      owner: { owner: 'e2e', machine: 'e2e', pid: process.pid },
-    });
-    assert.ok(result.ok, log.lines.join('\n'));
+    const result = await runSomePhases(answersFile, [preflightPhase, dnsForwarderPhase]);
+    assert.ok(result.ok, result.log);
     const asked = async () => ({ vm1: await probe('vm1', vm3.ip, 53, 'udp'), outsider: await probe('outsider', vm3.ip, 53, 'udp'), outsiderTcp: await probe('outsider', vm3.ip, 53, 'tcp') });
     assert.deepEqual(await asked(), { vm1: true, outsider: false, outsiderTcp: false });
     // Nothing else closed: sshd still takes the outsider's connections (the full firewall comes later).

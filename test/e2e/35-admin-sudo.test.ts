@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { dirname } from 'node:path';
-import { loadAnswersFile } from '../../src/answers/load';
-import { localFacts } from '../../src/cli/commands/hosts';
-import { memoryLog } from '../../src/engine/log';
-import { runPhases, type RunResult } from '../../src/engine/run';
 import { adminPhase } from '../../src/phases/admin';
 import { preflightPhase } from '../../src/phases/preflight';
 import { sshPhase } from '../../src/phases/ssh';
 import { writeAnswersFile } from '../../src/sandbox/answers';
 import { answersFor, execIn, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
-import { sshConnector } from '../../src/ssh/connector';
 import { e2eSpec, TOPOLOGY_TIMEOUT_MS } from './harness';
+import { runSomePhases } from './installed';
 
 /**
  * A VM prepared like a cloud image (vm3, outside the installed platform):
@@ -41,21 +36,7 @@ describe('admin user = the image login user, with a password (e2e, vm3)', functi
     return file;
   }
 
-  async function install(file: string, phases = [preflightPhase, adminPhase]): Promise<RunResult & { log: string }> {
-    const loaded = loadAnswersFile(file);
-    const log = memoryLog();
-    const result = await runPhases({
-      answers: loaded.answers,
-      phases,
-      connector: sshConnector(loaded.answers, dirname(file), { env: process.env, onNewHostKey: async () => true }),
-      mode: 'apply',
-      local: localFacts(loaded),
-      reporter: { handle: () => undefined, close: async () => undefined },
-      log,
-      owner: { owner: 'e2e', machine: 'e2e', pid: process.pid },
-    });
-    return { ...result, log: log.lines.join('\n') };
-  }
+  const install = (file: string, phases = [preflightPhase, adminPhase]) => runSomePhases(file, phases);
 
   /** sudo over a brand-new OpenSSH login as `user`: without a password, and with `password` on stdin. */
   function sudoByNewLogin(user: string, password: string): { nopasswd: boolean; withPassword: boolean } {

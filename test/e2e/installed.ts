@@ -1,6 +1,12 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { loadAnswersFile } from '../../src/answers/load';
+import { localFacts } from '../../src/cli/commands/hosts';
+import { memoryLog } from '../../src/engine/log';
+import type { Phase } from '../../src/engine/phase';
+import { runPhases, type RunResult } from '../../src/engine/run';
+import { sshConnector } from '../../src/ssh/connector';
 import { e2eTopology, e2eWorkDir, type E2eTopology, type ExecResult } from './harness';
 
 /**
@@ -100,4 +106,21 @@ export async function stackSettled(p: InstalledPlatform): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
   throw new Error('the stack on vm1 did not settle within 3 minutes');
+}
+
+/** Some of the install's phases, over SSH as berth runs them, with the answers in `file`: what a spec is about, without the others. */
+export async function runSomePhases(file: string, phases: readonly Phase[]): Promise<RunResult & { log: string }> {
+  const loaded = loadAnswersFile(file);
+  const log = memoryLog();
+  const result = await runPhases({
+    answers: loaded.answers,
+    phases,
+    connector: sshConnector(loaded.answers, dirname(file), { env: process.env, onNewHostKey: async () => true }),
+    mode: 'apply',
+    local: localFacts(loaded),
+    reporter: { handle: () => undefined, close: async () => undefined },
+    log,
+    owner: { owner: 'e2e', machine: 'e2e', pid: process.pid },
+  });
+  return { ...result, log: log.lines.join('\n') };
 }

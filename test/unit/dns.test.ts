@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Action, Facts, FileFact } from '../../src/engine/plan';
 import { dnsPhase, resolveCheckScript, resolverFlavour } from '../../src/phases/dns';
-import { dnsForwarderPhase } from '../../src/phases/dns-forwarder';
+import { dnsForwarderPhase, dnsForwarderReleasePhase } from '../../src/phases/dns-forwarder';
+import { HostProblem } from '../../src/engine/phase';
 import { markerPath } from '../../src/phases/common';
 import { FIREWALL_SCRIPT, FIREWALL_UNIT_PATH, RULES_V4, RULES_V6 } from '../../src/render/firewall';
 import {
@@ -24,6 +25,7 @@ import {
   renderResolvedDropIn,
   RESOLV_CONF,
   RESOLVED_DROP_IN,
+  SAVED_RESOLV_CONF,
 } from '../../src/render/dns';
 import { testAnswers } from '../support/answers';
 import { assertConverges, factsFor, phaseContext } from '../support/phase-check';
@@ -31,6 +33,7 @@ import { assertConverges, factsFor, phaseContext } from '../support/phase-check'
 const HEADER = '# Managed by berth: the DNS mirror (dns in the answers file). Changes here are overwritten by the next `berth install`.';
 const file = (content: string, mode = 0o644): FileFact => ({ content, mode, owner: 'root', group: 'root' });
 const ok = (out = '') => ({ code: 0, out });
+const SAVE = `run: keep a copy of ${RESOLV_CONF} in ${SAVED_RESOLV_CONF} (put back when dns.mode is off)`;
 const failed = { code: 1, out: '' };
 const kinds = (actions: Action[]) => actions.map((a) => (a.kind === 'file' || a.kind === 'remove' ? `${a.kind} ${a.path}` : a.kind === 'service' ? `${a.op} ${a.unit}` : a.kind === 'packages' ? `install ${a.install.join(' ')}` : a.kind === 'run' ? `run: ${a.title}` : a.kind));
 const written = (actions: Action[], path: string) => {
@@ -77,8 +80,10 @@ describe('DNS: who resolves through what', () => {
     assert.deepEqual(containerDnsServers(answers, ctx.cluster), ['178.22.122.100', '185.51.200.2', '9.9.9.9']);
     const off = testAnswers({ dns: { mode: 'off' } });
     assert.deepEqual(containerDnsServers(off, ctx.cluster), []);
-    assert.equal(dnsPhase.appliesTo(ctx.host, off), false);
+    // The dns phase runs with dns.mode off too, to take out what berth wrote; on a host it never touched it plans nothing.
+    assert.deepEqual(dnsPhase.plan(phaseContext(off, 'vm1'), factsFor(dnsPhase, phaseContext(off, 'vm1'), plainHost)), []);
     assert.equal(dnsForwarderPhase.appliesTo(phaseContext(off, 'vm2').host, off), false);
+    assert.equal(dnsForwarderReleasePhase.appliesTo(phaseContext(off, 'vm2').host, off), true);
   });
 
   it('verifies the registry mirrors and the Docker apt mirror by name, or the Debian archive', () => {
@@ -208,7 +213,7 @@ describe('DNS phase: the resolver of each host', () => {
   it('plain resolv.conf: points vm1 at the forwarder, then checks the mirror resolves', () => {
     const ctx = phaseContext(forwarder(), 'vm1');
     const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, plainHost));
-    assert.deepEqual(kinds(actions), [`file ${RESOLV_CONF}`, 'run: check that hubmirror.berth.test resolves through 10.0.0.12']);
+    assert.deepEqual(kinds(actions), [SAVE, `file ${RESOLV_CONF}`, 'run: check that hubmirror.berth.test resolves through 10.0.0.12']);
     assert.equal(written(actions, RESOLV_CONF), `${HEADER}\nnameserver 10.0.0.12\n`);
   });
 
@@ -226,7 +231,7 @@ describe('DNS phase: the resolver of each host', () => {
   it('ifupdown + dhclient (Debian 12): plain resolv.conf and an enter hook that keeps dhclient off it', () => {
     const ctx = phaseContext(forwarder(), 'vm1', { osVersion: '12', osCodename: 'bookworm' });
     const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, { ...plainHost, probes: { dhcpClients: ok('dhclient') } }));
-    assert.deepEqual(kinds(actions).slice(0, 2), [`file ${RESOLV_CONF}`, `file ${DHCLIENT_HOOK}`]);
+    assert.deepEqual(kinds(actions).slice(0, 3), [SAVE, `file ${RESOLV_CONF}`, `file ${DHCLIENT_HOOK}`]);
     assert.equal(written(actions, DHCLIENT_HOOK), `${HEADER}\n# dhclient must not rewrite /etc/resolv.conf on a lease or renewal: berth manages it.\nmake_resolv_conf() {\n  :\n}\n`);
   });
 
@@ -261,7 +266,7 @@ describe('DNS phase: the resolver of each host', () => {
     const same = renderResolvConf(['10.0.0.12']);
     const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, { files: { [RESOLV_CONF]: file(same) }, probes: { resolvConfLink: ok('/run/resolvconf/resolv.conf'), resolves: ok() } }));
     // The new file is renamed over the link (never a moment without resolv.conf), then checked.
-    assert.deepEqual(kinds(actions), [`file ${RESOLV_CONF}`, `run: check that ${RESOLV_CONF} is a plain file now (it was a symlink to /run/resolvconf/resolv.conf)`, 'run: check that hubmirror.berth.test resolves through 10.0.0.12']);
+    assert.deepEqual(kinds(actions), [SAVE, `file ${RESOLV_CONF}`, `run: check that ${RESOLV_CONF} is a plain file now (it was a symlink to /run/resolvconf/resolv.conf)`, 'run: check that hubmirror.berth.test resolves through 10.0.0.12']);
   });
 
   it('systemd-resolved (Ubuntu, netplan): a resolved drop-in, networkd drop-ins for each .network file, then a check', () => {
@@ -317,5 +322,96 @@ describe('DNS phase: the resolver of each host', () => {
       assert.equal(result.status, 1);
       assert.equal(result.stderr, 'berth: hubmirror.berth.test does not resolve through the DNS servers 10.0.0.12, 10.0.0.13\n');
     });
+  });
+});
+
+describe('dns.mode off, or a host that lost the dns role: what berth wrote goes', () => {
+  const off = () => testAnswers({ dns: { mode: 'off' } });
+  const BERTHS = renderResolvConf(['10.0.0.12']);
+  /** A host berth set up in forwarder mode: its resolv.conf (the original kept), the dhclient hook, its block in the admin's dhcpcd hook. */
+  const takenOver: Partial<Facts> = {
+    files: {
+      [RESOLV_CONF]: file(BERTHS),
+      [DHCLIENT_HOOK]: file(renderDhclientHook()),
+      [DHCPCD_ENTER_HOOK]: file(renderDhcpcdEnterHook('# my hook\nexport FOO=1\n'), 0o600),
+    },
+    probes: { berthResolvConf: ok(), savedResolvConf: ok() },
+  };
+
+  it('keeps the resolv.conf it replaces once, and not again when it only changes its own', () => {
+    const ctx = phaseContext(forwarder(), 'vm1');
+    assert.equal(kinds(dnsPhase.plan(ctx, factsFor(dnsPhase, ctx, plainHost)))[0], SAVE);
+    const ownOutdated = { files: { [RESOLV_CONF]: file(renderResolvConf(['10.0.0.99'])) }, probes: { berthResolvConf: ok(), savedResolvConf: ok(), resolves: ok() } };
+    assert.deepEqual(kinds(dnsPhase.plan(ctx, factsFor(dnsPhase, ctx, ownOutdated))), [`file ${RESOLV_CONF}`, 'run: check that hubmirror.berth.test resolves through 10.0.0.12']);
+  });
+
+  it('puts the kept resolv.conf back first, then takes out the hooks, keeping the admin\'s own lines and mode', () => {
+    const ctx = phaseContext(off(), 'vm1');
+    const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, takenOver));
+    assert.deepEqual(kinds(actions), [`run: put back the ${RESOLV_CONF} berth replaced (kept in ${SAVED_RESOLV_CONF})`, `remove ${DHCLIENT_HOOK}`, `file ${DHCPCD_ENTER_HOOK}`]);
+    const restore = actions[0];
+    assert.ok(restore.kind === 'run');
+    assert.equal(
+      restore.script,
+      'cp -a --no-dereference /var/lib/berth/dns/resolv.conf /etc/resolv.conf.berth-restore\nmv -Tf /etc/resolv.conf.berth-restore /etc/resolv.conf\nrm -rf -- /var/lib/berth/dns',
+    );
+    assert.deepEqual(actions[2], { kind: 'file', path: DHCPCD_ENTER_HOOK, content: '# my hook\nexport FOO=1\n', mode: 0o600, owner: 'root', group: 'root' });
+  });
+
+  it('removes a dhcpcd hook that held only its block', () => {
+    const ctx = phaseContext(off(), 'vm1');
+    const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, { files: { [DHCPCD_ENTER_HOOK]: file(renderDhcpcdEnterHook(null)) } }));
+    assert.deepEqual(kinds(actions), [`remove ${DHCPCD_ENTER_HOOK}`]);
+  });
+
+  it('refuses, before any change, to leave a host with its resolv.conf and no copy of the original', () => {
+    const ctx = phaseContext(off(), 'vm1');
+    assert.throws(
+      () => dnsPhase.plan(ctx, factsFor(dnsPhase, ctx, { ...takenOver, probes: { berthResolvConf: ok() } })),
+      (e: unknown) => e instanceof HostProblem && /no copy of the one it replaced/.test(e.message) && new RegExp(`into ${RESOLV_CONF}`).test(e.hint ?? ''),
+    );
+  });
+
+  it('systemd-resolved: the drop-ins go, resolved restarts, networkd reloads', () => {
+    const ctx = phaseContext(off(), 'vm1', { osId: 'ubuntu', osVersion: '24.04', osCodename: 'noble' });
+    const host = resolvedHost(['10-netplan-enp1s0.network']);
+    const facts = factsFor(dnsPhase, ctx, {
+      ...host,
+      files: { ...host.files, [RESOLVED_DROP_IN]: file(renderResolvedDropIn(['10.0.0.12'])), [markerPath('dns-resolved')]: file('x\n', 0o600) },
+      probes: { ...host.probes, networks: ok('10-netplan-enp1s0.network 0123abcd\n20-other.network -') },
+    });
+    const actions = assertConverges(dnsPhase, ctx, facts);
+    assert.deepEqual(kinds(actions), [
+      `remove ${RESOLVED_DROP_IN}`,
+      'restart systemd-resolved.service',
+      `remove ${markerPath('dns-resolved')}`,
+      'run: let DHCP set DNS servers again (remove the drop-ins for 10-netplan-enp1s0.network)',
+    ]);
+    const dropIns = actions[3];
+    assert.ok(dropIns.kind === 'run');
+    assert.equal(
+      dropIns.script,
+      'rm -f -- /etc/systemd/network/10-netplan-enp1s0.network.d/90-berth-dns.conf\nrmdir --ignore-fail-on-non-empty -- /etc/systemd/network/10-netplan-enp1s0.network.d\nnetworkctl reload',
+    );
+  });
+
+  it('the forwarder: dnsmasq stopped and disabled, berth\'s files and markers gone; nothing where berth never configured it', () => {
+    const ctx = phaseContext(off(), 'vm2');
+    const configured = {
+      files: { [DNSMASQ_CONF]: file('x'), [DNSMASQ_DROP_IN]: file('y'), [markerPath('dns-forwarder')]: file('z', 0o600), [markerPath('dns-guard')]: file('w', 0o600) },
+      units: { 'dnsmasq.service': { active: 'active', enabled: 'enabled' } },
+    };
+    assert.deepEqual(kinds(assertConverges(dnsForwarderReleasePhase, ctx, factsFor(dnsForwarderReleasePhase, ctx, configured))), [
+      'disable-now dnsmasq.service',
+      `remove ${DNSMASQ_CONF}`,
+      `remove ${DNSMASQ_DROP_IN}`,
+      'run: remove /etc/systemd/system/dnsmasq.service.d if empty',
+      'daemon-reload dnsmasq.service',
+      `remove ${markerPath('dns-forwarder')}`,
+      `remove ${markerPath('dns-guard')}`,
+    ]);
+    // An operator's own dnsmasq, which berth never configured, keeps running.
+    const own = factsFor(dnsForwarderReleasePhase, ctx, { units: { 'dnsmasq.service': { active: 'active', enabled: 'enabled' } } });
+    assert.deepEqual(dnsForwarderReleasePhase.plan(ctx, own), []);
   });
 });

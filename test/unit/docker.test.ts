@@ -40,6 +40,7 @@ const written = (actions: Action[], path: string) => {
   return action.content;
 };
 const DOCKER_MARKER = markerPath('docker');
+const WRITTEN_RECORD = markerPath('docker-written.json');
 const CHECK = 'run: check that docker and docker compose work';
 const works = { code: 0, out: '26.1.5\n2.26.1' };
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ==\n-----END CERTIFICATE-----\n';
@@ -132,6 +133,7 @@ describe('Docker: packages per source and OS', () => {
       'install docker.io docker-cli docker-buildx docker-compose',
       `file ${DOCKER_MARKER}`,
       'enable-now docker.service',
+      `file ${WRITTEN_RECORD}`,
       CHECK,
     ]);
     assert.equal(written(actions, '/etc/docker/certs.d/hubmirror.berth.test/ca.crt'), PEM);
@@ -173,6 +175,7 @@ describe('Docker: packages per source and OS', () => {
       'install docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin',
       `file ${DOCKER_MARKER}`,
       'enable-now docker.service',
+      `file ${WRITTEN_RECORD}`,
       CHECK,
     ]);
     assert.equal(
@@ -393,6 +396,61 @@ describe('Docker: restarts only when its configuration changed', () => {
     const facts = running(convergedFiles());
     const partial = { ...facts, packages: { 'docker.io': '26.1.5+dfsg1-9', 'docker-cli': '26.1.5+dfsg1-9' }, units: { 'docker.service': { active: 'failed', enabled: 'enabled' } } };
     assert.deepEqual(kinds(assertConverges(dockerPhase, ctx(), factsFor(dockerPhase, ctx(), partial))), ['install docker-buildx docker-compose', 'enable-now docker.service', CHECK]);
+  });
+
+  describe('what the answers no longer give', () => {
+    const bare = () => phaseContext(testAnswers({ dns: { mode: 'off' }, docker: { source: 'distro' } }), 'vm2');
+    const daemonOf = (c: ReturnType<typeof ctx>, facts: Partial<Facts>) => written(dockerPhase.plan(c, factsFor(dockerPhase, c, facts)), DAEMON_JSON);
+
+    it('takes out the keys and CA certificates it wrote: daemon.json as if they had never been given, then its record', () => {
+      const actions = assertConverges(dockerPhase, bare(), factsFor(dockerPhase, bare(), running(convergedFiles())));
+      assert.deepEqual(kinds(actions), [
+        `run: remove the CA certificates of registries docker.trustedCAs no longer lists (${trustedCaPath('hubmirror.berth.test')})`,
+        `file ${DAEMON_JSON}`,
+        'restart docker.service',
+        `file ${DOCKER_MARKER}`,
+        `file ${WRITTEN_RECORD}`,
+        CHECK,
+      ]);
+      assert.equal(written(actions, DAEMON_JSON), daemonOf(bare(), {}));
+      const removal = actions[0];
+      assert.ok(removal.kind === 'run');
+      assert.equal(
+        removal.script,
+        'rm -f -- /etc/docker/certs.d/hubmirror.berth.test/ca.crt\nfor dir in /etc/docker/certs.d/hubmirror.berth.test /etc/docker/certs.d; do if [ -d "$dir" ]; then rmdir --ignore-fail-on-non-empty -- "$dir"; fi; done',
+      );
+    });
+
+    it("keeps an operator's keys, and a key of berth's whose value an operator changed", () => {
+      const files = convergedFiles();
+      const daemon = JSON.parse(files[DAEMON_JSON].content) as Record<string, unknown>;
+      files[DAEMON_JSON] = file(JSON.stringify({ debug: true, ...daemon, dns: ['192.0.2.53'] }));
+      assert.deepEqual(JSON.parse(daemonOf(bare(), running(files))), { debug: true, ...JSON.parse(daemonOf(bare(), {})), dns: ['192.0.2.53'] });
+    });
+
+    it('takes out nothing on a host whose berth kept no record, and writes the record', () => {
+      const files = convergedFiles();
+      delete files[WRITTEN_RECORD];
+      const actions = dockerPhase.plan(bare(), factsFor(dockerPhase, bare(), running(files)));
+      assert.deepEqual(JSON.parse(written(actions, DAEMON_JSON)).dns, ['10.0.0.12']);
+      assert.ok(kinds(actions).includes(`file ${WRITTEN_RECORD}`));
+    });
+
+    it('refuses to drop or move a data-root it set, before any change, and says how to move the data', () => {
+      const withRoot = (dataRoot?: string) => phaseContext(mirrorAnswers({ source: 'distro', ...(dataRoot ? { dataRoot } : {}) }), 'vm2');
+      const c = withRoot('/srv/docker');
+      const files = Object.fromEntries(dockerPhase.plan(c, factsFor(dockerPhase, c)).flatMap((a) => (a.kind === 'file' ? [[a.path, file(a.content, a.mode)]] : [])));
+      for (const [next, says] of [[undefined, /no longer set it/], ['/data/docker', /now say \/data\/docker/]] as const) {
+        assert.throws(
+          () => dockerPhase.plan(withRoot(next), factsFor(dockerPhase, withRoot(next), running(files))),
+          (e: unknown) => e instanceof HostProblem && /Docker keeps its data in \/srv\/docker/.test(e.message) && says.test(e.message) && /docker\.dataRoot: \/srv\/docker back/.test(e.hint ?? ''),
+        );
+      }
+      // Moved by the operator (daemon.json says so): followed.
+      const moved = { ...files, [DAEMON_JSON]: file(files[DAEMON_JSON].content.replace('/srv/docker', '/data/docker')) };
+      const followed = dockerPhase.plan(withRoot('/data/docker'), factsFor(dockerPhase, withRoot('/data/docker'), running(moved)));
+      assert.equal((JSON.parse(written(followed, WRITTEN_RECORD)) as { daemon: Record<string, unknown> }).daemon['data-root'], '/data/docker');
+    });
   });
 
   it('checks again, and only checks, when docker or docker compose stopped working', () => {

@@ -67,7 +67,7 @@ export interface PhaseContext {
   peers: Readonly<Record<string, Facts>>;
 }
 
-export type PhaseName = 'preflight' | 'admin' | 'dns-forwarder' | 'dns' | 'dns-forwarder-release' | 'docker' | 'firewall' | 'ssh' | 'registry' | 'registry-access' | 'app-image' | 'watchdog' | 'db' | 'db-roll' | 'app' | 'deploy-user' | 'app-prune' | 'registry-prune' | 'verify';
+export type PhaseName = 'preflight' | 'admin' | 'dns-forwarder' | 'dns' | 'dns-forwarder-release' | 'docker' | 'firewall' | 'ssh' | 'registry' | 'registry-access' | 'app-image' | 'watchdog' | 'db' | 'db-roll' | 'app' | 'deploy-user' | 'app-prune' | 'registry-prune' | 'retire' | 'verify';
 
 /**
  * Facts a phase reads from other hosts before any of its own hosts plans,

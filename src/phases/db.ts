@@ -1,3 +1,4 @@
+import type { Answers } from '../answers/schema';
 import { HostProblem, hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
 import { assetText } from '../assets';
@@ -89,6 +90,11 @@ function placement(ctx: PhaseContext): string {
   return spread ? `one node on each of the ${nodes.length} db hosts: they survive a dead VM` : 'all on this host: they survive a dead container or mariadbd, not a dead VM';
 }
 
+/** The Galera nodes of this project whose containers are on the host, one a line. */
+export function installedNodesScript(answers: Answers): string {
+  return `docker ps --all --filter ${shq(`label=com.docker.compose.project=${dbProjectName(answers)}`)} --format '{{.Label "berth.galera.node"}}' 2>/dev/null | sort -u`;
+}
+
 export const dbPhase: Phase = {
   name: 'db',
   title: 'MariaDB Galera',
@@ -98,7 +104,7 @@ export const dbPhase: Phase = {
       files: wantedFiles(ctx).map((f) => f.path),
       probes: {
         cluster: galeraStateScript(ctx),
-        installedNodes: `docker ps --all --filter ${shq(`label=com.docker.compose.project=${dbProjectName(ctx.answers)}`)} --format '{{.Label "berth.galera.node"}}' | sort -u`,
+        installedNodes: installedNodesScript(ctx.answers),
         ...(holdsFirstNode(ctx) ? { appUser: rootSqlScript(ctx.answers, localNodes(ctx), appUserQuery(ctx.answers)) } : {}),
       },
     };

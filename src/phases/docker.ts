@@ -4,6 +4,7 @@ import type { Action, Facts, FactsQuery } from '../engine/plan';
 import { containerDnsServers } from '../render/dns';
 import {
   berthDaemonSettings,
+  CERTS_D,
   curlAuthConfig,
   DAEMON_JSON,
   DaemonJsonError,
@@ -14,12 +15,12 @@ import {
   dockerRepositoryUrl,
   mergeDaemonJson,
   parseDaemonJson,
+  removeCasScript,
   OFFICIAL_PACKAGES,
   renderAptAuth,
   renderDockerSources,
   trustedCaPath,
 } from '../render/docker';
-import { shellCommand, shq } from '../shell';
 import { fileActions, markerPath, packagedService, type PackagedService, type WantedFile } from './common';
 
 /**
@@ -72,7 +73,6 @@ export function dockerPackages(ctx: PhaseContext): DockerPackages {
  * longer ask for is taken out again, and nothing berth did not write.
  */
 const WRITTEN_RECORD = markerPath('docker-written.json');
-const CERTS_D = '/etc/docker/certs.d';
 
 interface DockerWritten {
   daemon: Record<string, unknown>;
@@ -128,14 +128,7 @@ function staleCaActions(ctx: PhaseContext, previous: DockerWritten): Action[] {
   const wanted = new Set(caFiles(ctx).map((f) => f.path));
   const stale = previous.certs.filter((path) => !wanted.has(path));
   if (stale.length === 0) return [];
-  const dirs = [...stale.map((path) => path.slice(0, path.lastIndexOf('/'))), CERTS_D];
-  return [
-    {
-      kind: 'run',
-      title: `remove the CA certificates of registries docker.trustedCAs no longer lists (${stale.join(', ')})`,
-      script: [shellCommand(['rm', '-f', '--', ...stale]), `for dir in ${dirs.map(shq).join(' ')}; do if [ -d "$dir" ]; then rmdir --ignore-fail-on-non-empty -- "$dir"; fi; done`].join('\n'),
-    },
-  ];
+  return [{ kind: 'run', title: `remove the CA certificates of registries docker.trustedCAs no longer lists (${stale.join(', ')})`, script: removeCasScript(stale) }];
 }
 
 /** The record of this run, written last: what the next run may take out. */

@@ -13,9 +13,10 @@ import { preflightPhase } from './preflight';
 import { registryPhase } from './registry';
 import { registryAccessPhase } from './registry-access';
 import { registryPrunePhase } from './registry-prune';
+import { retirePhase } from './retire';
 import { sshPhase } from './ssh';
 import { verifyPhase } from './verify';
 import { watchdogPhase } from './watchdog';
 
 /** The install, in order. Each phase waits for the one before it; its hosts run in parallel unless the phase gives a sequence. */
-export const PHASES: readonly Phase[] = [preflightPhase, adminPhase, dnsForwarderPhase, dnsPhase, dnsForwarderReleasePhase, dockerPhase, firewallPhase, sshPhase, registryPhase, registryAccessPhase, appImagePhase, watchdogPhase, dbPhase, dbRollPhase, appPhase, deployUserPhase, appPrunePhase, registryPrunePhase, verifyPhase];
+export const PHASES: readonly Phase[] = [preflightPhase, adminPhase, dnsForwarderPhase, dnsPhase, dnsForwarderReleasePhase, dockerPhase, firewallPhase, sshPhase, registryPhase, registryAccessPhase, appImagePhase, watchdogPhase, dbPhase, dbRollPhase, appPhase, deployUserPhase, appPrunePhase, registryPrunePhase, retirePhase, verifyPhase];

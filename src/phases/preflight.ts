@@ -1,9 +1,10 @@
 import type { Answers } from '../answers/schema';
-import { everyHost, HostProblem, type Phase, type PhaseContext } from '../engine/phase';
+import { everyHost, HostProblem, hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
 import type { Facts } from '../engine/plan';
 import { shq } from '../shell';
-import { localNodeNames } from '../render/db';
+import { dbComposePath, localNodeNames } from '../render/db';
 import { dockerRepositoryUrl } from '../render/docker';
+import { installedNodesScript } from './db';
 import { dockerPackages } from './docker';
 
 /**
@@ -196,6 +197,7 @@ export const preflightPhase: Phase = {
       root: 'id -u',
       clock: 'timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown',
       reach: reachScript(reachTargets(ctx.answers, ctx.info.osId)),
+      ...(hostsWithRole('db')(ctx.host) ? {} : { galeraNodes: installedNodesScript(ctx.answers) }),
     },
   }),
   plan(ctx, facts) {
@@ -204,6 +206,14 @@ export const preflightPhase: Phase = {
     if ('problem' in docker) throw docker.problem;
     const layout = stackLayoutProblem(ctx.answers, ctx.cluster);
     if (layout) throw new HostProblem(layout, 'Nothing was changed on any host.');
+    const nodes = hostsWithRole('db')(ctx.host) ? [] : facts.probes.galeraNodes.out.split('\n').filter((node) => node !== '');
+    if (nodes.length > 0) {
+      // The retire phase takes other roles' projects away; a database node holds data berth will not move.
+      throw new HostProblem(
+        `this host runs the Galera node${nodes.length > 1 ? 's' : ''} ${nodes.join(', ')}, and the answers no longer give it the db role; berth does not take a database node away`,
+        `Give the host its db role back, or move the data yourself (a dump, then docker compose --file ${dbComposePath(ctx.answers)} down here) and rerun. Nothing was changed on any host.`,
+      );
+    }
     const failed = diagnose(ctx, facts).filter((d) => d.status === 'fail');
     if (failed.length > 0) {
       throw new HostProblem(failed.map((d) => `${d.label}: ${d.detail}`).join('; '), 'Nothing was changed on any host. `berth doctor` shows the whole diagnosis.');

@@ -3,15 +3,48 @@ import { everyHost, hostsWithRole, type ClusterHost, type PeerFacts, type Phase,
 import type { Action, Facts } from '../engine/plan';
 import { shellCommand } from '../shell';
 import { firstWithRole } from '../engine/cluster';
+import { CERTS_D, removeCasScript } from '../render/docker';
 import { REGISTRY_FILES, registryAddress, registryCaPath } from '../render/registry';
+import { fileActions, markerPath } from './common';
 
 /**
  * Every Docker host trusts the private registry's CA (certs.d, never
  * insecure-registries), copied from the registry host; the hosts that push
  * or pull the app image (app hosts) are logged in, the password on stdin.
+ * A record of both lets the next run take them back when the registry
+ * moves to another host or the host stops pulling.
  */
 
 const DOCKER_CONFIG = '/root/.docker/config.json';
+const RECORD = markerPath('registry-access.json');
+
+interface AccessRecord {
+  /** The CA certificate's path in certs.d. */
+  ca: string | null;
+  /** The registry address docker login stored credentials for. */
+  login: string | null;
+}
+
+function recordOf(facts: Facts): AccessRecord {
+  try {
+    const record = JSON.parse(facts.files[RECORD]?.content ?? 'null') as Partial<AccessRecord> | null;
+    return { ca: record?.ca?.startsWith(`${CERTS_D}/`) ? record.ca : null, login: record?.login ?? null };
+  } catch {
+    return { ca: null, login: null };
+  }
+}
+
+/** The CA and login of a registry no longer this one: taken back before the record says the new ones. */
+function formerAccessActions(previous: AccessRecord, now: AccessRecord): Action[] {
+  const actions: Action[] = [];
+  if (previous.ca && previous.ca !== now.ca) {
+    actions.push({ kind: 'run', title: `remove the CA certificate of the former registry (${previous.ca})`, script: removeCasScript([previous.ca]) });
+  }
+  if (previous.login && previous.login !== now.login) {
+    actions.push({ kind: 'run', title: `docker logout ${previous.login} (the former registry)`, script: `${shellCommand(['docker', 'logout', previous.login])} >/dev/null` });
+  }
+  return actions;
+}
 
 /**
  * Prints the SHA-256 of the credentials docker login stored for a registry
@@ -49,7 +82,7 @@ export const registryAccessPhase: Phase = {
   query(ctx) {
     const { host, address } = target(ctx);
     const pulls = hostsWithRole('app')(ctx.host);
-    return { files: [registryCaPath(ctx.answers, host)], ...(pulls ? { probes: { login: storedLoginScript(address) } } : {}) };
+    return { files: [registryCaPath(ctx.answers, host), RECORD], ...(pulls ? { probes: { login: storedLoginScript(address) } } : {}) };
   },
   plan(ctx, facts: Facts): Action[] {
     const { host, address } = target(ctx);
@@ -60,19 +93,23 @@ export const registryAccessPhase: Phase = {
       actions.push({ kind: 'copy', from: { host: host.name, path: REGISTRY_FILES.caCert.path }, path, mode: 0o644, ...(ca === undefined ? {} : { expected: ca }) });
     }
     const { user, password } = ctx.answers.registry;
-    if (hostsWithRole('app')(ctx.host) && password) {
-      const digest = loginDigest(user, password.reveal());
+    const loginPassword = hostsWithRole('app')(ctx.host) ? password : undefined;
+    const now: AccessRecord = { ca: path, login: loginPassword ? address : null };
+    actions.push(...formerAccessActions(recordOf(facts), now));
+    if (loginPassword) {
+      const digest = loginDigest(user, loginPassword.reveal());
       // Probe output comes without its trailing newline (command substitution).
       if (facts.probes.login.out.trim() !== digest) {
         actions.push({
           kind: 'run',
           title: `docker login ${address} as ${user}`,
           script: `${shellCommand(['docker', 'login', '--username', user, '--password-stdin', address])} >/dev/null`,
-          stdin: password,
+          stdin: loginPassword,
           effects: [{ probe: 'login', code: 0, out: digest }],
         });
       }
     }
+    actions.push(...fileActions(facts, [{ path: RECORD, content: `${JSON.stringify(now, null, 2)}\n`, mode: 0o600 }]));
     return actions;
   },
 };

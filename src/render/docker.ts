@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Answers } from '../answers/schema';
 import { assetText } from '../assets';
-import { shellCommand } from '../shell';
+import { shellCommand, shq } from '../shell';
 import { managedHeader } from './managed';
 
 /**
@@ -119,5 +119,13 @@ export function renderDockerSources(repositoryUrl: string, codename: string, arc
 
 /** Docker reads certs.d/<registry>/ at every connection to that registry: no restart needed. */
 export function trustedCaPath(registry: string): string {
-  return `/etc/docker/certs.d/${registry}/ca.crt`;
+  return `${CERTS_D}/${registry}/ca.crt`;
+}
+
+export const CERTS_D = '/etc/docker/certs.d';
+
+/** Removes CA certificates berth wrote into certs.d, and their directories (certs.d too) once empty. */
+export function removeCasScript(paths: readonly string[]): string {
+  const dirs = [...new Set([...paths.map((path) => path.slice(0, path.lastIndexOf('/'))), CERTS_D])];
+  return [shellCommand(['rm', '-f', '--', ...paths]), `for dir in ${dirs.map(shq).join(' ')}; do if [ -d "$dir" ]; then rmdir --ignore-fail-on-non-empty -- "$dir"; fi; done`].join('\n');
 }

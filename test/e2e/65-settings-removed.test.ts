@@ -5,6 +5,9 @@ import { dnsForwarderPhase, dnsForwarderReleasePhase } from '../../src/phases/dn
 import { dockerPhase } from '../../src/phases/docker';
 import { firewallPhase } from '../../src/phases/firewall';
 import { preflightPhase } from '../../src/phases/preflight';
+import { registryPhase } from '../../src/phases/registry';
+import { registryAccessPhase } from '../../src/phases/registry-access';
+import { retirePhase } from '../../src/phases/retire';
 import { shq } from '../../src/shell';
 import { e2eTopology, TOPOLOGY_TIMEOUT_MS, type E2eTopology } from './harness';
 import { INSTALL_TIMEOUT_MS, runSomePhases } from './installed';
@@ -190,5 +193,64 @@ describe('settings removed from the answers leave nothing behind (e2e)', functio
       ['preflight', 'dns', 'dns-forwarder-release', 'docker', 'firewall'].map((phase) => `${phase} 0`),
       again.log,
     );
+  });
+
+  describe('a role moved to another host', function () {
+    const WITH_REGISTRY = [...PHASES, registryPhase, registryAccessPhase, retirePhase];
+    /** vm2 the app host, the registry on `registryOn`; the other settings as above. */
+    const layout = (registryOn: 'vm2' | 'vm3') =>
+      topo.writeAnswers(
+        { hosts: [host('vm2', ['app', 'lb', 'db', ...(registryOn === 'vm2' ? (['registry'] as Role[]) : [])]), host('vm3', registryOn === 'vm3' ? ['registry'] : [])], dns: { mode: 'off' } },
+        `registry-on-${registryOn}.yaml`,
+      );
+    /** The registries a host trusts besides the hub mirror. */
+    const certsD = async (vm: string) => (await sh(vm, 'ls /etc/docker/certs.d')).trim().split('\n').filter((name) => name !== topo.hubMirror!.hostname);
+    const logins = async (vm: string) => (await sh(vm, "grep -o '\"[0-9.]*:5000\"' /root/.docker/config.json || true")).trim();
+
+    it('the registry on vm3: every host trusts it, the app host vm2 is logged in to it', async function () {
+      const run = await runSomePhases(layout('vm3'), WITH_REGISTRY);
+      assert.ok(run.ok, run.log);
+      const vm3Registry = `${topo.vms.vm3.ip}:5000`;
+      assert.deepEqual(await certsD('vm2'), [vm3Registry]);
+      assert.deepEqual(await certsD('vm3'), [vm3Registry]);
+      assert.equal(await logins('vm2'), `"${vm3Registry}"`);
+      assert.equal((await sh('vm3', 'docker compose --file /opt/berth/app/registry/compose.yaml ps --format "{{.Service}} {{.State}}"')).trim(), 'registry running');
+    });
+
+    it("moved to vm2: vm3's registry is stopped and removed with berth's files, its volume kept and named in the plan; the former CA and login are taken back; the run after changes nothing", async function () {
+      await sh('vm3', "docker run --rm --entrypoint sh -v app-registry_data:/data registry:2 -c 'echo kept > /data/e2e-marker'");
+      const run = await runSomePhases(layout('vm2'), WITH_REGISTRY);
+      assert.ok(run.ok, run.log);
+      assert.match(run.log, /stop and remove the private registry, which the answers no longer place on this host .*the volume app-registry_data with its data stays \(docker volume rm app-registry_data frees it\)/);
+      const vm2Registry = `${topo.vms.vm2.ip}:5000`;
+      assert.deepEqual(await certsD('vm2'), [vm2Registry]);
+      assert.deepEqual(await certsD('vm3'), [vm2Registry]);
+      assert.equal(await logins('vm2'), `"${vm2Registry}"`);
+      const left = await sh(
+        'vm3',
+        [
+          "docker ps --all --quiet --filter label=com.docker.compose.project=app-registry | wc -l",
+          'ls -d /opt/berth /etc/berth/registry /etc/berth/registry-ca /var/lib/berth/applied/registry 2>&1 | sed "s/^ls: cannot access //" || true',
+          "docker run --rm --entrypoint cat -v app-registry_data:/data registry:2 /data/e2e-marker",
+          `timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' 2>/dev/null && echo open || echo closed`,
+        ].join('\n'),
+      );
+      assert.equal(
+        left,
+        [
+          '0',
+          "'/opt/berth': No such file or directory",
+          "'/etc/berth/registry': No such file or directory",
+          "'/etc/berth/registry-ca': No such file or directory",
+          "'/var/lib/berth/applied/registry': No such file or directory",
+          'kept',
+          'closed',
+          '',
+        ].join('\n'),
+      );
+      const again = await runSomePhases(layout('vm2'), WITH_REGISTRY);
+      assert.ok(again.ok, again.log);
+      assert.deepEqual(again.summary.filter((row) => row.changed !== 0), [], again.log);
+    });
   });
 });

@@ -49,8 +49,19 @@ describe('preflight phase', () => {
     const small = phaseContext(testAnswers({ db: { nodes: 5 } }), 'vm1', { memoryMb: 2048 });
     assert.throws(() => preflightPhase.plan(small, facts), /resources: too small: 2048 MB of memory \(need 2688: 512 MB and 5 MariaDB nodes × 384 MB and 2 app replicas × 128 MB; lower db\.nodes or app\.replicas/);
     // The same memory is plenty for a host without the stack, and for three nodes.
-    assert.deepEqual(preflightPhase.plan(phaseContext(testAnswers({ db: { nodes: 5 } }), 'vm2', { memoryMb: 2048 }), facts), []);
+    const vm2 = phaseContext(testAnswers({ db: { nodes: 5 } }), 'vm2', { memoryMb: 2048 });
+    assert.deepEqual(preflightPhase.plan(vm2, factsFor(preflightPhase, vm2, { probes: { ...base, reach: reachOut(['apt http://x/ http 200', 'dockerHub https://registry-1.docker.io/v2/ http 401']) } })), []);
     assert.deepEqual(preflightPhase.plan(phaseContext(testAnswers(), 'vm1', { memoryMb: 2048 }), facts), []);
+  });
+
+  it('refuses, before any change, to take the db role from a host that runs Galera nodes', () => {
+    const ctx = phaseContext(testAnswers(), 'vm2');
+    const reach = reachOut(['apt http://x/ http 200', 'dockerHub https://registry-1.docker.io/v2/ http 401']);
+    assert.throws(
+      () => preflightPhase.plan(ctx, factsFor(preflightPhase, ctx, { probes: { ...base, reach, galeraNodes: { code: 0, out: 'db1\ndb2\n' } } })),
+      (e: unknown) => e instanceof HostProblem && e.message.startsWith('this host runs the Galera nodes db1, db2, and the answers no longer give it the db role') && /Give the host its db role back/.test(e.hint ?? ''),
+    );
+    assert.deepEqual(preflightPhase.plan(ctx, factsFor(preflightPhase, ctx, { probes: { ...base, reach, galeraNodes: { code: 0, out: '' } } })), []);
   });
 
   it('refuses stack layouts berth cannot run before any change, saying which to use; three db hosts run one node each', () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { PhaseContext } from '../../../src/engine/phase';
 import { emptyFacts, type Facts } from '../../../src/engine/plan';
 import { appImagePhase, appImageRef } from '../../../src/phases/app-image';
+import { markerPath } from '../../../src/phases/common';
 import { registryPhase } from '../../../src/phases/registry';
 import { loginDigest, registryAccessPhase, storedLoginScript } from '../../../src/phases/registry-access';
 import { verifyPhase } from '../../../src/phases/verify';
@@ -16,13 +17,14 @@ import { Secret } from '../../../src/answers/secret';
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const CA_PATH = '/etc/docker/certs.d/10.0.0.12:5000/ca.crt';
+const ACCESS_RECORD = markerPath('registry-access.json');
 const file = (content: string, mode = 0o644) => ({ content, mode, owner: 'root', group: 'root' });
 
 /** The registry host's facts as a peer: its CA certificate, or none yet. */
-function withPeers(ctx: PhaseContext, ca: string | null): PhaseContext {
+function withPeers(ctx: PhaseContext, ca: string | null, registryHost = 'vm2'): PhaseContext {
   const peer = emptyFacts();
   peer.files[REGISTRY_FILES.caCert.path] = ca === null ? null : file(ca);
-  return { ...ctx, peers: { vm2: peer } };
+  return { ...ctx, peers: { [registryHost]: peer } };
 }
 
 describe('registry phase', () => {
@@ -83,17 +85,40 @@ describe('registry access phase', () => {
     assert.ok(login.kind === 'run');
     assert.equal(login.script, 'docker login --username berth --password-stdin 10.0.0.12:5000 >/dev/null');
     assert.equal(login.stdin?.reveal(), TEST_SECRETS.registry);
-    assert.equal(plan.length, 2);
+    // Last, the record of what this host got, for a later run to take back.
+    assert.deepEqual(plan[2], { kind: 'file', path: ACCESS_RECORD, content: `{\n  "ca": "${CA_PATH}",\n  "login": "10.0.0.12:5000"\n}\n`, mode: 0o600 });
+    assert.equal(plan.length, 3);
 
     const registryHost = withPeers(phaseContext(testAnswers(), 'vm2'), CA);
-    assert.deepEqual(assertConverges(registryAccessPhase, registryHost, factsFor(registryAccessPhase, registryHost)).map((a) => a.kind), ['copy'], 'no login where nothing pulls the app');
+    assert.deepEqual(assertConverges(registryAccessPhase, registryHost, factsFor(registryAccessPhase, registryHost)).map((a) => a.kind), ['copy', 'file'], 'no login where nothing pulls the app');
   });
 
   it('plans the copy before the CA exists (a plan of a fresh cluster), and nothing once both match', () => {
     const ctx = withPeers(phaseContext(testAnswers(), 'vm2'), null);
-    assert.deepEqual(registryAccessPhase.plan(ctx, factsFor(registryAccessPhase, ctx)), [{ kind: 'copy', from: { host: 'vm2', path: '/etc/berth/registry-ca/ca.crt' }, path: CA_PATH, mode: 0o644 }]);
+    assert.deepEqual(registryAccessPhase.plan(ctx, factsFor(registryAccessPhase, ctx))[0], { kind: 'copy', from: { host: 'vm2', path: '/etc/berth/registry-ca/ca.crt' }, path: CA_PATH, mode: 0o644 });
     const known = withPeers(ctx, CA);
-    assert.deepEqual(registryAccessPhase.plan(known, factsFor(registryAccessPhase, known, { files: { [CA_PATH]: file(CA) } })), []);
+    const record = file(`{\n  "ca": "${CA_PATH}",\n  "login": null\n}\n`, 0o600);
+    assert.deepEqual(registryAccessPhase.plan(known, factsFor(registryAccessPhase, known, { files: { [CA_PATH]: file(CA), [ACCESS_RECORD]: record } })), []);
+  });
+
+  it('takes back the CA and the login of a registry that moved to another host', () => {
+    const moved = testAnswers({ hosts: [{ name: 'vm1', address: '10.0.0.11', roles: ['app', 'lb', 'db', 'registry'] }, { name: 'vm2', address: '10.0.0.12', roles: ['dns'] }] });
+    const ctx = withPeers(phaseContext(moved, 'vm1'), CA, 'vm1');
+    const before = file(`{\n  "ca": "${CA_PATH}",\n  "login": "10.0.0.12:5000"\n}\n`, 0o600);
+    const plan = assertConverges(registryAccessPhase, ctx, factsFor(registryAccessPhase, ctx, { files: { [CA_PATH]: file(CA), [ACCESS_RECORD]: before } }));
+    assert.deepEqual(
+      plan.map((a) => (a.kind === 'run' ? a.title : a.kind === 'file' || a.kind === 'copy' ? `${a.kind} ${a.path}` : a.kind)),
+      [
+        'copy /etc/docker/certs.d/10.0.0.11:5000/ca.crt',
+        `remove the CA certificate of the former registry (${CA_PATH})`,
+        'docker logout 10.0.0.12:5000 (the former registry)',
+        'docker login 10.0.0.11:5000 as berth',
+        `file ${ACCESS_RECORD}`,
+      ],
+    );
+    const removal = plan[1];
+    assert.ok(removal.kind === 'run');
+    assert.equal(removal.script, `rm -f -- ${CA_PATH}\nfor dir in /etc/docker/certs.d/10.0.0.12:5000 /etc/docker/certs.d; do if [ -d "$dir" ]; then rmdir --ignore-fail-on-non-empty -- "$dir"; fi; done`);
   });
 
   it('reads what docker login stored, and tells the answers apart from other credentials', () => {

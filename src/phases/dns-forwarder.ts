@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { expandUpstreams } from '../answers/presets';
 import type { Answers } from '../answers/schema';
 import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
@@ -97,7 +98,7 @@ export const dnsForwarderReleasePhase: Phase = {
     if (configured && (unit.enabled === 'enabled' || unit.active === 'active')) actions.push({ kind: 'service', unit: DNSMASQ_UNIT, op: 'disable-now' });
     if (facts.files[DNSMASQ_CONF]) actions.push({ kind: 'remove', path: DNSMASQ_CONF });
     if (facts.files[DNSMASQ_DROP_IN]) {
-      const dir = DNSMASQ_DROP_IN.slice(0, DNSMASQ_DROP_IN.lastIndexOf('/'));
+      const dir = dirname(DNSMASQ_DROP_IN);
       actions.push(
         { kind: 'remove', path: DNSMASQ_DROP_IN },
         { kind: 'run', title: `remove ${dir} if empty`, script: `if [ -d ${shq(dir)} ]; then rmdir --ignore-fail-on-non-empty -- ${shq(dir)}; fi` },

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
 import { everyHost, HostProblem, type Phase } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
 import { shellCommand, shq } from '../shell';
@@ -45,10 +46,10 @@ export type ResolverFlavour =
 const PROBES = {
   resolvConfLink: `readlink ${RESOLV_CONF}`,
   dhcpClients: `for c in dhclient dhcpcd; do ${TOOLS_PATH} command -v "$c" >/dev/null && echo "$c"; done; true`,
-  // Each .network file systemd-networkd reads (netplan writes its own to /run) with the hash of berth's drop-in for it, or "-".
   savedResolvConf: `[ -e ${SAVED_RESOLV_CONF} ] || [ -L ${SAVED_RESOLV_CONF} ]`,
   // A plain file starting with berth's header (the first line of any resolv.conf berth renders).
   berthResolvConf: `[ ! -L ${RESOLV_CONF} ] && head -n1 ${RESOLV_CONF} | grep -qxF ${shq(renderResolvConf([]).split('\n')[0])}`,
+  // Each .network file systemd-networkd reads (netplan writes its own to /run) with the hash of berth's drop-in for it, or "-".
   networks: [
     'for f in /etc/systemd/network/*.network /run/systemd/network/*.network; do',
     '  [ -e "$f" ] || continue',
@@ -100,7 +101,7 @@ function resolvConfFiles(flavour: Extract<ResolverFlavour, { kind: 'resolv.conf'
   ];
 }
 
-const SAVED_DIR = SAVED_RESOLV_CONF.slice(0, SAVED_RESOLV_CONF.lastIndexOf('/'));
+const SAVED_DIR = dirname(SAVED_RESOLV_CONF);
 
 const berthOwnsResolvConf = (facts: Facts): boolean => facts.probes.berthResolvConf.code === 0;
 
@@ -159,7 +160,7 @@ function resolvedActions(flavour: Extract<ResolverFlavour, { kind: 'resolved' }>
       script: [
         ...stale.flatMap((name) => {
           const path = networkdDropInPath(name);
-          return [shellCommand(['install', '-d', '-m', '0755', path.slice(0, path.lastIndexOf('/'))]), `printf '%s' ${shq(dropIn)} > ${shq(path)}`, shellCommand(['chmod', '0644', path])];
+          return [shellCommand(['install', '-d', '-m', '0755', dirname(path)]), `printf '%s' ${shq(dropIn)} > ${shq(path)}`, shellCommand(['chmod', '0644', path])];
         }),
         // Takes effect at the link's next configuration; until then the catch-all domain already routes around the link's servers.
         ...(reload ? ['networkctl reload'] : []),
@@ -221,7 +222,7 @@ function releaseActions(facts: Facts): Action[] {
       script: [
         ...withDropIn.flatMap((name) => {
           const path = networkdDropInPath(name);
-          return [shellCommand(['rm', '-f', '--', path]), shellCommand(['rmdir', '--ignore-fail-on-non-empty', '--', path.slice(0, path.lastIndexOf('/'))])];
+          return [shellCommand(['rm', '-f', '--', path]), shellCommand(['rmdir', '--ignore-fail-on-non-empty', '--', dirname(path)])];
         }),
         ...(facts.units[NETWORKD_UNIT].active === 'active' ? ['networkctl reload'] : []),
       ].join('\n'),

@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { hostsWithRole, type ClusterHost, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action, Facts } from '../engine/plan';
 import { secretsDir } from '../render/db';
@@ -46,7 +47,7 @@ const PROJECTS: readonly RoleProject[] = [
     project: registryProject,
     composeFile: (ctx) => registryComposePath(ctx.answers),
     // With its CA and key: a registry set up again makes its own, which every host then trusts.
-    paths: (ctx) => [dirOf(registryComposePath(ctx.answers)), REGISTRY_DIR, REGISTRY_CA_DIR, markerPath('registry')],
+    paths: (ctx) => [dirname(registryComposePath(ctx.answers)), REGISTRY_DIR, REGISTRY_CA_DIR, markerPath('registry')],
     keptVolumes: (ctx) => [`${registryProject(ctx)}_data`],
   },
   {
@@ -60,7 +61,7 @@ const PROJECTS: readonly RoleProject[] = [
       APP_SECRET_FILES.secretKey(ctx.answers),
       APP_SECRET_FILES.dbPassword(ctx.answers),
       // The release history, and what else the app host keeps there (release.ts, app-image.ts).
-      dirOf(releasesPath(ctx.answers)),
+      dirname(releasesPath(ctx.answers)),
       ...['app', 'app-secrets', 'app-migrated'].map(markerPath),
     ],
     keptVolumes: () => [],
@@ -68,12 +69,8 @@ const PROJECTS: readonly RoleProject[] = [
   },
 ];
 
-function dirOf(path: string): string {
-  return path.slice(0, path.lastIndexOf('/'));
-}
-
 /** The directories the projects share, removed once empty. */
-const sharedDirs = (ctx: PhaseContext) => [dirOf(dirOf(appComposePath(ctx.answers))), '/opt/berth', secretsDir(ctx.answers)];
+const sharedDirs = (ctx: PhaseContext) => [dirname(dirname(appComposePath(ctx.answers))), '/opt/berth', secretsDir(ctx.answers)];
 
 /** Prints what is left of the project on the host: its containers' ids and the paths that exist. */
 function leftoversScript(ctx: PhaseContext, p: RoleProject): string {

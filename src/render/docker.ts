@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Answers } from '../answers/schema';
 import { assetText } from '../assets';
@@ -126,6 +127,6 @@ export const CERTS_D = '/etc/docker/certs.d';
 
 /** Removes CA certificates berth wrote into certs.d, and their directories (certs.d too) once empty. */
 export function removeCasScript(paths: readonly string[]): string {
-  const dirs = [...new Set([...paths.map((path) => path.slice(0, path.lastIndexOf('/'))), CERTS_D])];
+  const dirs = [...new Set([...paths.map((path) => dirname(path)), CERTS_D])];
   return [shellCommand(['rm', '-f', '--', ...paths]), `for dir in ${dirs.map(shq).join(' ')}; do if [ -d "$dir" ]; then rmdir --ignore-fail-on-non-empty -- "$dir"; fi; done`].join('\n');
 }

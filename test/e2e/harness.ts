@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { writeAnswersFile, type AnswersOverrides } from '../../src/sandbox/answers';
+import { aptRepoDocker, mergeOverrides, writeAnswersFile, type AnswersOverrides } from '../../src/sandbox/answers';
 import { runProgram } from '../../src/sandbox/host-command';
 import type { DebianSuite } from '../../src/sandbox/base-image';
 import { E2E_NETWORK, type TopologySpec } from '../../src/sandbox/plan';
@@ -38,6 +38,19 @@ export const VM_TIMEOUT_MS = 3 * 60_000;
 
 /** KEEP=1: the run leaves its containers up for debugging (the next run reuses them). */
 export const KEEP = process.env.KEEP === '1';
+
+/**
+ * BERTH_E2E_DEBIAN=12 (`npm run test:e2e:debian12`): the VMs run Debian 12
+ * unless a spec names their releases, and the topology's answers take
+ * Docker from the stand-in of Docker's apt repository (docker.source
+ * official), as Debian 12 needs.
+ */
+export const DEBIAN12 = process.env.BERTH_E2E_DEBIAN === '12';
+
+/** The releases the VMs run when a spec names none: all trixie, or all bookworm with BERTH_E2E_DEBIAN=12. */
+function defaultSuites(vms: number): Suites {
+  return DEBIAN12 ? Object.fromEntries(Array.from({ length: vms }, (_, i) => [`vm${i + 1}`, 'bookworm' as const])) : {};
+}
 
 /**
  * BERTH_E2E_INSTANCE=1…9 gives a run a topology of its own (prefix
@@ -108,7 +121,7 @@ export interface E2eTopology extends Topology {
   writeAnswers(overrides?: AnswersOverrides, name?: string): string;
 }
 
-export function e2eSpec(vms: number, suites: Suites = {}): TopologySpec {
+export function e2eSpec(vms: number, suites: Suites = defaultSuites(vms)): TopologySpec {
   return { ...e2eNetwork(), vms, mirrors: true, suites };
 }
 
@@ -125,10 +138,12 @@ let current: { vms: number; suites: Suites; topology: Promise<E2eTopology> } | u
  */
 export function e2eTopology(options: { vms?: number; suites?: Suites } = {}): Promise<E2eTopology> {
   const vms = Math.max(options.vms ?? 2, current?.vms ?? 0);
-  const suites = options.suites ?? {};
+  const suites = options.suites ?? defaultSuites(vms);
   if (!current || current.vms < vms || !sameSuites(current.suites, suites)) {
     const log = (line: string) => process.stderr.write(`      [topology] ${line}\n`);
-    const topology = upTopology(e2eSpec(vms, suites), log).then(withHelpers);
+    // A spec that names releases brings its own Docker source.
+    const official = DEBIAN12 && options.suites === undefined;
+    const topology = upTopology(e2eSpec(vms, suites), log).then((t) => withHelpers(t, official));
     current = { vms, suites, topology };
     // A failed start is not cached: the next spec tries again and reports its own error.
     topology.catch(() => {
@@ -138,7 +153,7 @@ export function e2eTopology(options: { vms?: number; suites?: Suites } = {}): Pr
   return current.topology;
 }
 
-function withHelpers(topology: Topology): E2eTopology {
+function withHelpers(topology: Topology, official: boolean): E2eTopology {
   const container = (name: string) => (name.startsWith(topology.spec.prefix) ? name : `${topology.spec.prefix}${name}`);
   const vmOf = (name: string) => {
     const vm = topology.vms[name];
@@ -176,7 +191,7 @@ function withHelpers(topology: Topology): E2eTopology {
     },
     reboot: (name) => rebootTopologyVm(topology, name),
     recreate: (name) => recreateTopologyVm(topology, name),
-    answers: (overrides = {}) => answersFor(topology, overrides),
+    answers: (overrides = {}) => answersFor(topology, official ? (mergeOverrides({ docker: aptRepoDocker(topology.aptRepo!) }, overrides as Record<string, unknown>) as AnswersOverrides) : overrides),
     writeAnswers(overrides = {}, name = 'berth.yaml') {
       const file = join(topology.spec.stateDir, 'answers', name);
       writeAnswersFile(file, self.answers(overrides), 'berth answers for the e2e test topology (test/e2e/harness.ts).');

@@ -81,12 +81,12 @@ describe('DNS mirror and Docker (e2e)', function () {
       RegistryConfig: { Mirrors: string[] };
       LiveRestoreEnabled: boolean;
       LoggingDriver: string;
-      SecurityOptions: string[];
     };
     assert.deepEqual(info.RegistryConfig.Mirrors, [`https://${MIRROR}/`]);
     assert.equal(info.LiveRestoreEnabled, true);
     assert.equal(info.LoggingDriver, 'json-file');
-    assert.ok(info.SecurityOptions.includes('name=no-new-privileges'), info.SecurityOptions.join(', '));
+    // What no-new-privileges does to every container (Docker 20.10, the stand-in's engine on Debian 12, does not list it in SecurityOptions).
+    assert.match(await sh(topo, 'vm1', 'docker run --rm --entrypoint cat nginx:1.26 /proc/self/status'), /^NoNewPrivs:\s+1$/m);
     const daemon = JSON.parse(await sh(topo, 'vm1', 'cat /etc/docker/daemon.json')) as Record<string, unknown>;
     assert.deepEqual(daemon['log-opts'], { 'max-size': '10m', 'max-file': '3' });
     assert.equal(daemon['userland-proxy'], false);
@@ -251,7 +251,7 @@ describe('DNS mirror and Docker (e2e)', function () {
           "sed -n 's/^URIs: //p' /etc/apt/sources.list.d/docker.sources",
           `grep -c '${token}' /etc/apt/sources.list.d/docker.sources || true`,
           `apt-get update 2>&1 | grep -E '${name}.* InRelease' | grep -oE '^(Hit|Get|Err|Ign)'`,
-          `docker logs login-mirror 2>&1 | grep -cE ' - ci \\[.*"GET /linux/debian/(gpg|dists/trixie/InRelease) HTTP/1.1" 200 '`,
+          `docker logs login-mirror 2>&1 | grep -cE ' - ci \\[.*"GET /linux/debian/(gpg|dists/[a-z]+/InRelease) HTTP/1.1" 200 '`,
           'docker rm -f login-mirror >/dev/null',
         ].join('\n'),
       );

@@ -45,8 +45,8 @@ published=(); host=()
 ${free(PUBLISHED, 'published')}
 ${free(HOST_LISTENED, 'host')}
 args=(); for port in "\${published[@]}"; do args+=(-p "$port:80"); done
-if [ \${#args[@]} -gt 0 ]; then docker run -d -q --name ${TEST_CONTAINERS[0]} --restart unless-stopped "\${args[@]}" nginx:1.26 >/dev/null; fi
-if [ \${#host[@]} -gt 0 ]; then ${shellCommand(['docker', 'run', '-d', '-q', '--name', TEST_CONTAINERS[1], '--restart', 'unless-stopped', '--network', 'host', 'python:3.13-slim', 'python3', '-c', PY_LISTEN])} "\${host[@]}" >/dev/null; fi
+if [ \${#args[@]} -gt 0 ]; then docker run -d --name ${TEST_CONTAINERS[0]} --restart unless-stopped "\${args[@]}" nginx:1.26 >/dev/null; fi
+if [ \${#host[@]} -gt 0 ]; then ${shellCommand(['docker', 'run', '-d', '--name', TEST_CONTAINERS[1], '--restart', 'unless-stopped', '--network', 'host', 'python:3.13-slim', 'python3', '-c', PY_LISTEN])} "\${host[@]}" >/dev/null; fi
 ${waitForListeners(ip)}`;
 }
 

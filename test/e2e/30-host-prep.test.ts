@@ -5,6 +5,7 @@ import { ensureBinary } from '../support/binary';
 import { converse } from '../support/terminal';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEBIAN12 } from './harness';
 import { INSTALL_TIMEOUT_MS, installedPlatform, runBerth, WORK_DIR, type InstalledPlatform } from './installed';
 
 /**
@@ -137,7 +138,7 @@ describe('e2e: admin user, SSH hardening and the engine on real hosts', function
   it('berth doctor diagnoses both hosts and finds nothing blocking', async () => {
     const doctor = await p.berth('doctor');
     assert.equal(doctor.code, 0, doctor.output);
-    assert.match(doctor.stdout, /vm1 .*\n(.*\n)*\s+✔ system\s+Debian GNU\/Linux 13/);
+    assert.match(doctor.stdout, new RegExp(`vm1 .*\\n(.*\\n)*\\s+✔ system\\s+Debian GNU/Linux ${DEBIAN12 ? '12' : '13'}`));
     assert.match(doctor.stdout, /registry mirror https:\/\/hubmirror\.berth\.test\s+https:\/\/hubmirror\.berth\.test\/v2\/: HTTP 401|registry mirror https:\/\/hubmirror\.berth\.test\s+https:\/\/hubmirror\.berth\.test\/v2\/: HTTP 200/);
   });
 

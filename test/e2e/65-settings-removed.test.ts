@@ -15,12 +15,13 @@ import { INSTALL_TIMEOUT_MS, runSomePhases } from './installed';
 /**
  * Convergence both ways: settings taken out of the answers leave nothing
  * berth wrote behind. vm3 is set up with the DNS forwarder (dns role and
- * mode), a registry mirror with its CA, and an open port; then the answers
- * drop all of it (dns.mode off, no mirror, no CA, no port) and berth runs
- * again. vm2, as pristine as vm3 was, runs only the second answers: every
- * file under /etc on vm3 must then be as on vm2. Both VMs have DHCP clients
- * (dhclient, and dhcpcd with an admin's own enter hook) so that berth's
- * hooks are written and must go, and the admin's lines must stay.
+ * mode), a second registry mirror, the CA of another registry and an open
+ * port; then the answers drop all of it (dns.mode off, the hub mirror and
+ * its CA only, no port) and berth runs again. vm2, as pristine as vm3 was,
+ * runs only the second answers: every file under /etc on vm3 must then be
+ * as on vm2. Both VMs have DHCP clients (dhclient, and dhcpcd with an
+ * admin's own enter hook) so that berth's hooks are written and must go,
+ * and the admin's lines must stay. Then the registry moves from vm3 to vm2.
  */
 describe('settings removed from the answers leave nothing behind (e2e)', function () {
   this.timeout(INSTALL_TIMEOUT_MS);

@@ -12,3 +12,8 @@ export function shq(value: string | number): string {
 export function shellCommand(args: readonly (string | number)[]): string {
   return args.map(shq).join(' ');
 }
+
+/** Removes each directory that exists and is empty, in the order given (a child before its parent). */
+export function removeEmptyDirs(dirs: readonly string[]): string {
+  return `for dir in ${dirs.map(shq).join(' ')}; do if [ -d "$dir" ]; then rmdir --ignore-fail-on-non-empty -- "$dir"; fi; done`;
+}

@@ -46,6 +46,24 @@ export const startedWith = {
   record: (marker: string, paths: readonly string[]): string => `install -d -m 0700 /var/lib/berth/applied && ${startedWith.digest(paths)} > ${shq(markerPath(marker))}`,
 };
 
+/**
+ * A record of what berth wrote on a host, for a later run to take away what
+ * the answers no longer ask for: read from the facts (null when there is
+ * none, or it cannot be read: nothing is known to be berth's), and written
+ * as a root-only file.
+ */
+export const record = {
+  read: <T>(facts: Facts, path: string): Partial<T> | null => {
+    try {
+      const value = JSON.parse(facts.files[path]?.content ?? 'null') as unknown;
+      return typeof value === 'object' && value !== null ? (value as Partial<T>) : null;
+    } catch {
+      return null;
+    }
+  },
+  file: (path: string, value: object): WantedFile => ({ path, content: `${JSON.stringify(value, null, 2)}\n`, mode: 0o600 }),
+};
+
 /** A fingerprint of the configuration a service was last (re)started with. */
 export function configDigest(files: readonly WantedFile[], extra = ''): string {
   const hash = createHash('sha256');

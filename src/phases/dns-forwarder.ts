@@ -4,7 +4,7 @@ import type { Answers } from '../answers/schema';
 import { hostsWithRole, type Phase, type PhaseContext } from '../engine/phase';
 import type { Action } from '../engine/plan';
 import type { ClusterHost } from '../model';
-import { shq } from '../shell';
+import { removeEmptyDirs } from '../shell';
 import { DNSMASQ_CONF, DNSMASQ_DROP_IN, renderDnsmasqConf, renderDnsmasqDropIn } from '../render/dns';
 import { FIREWALL_SCRIPT, FIREWALL_UNIT, FIREWALL_UNIT_PATH, firewallCommand, renderDnsGuardRules, renderFirewallScript, renderFirewallUnit, RULES_V4, RULES_V6 } from '../render/firewall';
 import { configuredService, configuredServiceFiles, markerPath, packagedService, type PackagedService, type WantedFile } from './common';
@@ -101,7 +101,7 @@ export const dnsForwarderReleasePhase: Phase = {
       const dir = dirname(DNSMASQ_DROP_IN);
       actions.push(
         { kind: 'remove', path: DNSMASQ_DROP_IN },
-        { kind: 'run', title: `remove ${dir} if empty`, script: `if [ -d ${shq(dir)} ]; then rmdir --ignore-fail-on-non-empty -- ${shq(dir)}; fi` },
+        { kind: 'run', title: `remove ${dir} if empty`, script: removeEmptyDirs([dir]) },
         { kind: 'service', unit: DNSMASQ_UNIT, op: 'daemon-reload' },
       );
     }

@@ -21,7 +21,7 @@ import {
   renderDockerSources,
   trustedCaPath,
 } from '../render/docker';
-import { fileActions, markerPath, packagedService, type PackagedService, type WantedFile } from './common';
+import { fileActions, markerPath, packagedService, record, type PackagedService, type WantedFile } from './common';
 
 /**
  * Docker Engine with Compose v2, from Docker's apt repository (or a mirror
@@ -81,14 +81,8 @@ interface DockerWritten {
 
 /** The record of the last run; a host without one (a first run, or a berth that kept none) has nothing of berth's to take out. */
 function writtenBefore(facts: Facts): DockerWritten {
-  const text = facts.files[WRITTEN_RECORD]?.content;
-  if (!text) return { daemon: {}, certs: [] };
-  try {
-    const record = JSON.parse(text) as Partial<DockerWritten>;
-    return { daemon: record.daemon ?? {}, certs: (record.certs ?? []).filter((path) => path.startsWith(`${CERTS_D}/`)) };
-  } catch {
-    return { daemon: {}, certs: [] };
-  }
+  const written = record.read<DockerWritten>(facts, WRITTEN_RECORD);
+  return { daemon: written?.daemon ?? {}, certs: (written?.certs ?? []).filter((path) => path.startsWith(`${CERTS_D}/`)) };
 }
 
 function daemonSettings(ctx: PhaseContext): Record<string, unknown> {
@@ -133,8 +127,8 @@ function staleCaActions(ctx: PhaseContext, previous: DockerWritten): Action[] {
 
 /** The record of this run, written last: what the next run may take out. */
 function writtenRecord(ctx: PhaseContext): WantedFile {
-  const record: DockerWritten = { daemon: daemonSettings(ctx), certs: caFiles(ctx).map((f) => f.path) };
-  return { path: WRITTEN_RECORD, content: `${JSON.stringify(record, null, 2)}\n`, mode: 0o600 };
+  const written: DockerWritten = { daemon: daemonSettings(ctx), certs: caFiles(ctx).map((f) => f.path) };
+  return record.file(WRITTEN_RECORD, written);
 }
 
 function sourcesFile(ctx: PhaseContext): WantedFile {
@@ -176,8 +170,8 @@ function officialRepositoryActions(ctx: PhaseContext, facts: Facts): Action[] {
   return [...actions, ...sourcesChanged];
 }
 
-function dockerService(ctx: PhaseContext, facts: Facts, install: { packages: string[]; unitPackage: string }): PackagedService {
-  return { marker: DOCKER_MARKER, files: [daemonJson(ctx, facts, writtenBefore(facts))], packages: install.packages, unit: DOCKER_UNIT, unitPackage: install.unitPackage };
+function dockerService(ctx: PhaseContext, facts: Facts, previous: DockerWritten, install: { packages: string[]; unitPackage: string }): PackagedService {
+  return { marker: DOCKER_MARKER, files: [daemonJson(ctx, facts, previous)], packages: install.packages, unit: DOCKER_UNIT, unitPackage: install.unitPackage };
 }
 
 export const dockerPhase: Phase = {
@@ -197,11 +191,12 @@ export const dockerPhase: Phase = {
   plan(ctx, facts) {
     const install = dockerPackages(ctx);
     if ('problem' in install) throw install.problem;
+    const previous = writtenBefore(facts);
     const actions = [
       ...(ctx.answers.docker.source === 'official' ? officialRepositoryActions(ctx, facts) : []),
       ...fileActions(facts, caFiles(ctx)),
-      ...staleCaActions(ctx, writtenBefore(facts)),
-      ...packagedService(facts, dockerService(ctx, facts, install)),
+      ...staleCaActions(ctx, previous),
+      ...packagedService(facts, dockerService(ctx, facts, previous, install)),
       ...fileActions(facts, [writtenRecord(ctx)]),
     ];
     if (actions.length > 0 || facts.probes.works.code !== 0) {

@@ -5,7 +5,7 @@ import { shellCommand } from '../shell';
 import { firstWithRole } from '../engine/cluster';
 import { CERTS_D, removeCasScript } from '../render/docker';
 import { REGISTRY_FILES, registryAddress, registryCaPath } from '../render/registry';
-import { fileActions, markerPath } from './common';
+import { fileActions, markerPath, record } from './common';
 
 /**
  * Every Docker host trusts the private registry's CA (certs.d, never
@@ -25,13 +25,9 @@ interface AccessRecord {
   login: string | null;
 }
 
-function recordOf(facts: Facts): AccessRecord {
-  try {
-    const record = JSON.parse(facts.files[RECORD]?.content ?? 'null') as Partial<AccessRecord> | null;
-    return { ca: record?.ca?.startsWith(`${CERTS_D}/`) ? record.ca : null, login: record?.login ?? null };
-  } catch {
-    return { ca: null, login: null };
-  }
+function accessBefore(facts: Facts): AccessRecord {
+  const given = record.read<AccessRecord>(facts, RECORD);
+  return { ca: given?.ca?.startsWith(`${CERTS_D}/`) ? given.ca : null, login: given?.login ?? null };
 }
 
 /** The CA and login of a registry no longer this one: taken back before the record says the new ones. */
@@ -95,7 +91,7 @@ export const registryAccessPhase: Phase = {
     const { user, password } = ctx.answers.registry;
     const loginPassword = hostsWithRole('app')(ctx.host) ? password : undefined;
     const now: AccessRecord = { ca: path, login: loginPassword ? address : null };
-    actions.push(...formerAccessActions(recordOf(facts), now));
+    actions.push(...formerAccessActions(accessBefore(facts), now));
     if (loginPassword) {
       const digest = loginDigest(user, loginPassword.reveal());
       // Probe output comes without its trailing newline (command substitution).
@@ -109,7 +105,7 @@ export const registryAccessPhase: Phase = {
         });
       }
     }
-    actions.push(...fileActions(facts, [{ path: RECORD, content: `${JSON.stringify(now, null, 2)}\n`, mode: 0o600 }]));
+    actions.push(...fileActions(facts, [record.file(RECORD, now)]));
     return actions;
   },
 };

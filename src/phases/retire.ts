@@ -5,7 +5,7 @@ import { secretsDir } from '../render/db';
 import { REGISTRY_CA_DIR, REGISTRY_DIR, registryComposePath, registryComposeSpec } from '../render/registry';
 import { APP_SECRET_FILES, appComposePath, appDir } from '../render/stack';
 import { WATCHDOG_UNIT, watchdogFiles } from '../render/watchdog';
-import { shellCommand, shq } from '../shell';
+import { removeEmptyDirs, shellCommand, shq } from '../shell';
 import { appRepository } from './app-image';
 import { appProjectName } from './app';
 import { unusedImagesScript } from './app-prune';
@@ -24,7 +24,6 @@ import { releasesPath } from './release';
 
 /** A Compose project berth runs for a role, and everything it writes for it on the host. */
 interface RoleProject {
-  key: string;
   what: string;
   wanted: (host: ClusterHost) => boolean;
   project: (ctx: PhaseContext) => string;
@@ -41,7 +40,6 @@ const registryProject = (ctx: PhaseContext) => registryComposeSpec(ctx.answers).
 
 const PROJECTS: readonly RoleProject[] = [
   {
-    key: 'registry',
     what: 'the private registry',
     wanted: hostsWithRole('registry'),
     project: registryProject,
@@ -51,7 +49,6 @@ const PROJECTS: readonly RoleProject[] = [
     keptVolumes: (ctx) => [`${registryProject(ctx)}_data`],
   },
   {
-    key: 'app',
     what: 'the app and its load balancer',
     wanted: hostsWithRole('app'),
     project: appProjectName,
@@ -72,15 +69,19 @@ const PROJECTS: readonly RoleProject[] = [
 /** The directories the projects share, removed once empty. */
 const sharedDirs = (ctx: PhaseContext) => [dirname(dirname(appComposePath(ctx.answers))), '/opt/berth', secretsDir(ctx.answers)];
 
-/** Prints what is left of the project on the host: its containers' ids and the paths that exist. */
-function leftoversScript(ctx: PhaseContext, p: RoleProject): string {
+/** What is left of these projects on the host, a line each: the Compose projects that have containers (one docker call for all), then the paths that exist. */
+function leftoversScript(ctx: PhaseContext, projects: readonly RoleProject[]): string {
+  const paths = projects.flatMap((p) => [p.composeFile(ctx), ...p.paths(ctx)]);
   return [
-    `docker ps --all --quiet --filter ${shq(`label=com.docker.compose.project=${p.project(ctx)}`)} 2>/dev/null`,
-    `for path in ${[p.composeFile(ctx), ...p.paths(ctx)].map(shq).join(' ')}; do if [ -e "$path" ]; then echo "$path"; fi; done`,
+    `docker ps --all --format '{{.Label "com.docker.compose.project"}}' 2>/dev/null | sort -u`,
+    `for path in ${paths.map(shq).join(' ')}; do if [ -e "$path" ]; then echo "$path"; fi; done`,
   ].join('\n');
 }
 
-function retireAction(ctx: PhaseContext, p: RoleProject): Action {
+/** The lines of leftoversScript that belong to the project. */
+const leftoverLines = (ctx: PhaseContext, p: RoleProject) => new Set([p.project(ctx), p.composeFile(ctx), ...p.paths(ctx)]);
+
+function retireAction(ctx: PhaseContext, p: RoleProject, leftAfter: readonly string[]): Action {
   const compose = p.composeFile(ctx);
   const volumes = p.keptVolumes(ctx);
   const kept = volumes.length > 0 ? `; the volume ${volumes.join(', ')} with its data stays (docker volume rm ${volumes.join(' ')} frees it)` : '';
@@ -93,9 +94,9 @@ function retireAction(ctx: PhaseContext, p: RoleProject): Action {
       `docker ps --all --quiet --filter ${shq(`label=com.docker.compose.project=${p.project(ctx)}`)} | xargs -r docker rm --force >/dev/null`,
       ...(p.cleanup ? [p.cleanup(ctx)] : []),
       shellCommand(['rm', '-rf', '--', ...p.paths(ctx)]),
-      `for dir in ${sharedDirs(ctx).map(shq).join(' ')}; do if [ -d "$dir" ]; then rmdir --ignore-fail-on-non-empty -- "$dir"; fi; done`,
+      removeEmptyDirs(sharedDirs(ctx)),
     ].join('\n'),
-    effects: [{ probe: p.key, code: 0, out: '' }],
+    effects: [{ probe: 'leftovers', code: 0, out: leftAfter.join('\n') }],
   };
 }
 
@@ -121,12 +122,20 @@ export const retirePhase: Phase = {
     const retired = PROJECTS.filter((p) => !p.wanted(ctx.host));
     const watchdog = !runsAStack(ctx.host);
     return {
-      probes: Object.fromEntries(retired.map((p) => [p.key, leftoversScript(ctx, p)])),
+      ...(retired.length > 0 ? { probes: { leftovers: leftoversScript(ctx, retired) } } : {}),
       ...(watchdog ? { files: [...watchdogFiles().map((f) => f.path), markerPath('watchdog')], units: [WATCHDOG_TIMER] } : {}),
     };
   },
   plan(ctx, facts): Action[] {
-    const actions = PROJECTS.filter((p) => !p.wanted(ctx.host) && facts.probes[p.key].out.trim() !== '').map((p) => retireAction(ctx, p));
+    const retired = PROJECTS.filter((p) => !p.wanted(ctx.host));
+    let left = retired.length > 0 ? facts.probes.leftovers.out.split('\n').filter((line) => line !== '') : [];
+    const actions: Action[] = [];
+    for (const p of retired) {
+      const mine = leftoverLines(ctx, p);
+      if (!left.some((line) => mine.has(line))) continue;
+      left = left.filter((line) => !mine.has(line));
+      actions.push(retireAction(ctx, p, left));
+    }
     if (!runsAStack(ctx.host)) actions.push(...watchdogActions(facts));
     return actions;
   },

@@ -2,7 +2,7 @@ import { dirname } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Answers } from '../answers/schema';
 import { assetText } from '../assets';
-import { shellCommand, shq } from '../shell';
+import { removeEmptyDirs, shellCommand } from '../shell';
 import { managedHeader } from './managed';
 
 /**
@@ -128,5 +128,5 @@ export const CERTS_D = '/etc/docker/certs.d';
 /** Removes CA certificates berth wrote into certs.d, and their directories (certs.d too) once empty. */
 export function removeCasScript(paths: readonly string[]): string {
   const dirs = [...new Set([...paths.map((path) => dirname(path)), CERTS_D])];
-  return [shellCommand(['rm', '-f', '--', ...paths]), `for dir in ${dirs.map(shq).join(' ')}; do if [ -d "$dir" ]; then rmdir --ignore-fail-on-non-empty -- "$dir"; fi; done`].join('\n');
+  return [shellCommand(['rm', '-f', '--', ...paths]), removeEmptyDirs(dirs)].join('\n');
 }

@@ -39,3 +39,9 @@ export function assertConverges(phase: Phase, ctx: PhaseContext, facts: Facts): 
   assert.deepEqual(second, [], `${phase.name} on ${ctx.host.name}: a second plan is not empty:\n${JSON.stringify(second, null, 2)}`);
   return first;
 }
+
+/** The script of a planned run action (fails the test on any other kind). */
+export function scriptOf(action: Action | undefined): string {
+  assert.ok(action?.kind === 'run', `not a run action: ${JSON.stringify(action)}`);
+  return action.script;
+}

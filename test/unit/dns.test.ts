@@ -28,7 +28,7 @@ import {
   SAVED_RESOLV_CONF,
 } from '../../src/render/dns';
 import { testAnswers } from '../support/answers';
-import { assertConverges, factsFor, phaseContext } from '../support/phase-check';
+import { assertConverges, factsFor, phaseContext, scriptOf } from '../support/phase-check';
 
 const HEADER = '# Managed by berth: the DNS mirror (dns in the answers file). Changes here are overwritten by the next `berth install`.';
 const file = (content: string, mode = 0o644): FileFact => ({ content, mode, owner: 'root', group: 'root' });
@@ -349,10 +349,8 @@ describe('dns.mode off, or a host that lost the dns role: what berth wrote goes'
     const ctx = phaseContext(off(), 'vm1');
     const actions = assertConverges(dnsPhase, ctx, factsFor(dnsPhase, ctx, takenOver));
     assert.deepEqual(kinds(actions), [`run: put back the ${RESOLV_CONF} berth replaced (kept in ${SAVED_RESOLV_CONF})`, `remove ${DHCLIENT_HOOK}`, `file ${DHCPCD_ENTER_HOOK}`]);
-    const restore = actions[0];
-    assert.ok(restore.kind === 'run');
     assert.equal(
-      restore.script,
+      scriptOf(actions[0]),
       'cp -a --no-dereference /var/lib/berth/dns/resolv.conf /etc/resolv.conf.berth-restore\nmv -Tf /etc/resolv.conf.berth-restore /etc/resolv.conf\nrm -rf -- /var/lib/berth/dns',
     );
     assert.deepEqual(actions[2], { kind: 'file', path: DHCPCD_ENTER_HOOK, content: '# my hook\nexport FOO=1\n', mode: 0o600, owner: 'root', group: 'root' });
@@ -387,10 +385,8 @@ describe('dns.mode off, or a host that lost the dns role: what berth wrote goes'
       `remove ${markerPath('dns-resolved')}`,
       'run: let DHCP set DNS servers again (remove the drop-ins for 10-netplan-enp1s0.network)',
     ]);
-    const dropIns = actions[3];
-    assert.ok(dropIns.kind === 'run');
     assert.equal(
-      dropIns.script,
+      scriptOf(actions[3]),
       'rm -f -- /etc/systemd/network/10-netplan-enp1s0.network.d/90-berth-dns.conf\nrmdir --ignore-fail-on-non-empty -- /etc/systemd/network/10-netplan-enp1s0.network.d\nnetworkctl reload',
     );
   });

@@ -12,7 +12,7 @@ import { loginDigest, registryAccessPhase, storedLoginScript } from '../../../sr
 import { verifyPhase } from '../../../src/phases/verify';
 import { htpasswdFor, REGISTRY_FILES } from '../../../src/render/registry';
 import { testAnswers, TEST_SECRETS } from '../../support/answers';
-import { assertConverges, factsFor, phaseContext } from '../../support/phase-check';
+import { assertConverges, factsFor, phaseContext, scriptOf } from '../../support/phase-check';
 import { Secret } from '../../../src/answers/secret';
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
@@ -116,9 +116,7 @@ describe('registry access phase', () => {
         `file ${ACCESS_RECORD}`,
       ],
     );
-    const removal = plan[1];
-    assert.ok(removal.kind === 'run');
-    assert.equal(removal.script, `rm -f -- ${CA_PATH}\nfor dir in /etc/docker/certs.d/10.0.0.12:5000 /etc/docker/certs.d; do if [ -d "$dir" ]; then rmdir --ignore-fail-on-non-empty -- "$dir"; fi; done`);
+    assert.equal(scriptOf(plan[1]), `rm -f -- ${CA_PATH}\nfor dir in /etc/docker/certs.d/10.0.0.12:5000 /etc/docker/certs.d; do if [ -d "$dir" ]; then rmdir --ignore-fail-on-non-empty -- "$dir"; fi; done`);
   });
 
   it('reads what docker login stored, and tells the answers apart from other credentials', () => {

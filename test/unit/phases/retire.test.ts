@@ -4,19 +4,16 @@ import { markerPath } from '../../../src/phases/common';
 import { retirePhase } from '../../../src/phases/retire';
 import { watchdogFiles } from '../../../src/render/watchdog';
 import { testAnswers } from '../../support/answers';
-import { assertConverges, factsFor, phaseContext } from '../../support/phase-check';
+import { assertConverges, factsFor, phaseContext, scriptOf } from '../../support/phase-check';
 
 const host = (name: string, ...roles: string[]) => ({ name, address: `10.0.0.${10 + Number(name.slice(2))}`, roles });
 const left = (out: string) => ({ code: 0, out });
-const script = (action: Action) => {
-  assert.ok(action.kind === 'run');
-  return action.script.split('\n');
-};
+const script = (action: Action) => scriptOf(action).split('\n');
 
 describe('retire phase: what a host\'s roles no longer need', () => {
   it('the registry on a host that lost the role: down, berth\'s files gone, the volume with the images kept and named', () => {
     const ctx = phaseContext(testAnswers({ hosts: [host('vm1', 'app', 'lb', 'db', 'registry'), host('vm2', 'dns')] }), 'vm2');
-    const actions = assertConverges(retirePhase, ctx, factsFor(retirePhase, ctx, { probes: { registry: left('3f2a9c\n/opt/berth/app/registry/compose.yaml\n') } }));
+    const actions = assertConverges(retirePhase, ctx, factsFor(retirePhase, ctx, { probes: { leftovers: left('app-db\napp-registry\n/opt/berth/app/registry/compose.yaml\n') } }));
     assert.equal(actions.length, 1);
     assert.ok(actions[0].kind === 'run');
     assert.equal(
@@ -33,7 +30,7 @@ describe('retire phase: what a host\'s roles no longer need', () => {
 
   it('the app on a host that lost it: its images, secrets, history and markers go too; the watchdog stays while the host runs a Galera node', () => {
     const ctx = phaseContext(testAnswers({ hosts: [host('vm1', 'db'), host('vm2', 'registry', 'dns', 'app', 'lb')] }), 'vm1');
-    const actions = assertConverges(retirePhase, ctx, factsFor(retirePhase, ctx, { probes: { registry: left(''), app: left('/opt/berth/app/app\n') }, files: {} }));
+    const actions = assertConverges(retirePhase, ctx, factsFor(retirePhase, ctx, { probes: { leftovers: left('/opt/berth/app/app\n') }, files: {} }));
     assert.equal(actions.length, 1);
     const lines = script(actions[0]);
     assert.match(lines.join('\n'), /docker image ls --format '\{\{\.Repository\}\}:\{\{\.Tag\}\}' 10\.0\.0\.12:5000\/app\/app [^\n]*\n\} \| xargs -r docker image rm --/);
@@ -47,13 +44,13 @@ describe('retire phase: what a host\'s roles no longer need', () => {
   it('the watchdog on a host with no stack left: timer stopped and disabled, its files gone; nothing on a host that never had one', () => {
     const ctx = phaseContext(testAnswers({ hosts: [host('vm1', 'app', 'lb', 'db'), host('vm2', 'registry', 'dns'), host('vm3')] }), 'vm3');
     const installed = Object.fromEntries([...watchdogFiles(), { path: markerPath('watchdog'), content: 'x', mode: 0o600 }].map((f) => [f.path, { content: f.content, mode: f.mode, owner: 'root', group: 'root' }]));
-    const facts = factsFor(retirePhase, ctx, { files: installed, units: { 'berth-watchdog.timer': { active: 'active', enabled: 'enabled' } }, probes: { registry: left(''), app: left('') } });
+    const facts = factsFor(retirePhase, ctx, { files: installed, units: { 'berth-watchdog.timer': { active: 'active', enabled: 'enabled' } }, probes: { leftovers: left('') } });
     const actions = assertConverges(retirePhase, ctx, facts);
     assert.deepEqual(
       actions.map((a) => (a.kind === 'service' ? `${a.op} ${a.unit}` : a.kind === 'remove' ? `remove ${a.path}` : a.kind)),
       ['disable-now berth-watchdog.timer', ...Object.keys(installed).map((path) => `remove ${path}`), 'daemon-reload berth-watchdog.timer'],
     );
-    assert.deepEqual(retirePhase.plan(ctx, factsFor(retirePhase, ctx, { probes: { registry: left(''), app: left('') } })), []);
+    assert.deepEqual(retirePhase.plan(ctx, factsFor(retirePhase, ctx, { probes: { leftovers: left('') } })), []);
   });
 
   it('applies to no host that keeps every role it had', () => {

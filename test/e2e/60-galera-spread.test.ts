@@ -49,9 +49,9 @@ describe('e2e: Galera spread over three db hosts', function () {
   }
   const synced = (vms = VMS, size = 3) => async () => (await nodes(vms)).every((line) => line.startsWith(`Synced ${size} `));
 
-  /** Numbered writes through the LB from `from` for `seconds`; the numbers acknowledged, and how many of them in the last `tail` seconds. */
-  async function writes(from: number, seconds: number, tail = 10): Promise<number[] & { late: number }> {
-    const r = await topo.exec('outsider', `end=$(($(date +%s) + ${seconds})); i=${from}; while [ "$(date +%s)" -lt "$end" ]; do c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST http://${vm1}/writes/$i); case $c in 200|201) echo "$i $(( end - $(date +%s) ))" ;; esac; i=$((i + 1)); done`);
+  /** Numbered writes through the LB (on `lb`) from `from` for `seconds`; the numbers acknowledged, and how many of them in the last `tail` seconds. */
+  async function writes(from: number, seconds: number, tail = 10, lb = vm1): Promise<number[] & { late: number }> {
+    const r = await topo.exec('outsider', `end=$(($(date +%s) + ${seconds})); i=${from}; while [ "$(date +%s)" -lt "$end" ]; do c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST http://${lb}/writes/$i); case $c in 200|201) echo "$i $(( end - $(date +%s) ))" ;; esac; i=$((i + 1)); done`);
     const lines = r.stdout.trim().split('\n').filter(Boolean).map((line) => line.split(' ').map(Number));
     return Object.assign(lines.map(([n]) => n), { late: lines.filter(([, left]) => left <= tail).length });
   }
@@ -78,9 +78,14 @@ describe('e2e: Galera spread over three db hosts', function () {
     );
     const proxy = await topo.exec('vm1', "docker ps --filter label=com.docker.compose.project=app-app --filter label=com.docker.compose.service=dbproxy --format '{{.State}}'");
     assert.equal(proxy.stdout.trim(), 'running');
-    const served = await topo.exec('outsider', `for i in 1 2 3 4 5 6; do curl -s -o /dev/null -D - http://${vm1}/ | tr -d '\\r' | sed -n 's/^[Xx]-[Ss]erved-[Bb]y: //p'; done | sort -u`);
-    assert.deepEqual(served.stdout.trim().split('\n'), ['app-1', 'app-2']);
+    assert.deepEqual(await servedBy(vm1), ['app-1', 'app-2']);
   });
+
+  /** The replicas that answer six requests to the LB at `lb`. */
+  async function servedBy(lb: string): Promise<string[]> {
+    const served = await topo.exec('outsider', `for i in 1 2 3 4 5 6; do curl -s -o /dev/null -D - http://${lb}/ | tr -d '\\r' | sed -n 's/^[Xx]-[Ss]erved-[Bb]y: //p'; done | sort -u`);
+    return served.stdout.trim().split('\n');
+  }
 
   it("opens Galera's ports between the db hosts only, and MariaDB to the app host only", async () => {
     const vm3 = topo.vms.vm3.ip;
@@ -175,5 +180,47 @@ describe('e2e: Galera spread over three db hosts', function () {
       const r = await topo.exec(vm, 'docker inspect $(docker ps -aq); cat /opt/berth/app/*/compose.yaml /opt/berth/app/db/*.cnf /opt/berth/app/app/dbproxy/*.cfg 2>/dev/null; true');
       for (const secret of Object.values(all)) assert.ok(!r.stdout.includes(secret), `a secret leaked on ${vm}`);
     }
+  });
+
+  it('the app and its load balancer moved from vm1 to vm3: vm3 serves them with every acknowledged write; vm1 keeps db1 alone, the web ports close there; a rerun changes nothing', async () => {
+    const vm3 = topo.vms.vm3.ip;
+    const acked = await writes(8_000, 8);
+    assert.ok(acked.length > 5);
+    const moved: Record<string, string[]> = { vm1: ['db'], vm2: ['registry', 'dns', 'db'], vm3: ['app', 'lb', 'db'] };
+    const movedAnswers = topo.writeAnswers({ hosts: topo.answers().hosts.map((h) => ({ ...h, roles: moved[h.name] as never })) }, 'spread-moved.yaml');
+    const move = await runBerth(['install', '--answers', movedAnswers, '--yes', '--output', 'plain']);
+    assert.equal(move.code, 0, move.output);
+    assert.match(move.output, /stop and remove the app and its load balancer, which the answers no longer place on this host/);
+    assert.match(move.stdout, new RegExp(`The app answers at http://${vm3.replace(/\./g, '\\.')}/`));
+    assert.deepEqual(await servedBy(vm3), ['app-1', 'app-2']);
+    const later = await writes(9_000, 8, 10, vm3);
+    assert.ok(later.length > 5, `only ${later.length} writes through vm3`);
+    await assertAllPresent([...acked, ...later]);
+
+    const left = async (vm: string) => {
+      const r = await topo.exec(vm, [
+        `docker ps --all --format '{{.Label "com.docker.compose.project"}}' | sort -u`,
+        'echo ---; ls /opt/berth/app',
+        'echo ---; ls /etc/berth/app',
+        `echo ---; docker images --format '{{.Repository}}' | grep -c '/app/app$' || true`,
+        'echo ---; ls /var/lib/berth/app 2>&1 || true',
+      ].join('\n'));
+      assert.equal(r.code, 0, r.stderr);
+      const [projects, composeDirs, etc, appImages, appState] = r.stdout.split('---\n').map((part) => part.trim());
+      return { projects, composeDirs, etc, appImages, appState };
+    };
+    const [vm1Left, vm2Left] = [await left('vm1'), await left('vm2')];
+    assert.deepEqual(
+      { ...vm1Left, appState: /No such file or directory/.test(vm1Left.appState) },
+      // vm2, a db host that never ran the app: the same db files in /etc/berth/app.
+      { projects: 'app-db', composeDirs: 'db', etc: vm2Left.etc, appImages: '0', appState: true },
+    );
+    for (const port of [80, 443]) assert.equal(await topo.probe('outsider', vm1, port), false, `port ${port} on vm1 from outside`);
+    assert.equal(await topo.probe('vm3', vm1, 3306), true, 'MariaDB on vm1 from the new app host');
+    assert.equal(await topo.probe('outsider', vm3, 80), true, 'the web port on vm3');
+
+    const again = await runBerth(['install', '--answers', movedAnswers, '--yes', '--output', 'plain']);
+    assert.equal(again.code, 0, again.output);
+    assert.match(again.output, /Done: 0 changed\./);
   });
 });

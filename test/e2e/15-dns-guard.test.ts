@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { dnsForwarderPhase } from '../../src/phases/dns-forwarder';
 import { preflightPhase } from '../../src/phases/preflight';
 import { writeAnswersFile } from '../../src/sandbox/answers';
-import { answersFor, execIn, rebootTopologyVm, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
-import { e2eSpec, probeScript, TOPOLOGY_TIMEOUT_MS, VM_TIMEOUT_MS } from './harness';
+import { execIn, rebootTopologyVm, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
+import { e2eAnswers, e2eSpec, probeScript, TOPOLOGY_TIMEOUT_MS, VM_TIMEOUT_MS } from './harness';
 import { runSomePhases } from './installed';
 
 /**
@@ -34,7 +34,7 @@ describe('the DNS forwarder answers only the cluster from the start (e2e)', func
     const answersFile = `${topology.spec.stateDir}/answers/dns-guard.yaml`;
     writeAnswersFile(
       answersFile,
-      answersFor(topology, {
+      e2eAnswers(topology, {
         hosts: [
           { name: 'vm1', address: vm1.ip, hostKey: vm1.hostKey, roles: ['app', 'lb', 'db'] },
           { name: 'vm3', address: vm3.ip, hostKey: vm3.hostKey, roles: ['registry', 'dns'] },

@@ -4,8 +4,8 @@ import { adminPhase } from '../../src/phases/admin';
 import { preflightPhase } from '../../src/phases/preflight';
 import { sshPhase } from '../../src/phases/ssh';
 import { writeAnswersFile } from '../../src/sandbox/answers';
-import { answersFor, execIn, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
-import { e2eSpec, TOPOLOGY_TIMEOUT_MS } from './harness';
+import { execIn, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
+import { e2eAnswers, e2eSpec, TOPOLOGY_TIMEOUT_MS } from './harness';
 import { runSomePhases } from './installed';
 
 /**
@@ -32,7 +32,7 @@ describe('admin user = the image login user, with a password (e2e, vm3)', functi
   function answers(name: string, admin: { user: string; password: string }, ssh: Record<string, unknown>): string {
     const vm3 = topology.vms.vm3;
     const file = `${topology.spec.stateDir}/answers/${name}`;
-    writeAnswersFile(file, answersFor(topology, { hosts: [{ name: 'vm3', address: vm3.ip, hostKey: vm3.hostKey, roles: ['registry', 'app', 'lb', 'db'] }], dns: { mode: 'direct', upstreams: [topology.smartdnsIp] }, ssh, admin }), 'vm3 alone, as a cloud image: debian logs in by key.');
+    writeAnswersFile(file, e2eAnswers(topology, { hosts: [{ name: 'vm3', address: vm3.ip, hostKey: vm3.hostKey, roles: ['registry', 'app', 'lb', 'db'] }], dns: { mode: 'direct', upstreams: [topology.smartdnsIp] }, ssh, admin }), 'vm3 alone, as a cloud image: debian logs in by key.');
     return file;
   }
 

@@ -153,6 +153,15 @@ export function e2eTopology(options: { vms?: number; suites?: Suites } = {}): Pr
   return current.topology;
 }
 
+/**
+ * The topology's answers with `overrides`; with `official` (the default
+ * under BERTH_E2E_DEBIAN=12) Docker comes from the stand-in of Docker's apt
+ * repository, as Debian 12 needs.
+ */
+export function e2eAnswers(topology: Topology, overrides: AnswersOverrides = {}, official = DEBIAN12): ReturnType<typeof answersFor> {
+  return answersFor(topology, official ? (mergeOverrides({ docker: aptRepoDocker(topology.aptRepo!) }, overrides as Record<string, unknown>) as AnswersOverrides) : overrides);
+}
+
 function withHelpers(topology: Topology, official: boolean): E2eTopology {
   const container = (name: string) => (name.startsWith(topology.spec.prefix) ? name : `${topology.spec.prefix}${name}`);
   const vmOf = (name: string) => {
@@ -191,7 +200,7 @@ function withHelpers(topology: Topology, official: boolean): E2eTopology {
     },
     reboot: (name) => rebootTopologyVm(topology, name),
     recreate: (name) => recreateTopologyVm(topology, name),
-    answers: (overrides = {}) => answersFor(topology, official ? (mergeOverrides({ docker: aptRepoDocker(topology.aptRepo!) }, overrides as Record<string, unknown>) as AnswersOverrides) : overrides),
+    answers: (overrides = {}) => e2eAnswers(topology, overrides, official),
     writeAnswers(overrides = {}, name = 'berth.yaml') {
       const file = join(topology.spec.stateDir, 'answers', name);
       writeAnswersFile(file, self.answers(overrides), 'berth answers for the e2e test topology (test/e2e/harness.ts).');

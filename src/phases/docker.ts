@@ -9,6 +9,7 @@ import {
   DAEMON_JSON,
   DaemonJsonError,
   DOCKER_APT_AUTH,
+  DOCKER_KEYRING,
   DOCKER_SOURCES,
   dockerKeyFingerprint,
   dockerKeyScript,
@@ -42,8 +43,7 @@ const WORKS_CHECK = "docker version --format '{{.Server.Version}}' && docker com
 /** What to install for docker.source on this host, or why it cannot be done. */
 export type DockerPackages = { packages: string[]; unitPackage: string } | { problem: HostProblem };
 
-export function dockerPackages(ctx: PhaseContext): DockerPackages {
-  const { source } = ctx.answers.docker;
+export function dockerPackages(ctx: PhaseContext, source = ctx.answers.docker.source): DockerPackages {
   const { osId, osVersion } = ctx.info;
   if (source === 'official') return { packages: OFFICIAL_PACKAGES, unitPackage: 'docker-ce' };
   if (source === 'bundle') {
@@ -67,22 +67,54 @@ export function dockerPackages(ctx: PhaseContext): DockerPackages {
   return { packages: ['docker.io', 'docker-cli', 'docker-buildx', 'docker-compose'], unitPackage: 'docker.io' };
 }
 
+/** The package of the Docker Engine each source installs (Debian's and Ubuntu's both docker.io). */
+export const ENGINE_PACKAGES = ['docker-ce', 'docker.io'] as const;
+
+/**
+ * A host whose Docker Engine came from the other source: the two sources'
+ * packages conflict, and swapping them stops every container, so berth
+ * refuses (in preflight, before any change) and says how to switch by hand.
+ * `installed`: the versions of ENGINE_PACKAGES on the host.
+ */
+export function engineSwapProblem(ctx: PhaseContext, installed: Facts['packages']): HostProblem | null {
+  const wanted = dockerPackages(ctx);
+  if ('problem' in wanted || installed[wanted.unitPackage]) return null;
+  const present = ENGINE_PACKAGES.find((p) => p !== wanted.unitPackage && installed[p]);
+  if (!present) return null;
+  const [source, from] = present === 'docker-ce' ? (['official', "Docker's apt repository"] as const) : (['distro', 'the distribution'] as const);
+  const theirs = dockerPackages(ctx, source);
+  const remove = 'problem' in theirs ? [present] : theirs.packages;
+  return new HostProblem(
+    `Docker Engine on this host comes from ${from} (${present} ${installed[present]}), and the answers say docker.source: ${ctx.answers.docker.source}: berth does not swap a running Docker Engine for another (the packages conflict, and every container would stop)`,
+    `Set docker.source: ${source} back in the answers file. To switch: stop what runs in Docker, remove the installed packages (apt-get remove ${remove.join(' ')}; images, containers and volumes in /var/lib/docker stay), then run berth again. Nothing was changed on any host.`,
+  );
+}
+
 /**
  * What berth wrote into Docker's configuration on the last run (its
- * daemon.json settings, its certs.d files), so that what the answers no
- * longer ask for is taken out again, and nothing berth did not write.
+ * daemon.json settings, its certs.d files, the files of Docker's apt
+ * repository), so that what the answers no longer ask for is taken out
+ * again, and nothing berth did not write.
  */
 const WRITTEN_RECORD = markerPath('docker-written.json');
 
 interface DockerWritten {
   daemon: Record<string, unknown>;
   certs: string[];
+  apt: string[];
 }
+
+/** The files of Docker's apt repository berth may write. */
+const APT_FILES = [DOCKER_KEYRING, DOCKER_SOURCES, DOCKER_APT_AUTH];
 
 /** The record of the last run; a host without one (a first run, or a berth that kept none) has nothing of berth's to take out. */
 function writtenBefore(facts: Facts): DockerWritten {
   const written = record.read<DockerWritten>(facts, WRITTEN_RECORD);
-  return { daemon: written?.daemon ?? {}, certs: (written?.certs ?? []).filter((path) => path.startsWith(`${CERTS_D}/`)) };
+  return {
+    daemon: written?.daemon ?? {},
+    certs: (written?.certs ?? []).filter((path) => path.startsWith(`${CERTS_D}/`)),
+    apt: (written?.apt ?? []).filter((path) => APT_FILES.includes(path)),
+  };
 }
 
 function daemonSettings(ctx: PhaseContext): Record<string, unknown> {
@@ -125,10 +157,23 @@ function staleCaActions(ctx: PhaseContext, previous: DockerWritten): Action[] {
   return [{ kind: 'run', title: `remove the CA certificates of registries docker.trustedCAs no longer lists (${stale.join(', ')})`, script: removeCasScript(stale) }];
 }
 
+/** The files of Docker's apt repository this run keeps: the key, the source, and the mirror's login if it has one. */
+function aptFiles(ctx: PhaseContext): string[] {
+  const { source, aptMirror, aptAuth } = ctx.answers.docker;
+  if (source !== 'official') return [];
+  return [DOCKER_KEYRING, DOCKER_SOURCES, ...(aptMirror && aptAuth ? [DOCKER_APT_AUTH] : [])];
+}
+
 /** The record of this run, written last: what the next run may take out. */
 function writtenRecord(ctx: PhaseContext): WantedFile {
-  const written: DockerWritten = { daemon: daemonSettings(ctx), certs: caFiles(ctx).map((f) => f.path) };
+  const written: DockerWritten = { daemon: daemonSettings(ctx), certs: caFiles(ctx).map((f) => f.path), apt: aptFiles(ctx) };
   return record.file(WRITTEN_RECORD, written);
+}
+
+/** Docker's apt repository, once the answers take Docker from elsewhere: the files berth wrote for it go (before any package install reads the sources). */
+function staleAptActions(ctx: PhaseContext, facts: Facts, previous: DockerWritten): Action[] {
+  if (ctx.answers.docker.source === 'official') return [];
+  return previous.apt.filter((path) => facts.files[path]).map((path): Action => ({ kind: 'remove', path }));
 }
 
 function sourcesFile(ctx: PhaseContext): WantedFile {
@@ -182,7 +227,8 @@ export const dockerPhase: Phase = {
     const install = dockerPackages(ctx);
     const official = ctx.answers.docker.source === 'official';
     return {
-      files: [DAEMON_JSON, markerPath(DOCKER_MARKER), WRITTEN_RECORD, ...caFiles(ctx).map((f) => f.path), ...(official ? [DOCKER_SOURCES, DOCKER_APT_AUTH] : [])],
+      // Without official: whether the files of Docker's repository an earlier run wrote are still there.
+      files: [DAEMON_JSON, markerPath(DOCKER_MARKER), WRITTEN_RECORD, ...caFiles(ctx).map((f) => f.path), ...(official ? [DOCKER_SOURCES, DOCKER_APT_AUTH] : APT_FILES)],
       packages: [...(official ? PREREQUISITES : []), ...('problem' in install ? [] : install.packages)],
       units: [DOCKER_UNIT],
       probes: { works: WORKS_CHECK, ...(official ? { dockerKey: dockerKeyScript('check', dockerKeyFingerprint(ctx.answers.docker)) } : {}) },
@@ -193,7 +239,7 @@ export const dockerPhase: Phase = {
     if ('problem' in install) throw install.problem;
     const previous = writtenBefore(facts);
     const actions = [
-      ...(ctx.answers.docker.source === 'official' ? officialRepositoryActions(ctx, facts) : []),
+      ...(ctx.answers.docker.source === 'official' ? officialRepositoryActions(ctx, facts) : staleAptActions(ctx, facts, previous)),
       ...fileActions(facts, caFiles(ctx)),
       ...staleCaActions(ctx, previous),
       ...packagedService(facts, dockerService(ctx, facts, previous, install)),

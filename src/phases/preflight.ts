@@ -5,7 +5,7 @@ import { shq } from '../shell';
 import { dbComposePath, localNodeNames } from '../render/db';
 import { dockerRepositoryUrl } from '../render/docker';
 import { installedNodesScript } from './db';
-import { dockerPackages } from './docker';
+import { dockerPackages, ENGINE_PACKAGES, engineSwapProblem } from './docker';
 
 /**
  * Preflight changes nothing. It checks that the host is one berth supports
@@ -188,15 +188,31 @@ export function diagnose(ctx: PhaseContext, facts: Facts): Diagnosis[] {
   return out;
 }
 
+/** The berth projects whose Compose projects this host has (/opt/berth/<project>/<app|db|registry>/compose.yaml), a line each. */
+const PROJECTS_SCRIPT = 'find /opt/berth -mindepth 3 -maxdepth 3 -name compose.yaml 2>/dev/null | cut -d/ -f4 | sort -u';
+
+/** A host that runs another project than the answers name: a renamed project would start empty beside the old one, so berth refuses. */
+function renamedProjectProblem(ctx: PhaseContext, installed: string[]): HostProblem | null {
+  const others = installed.filter((name) => name !== ctx.answers.project);
+  if (others.length === 0) return null;
+  const [old] = others;
+  return new HostProblem(
+    `this host runs the berth project "${old}" (/opt/berth/${old}), and the answers name the project "${ctx.answers.project}": berth does not rename a project (the new one would start with an empty database and registry, beside the old one's containers, which keep their ports)`,
+    `Set project: ${old} back in the answers file. To start over under the new name: back up what you need, stop the old project (docker compose --file /opt/berth/${old}/<app, db or registry>/compose.yaml down, each there is), remove /opt/berth/${old} and /etc/berth/${old}, then rerun. Nothing was changed on any host.`,
+  );
+}
+
 export const preflightPhase: Phase = {
   name: 'preflight',
   title: 'preflight',
   appliesTo: everyHost,
   query: (ctx) => ({
+    packages: [...ENGINE_PACKAGES],
     probes: {
       root: 'id -u',
       clock: 'timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown',
       reach: reachScript(reachTargets(ctx.answers, ctx.info.osId)),
+      projects: PROJECTS_SCRIPT,
       ...(hostsWithRole('db')(ctx.host) ? {} : { galeraNodes: installedNodesScript(ctx.answers) }),
     },
   }),
@@ -204,8 +220,12 @@ export const preflightPhase: Phase = {
     // A Docker source this host cannot use is known now: refuse before the DNS phases change anything.
     const docker = dockerPackages(ctx);
     if ('problem' in docker) throw docker.problem;
+    const swap = engineSwapProblem(ctx, facts.packages);
+    if (swap) throw swap;
     const layout = stackLayoutProblem(ctx.answers, ctx.cluster);
     if (layout) throw new HostProblem(layout, 'Nothing was changed on any host.');
+    const renamed = renamedProjectProblem(ctx, facts.probes.projects.out.split('\n').filter((name) => name !== ''));
+    if (renamed) throw renamed;
     const nodes = hostsWithRole('db')(ctx.host) ? [] : facts.probes.galeraNodes.out.split('\n').filter((node) => node !== '');
     if (nodes.length > 0) {
       // The retire phase takes other roles' projects away; a database node holds data berth will not move.

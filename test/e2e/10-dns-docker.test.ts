@@ -6,7 +6,7 @@ import { DOCKER_KEY_FINGERPRINT } from '../../src/render/docker';
 import { aptRepoDocker, writeAnswersFile } from '../../src/sandbox/answers';
 import { ensureStandin } from '../../src/sandbox/standins';
 import { answersFor, execIn, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
-import { e2eSpec, VM_TIMEOUT_MS, type E2eTopology } from './harness';
+import { DEBIAN12, e2eSpec, VM_TIMEOUT_MS, type E2eTopology } from './harness';
 import { installedPlatform, INSTALL_TIMEOUT_MS, runSomePhases, type InstalledPlatform } from './installed';
 
 /**
@@ -260,6 +260,40 @@ describe('DNS mirror and Docker (e2e)', function () {
       assert.deepEqual([mode, uri, inSources], ['600 root', `https://${name}:8443/linux/debian`, '0']);
       assert.match(update, /^(Get|Hit)$/, check.stdout);
       assert.ok(Number(logins) >= 2, `the key and InRelease were fetched with the login:\n${check.stdout}`);
+    });
+
+    it("refuses to swap Docker's packages for Debian's (docker.source: distro) before any change; once they are removed by hand as it says, installs Debian's and takes Docker's apt key, source and login away; a second run changes nothing", async function () {
+      // Debian 12 has no distro source to switch to (70-debian12 shows its refusal).
+      if (DEBIAN12) this.skip();
+      const vm3 = topology.vms.vm3.container;
+      const distro = `${topology.spec.stateDir}/answers/distro.yaml`;
+      writeAnswersFile(distro, answersFor(topology, vm3Only()), "vm3 alone, docker.source distro: Debian's Docker.");
+      const APT_FILES = '/etc/apt/keyrings/docker.asc /etc/apt/sources.list.d/docker.sources /etc/apt/auth.conf.d/berth-docker.conf';
+      const state = async () => {
+        const r = await execIn(vm3, `for p in docker-ce docker.io; do if [ "$(dpkg-query -W -f '\${db:Status-Status}' $p 2>/dev/null)" = installed ]; then echo "$p installed"; else echo "$p"; fi; done; for f in ${APT_FILES}; do [ -e $f ] && echo "$f"; done; docker image inspect --format '{{.Id}}' nginx:1.26; true`);
+        return r.stdout.trim().split('\n');
+      };
+      const before = await state();
+      assert.deepEqual(before.slice(0, 5), ['docker-ce installed', 'docker.io', ...APT_FILES.split(' ')]);
+
+      const refused = await installDnsAndDocker(distro);
+      assert.equal(refused.ok, false, refused.log);
+      assert.match(refused.log, /Docker Engine on this host comes from Docker's apt repository \(docker-ce [^)]+\), and the answers say docker\.source: distro: berth does not swap a running Docker Engine/);
+      assert.match(refused.log, /Set docker\.source: official back in the answers file\. To switch: .*apt-get remove docker-ce docker-ce-cli containerd\.io docker-buildx-plugin docker-compose-plugin/);
+      assert.doesNotMatch(refused.log, /\n\s+at /, 'no stack trace');
+      assert.deepEqual(await state(), before, 'nothing changed');
+
+      const removed = await execIn(vm3, 'DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin >/dev/null');
+      assert.equal(removed.code, 0, removed.stderr);
+      const switched = await installDnsAndDocker(distro);
+      assert.ok(switched.ok, switched.log);
+      // Debian's engine, none of Docker's apt files, and the images kept in /var/lib/docker.
+      assert.deepEqual(await state(), ['docker-ce', 'docker.io installed', before[5]]);
+      const compose = await execIn(vm3, 'docker compose version --short');
+      assert.match(compose.stdout, /^v?2\./, compose.stdout + compose.stderr);
+      const again = await installDnsAndDocker(distro);
+      assert.ok(again.ok, again.log);
+      assert.deepEqual(again.summary.map((row) => `${row.phase} ${row.changed}`), ['preflight 0', 'dns 0', 'docker 0'], again.log);
     });
   });
 });

@@ -199,10 +199,10 @@ describe('settings removed from the answers leave nothing behind (e2e)', functio
   describe('a role moved to another host', function () {
     const WITH_REGISTRY = [...PHASES, registryPhase, registryAccessPhase, retirePhase];
     /** vm2 the app host, the registry on `registryOn`; the other settings as above. */
-    const layout = (registryOn: 'vm2' | 'vm3') =>
+    const layout = (registryOn: 'vm2' | 'vm3', project?: string) =>
       topo.writeAnswers(
-        { hosts: [host('vm2', ['app', 'lb', 'db', ...(registryOn === 'vm2' ? (['registry'] as Role[]) : [])]), host('vm3', registryOn === 'vm3' ? ['registry'] : [])], dns: { mode: 'off' } },
-        `registry-on-${registryOn}.yaml`,
+        { hosts: [host('vm2', ['app', 'lb', 'db', ...(registryOn === 'vm2' ? (['registry'] as Role[]) : [])]), host('vm3', registryOn === 'vm3' ? ['registry'] : [])], dns: { mode: 'off' }, ...(project ? { project } : {}) },
+        `registry-on-${registryOn}${project ? `-${project}` : ''}.yaml`,
       );
     /** The registries a host trusts besides the hub mirror. */
     const certsD = async (vm: string) => (await sh(vm, 'ls /etc/docker/certs.d')).trim().split('\n').filter((name) => name !== topo.hubMirror!.hostname);
@@ -252,6 +252,18 @@ describe('settings removed from the answers leave nothing behind (e2e)', functio
       const again = await runSomePhases(layout('vm2'), WITH_REGISTRY);
       assert.ok(again.ok, again.log);
       assert.deepEqual(again.summary.filter((row) => row.changed !== 0), [], again.log);
+    });
+
+    it('a project renamed (project: shop) is refused in preflight on the host that runs the old one, before any change', async function () {
+      const running = () => sh('vm2', 'docker compose --file /opt/berth/app/registry/compose.yaml ps --format "{{.Service}} {{.State}}"; ls /opt/berth');
+      const before = await running();
+      const run = await runSomePhases(layout('vm2', 'shop'), WITH_REGISTRY);
+      assert.equal(run.ok, false, run.log);
+      assert.match(run.log, /this host runs the berth project "app" \(\/opt\/berth\/app\), and the answers name the project "shop": berth does not rename a project/);
+      assert.match(run.log, /Set project: app back in the answers file/);
+      assert.deepEqual(run.summary.filter((row) => row.changed !== 0), [], run.log);
+      assert.equal(await running(), before);
+      assert.match(before, /^registry running\napp\n$/);
     });
   });
 });

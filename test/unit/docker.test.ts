@@ -419,6 +419,20 @@ describe('Docker: restarts only when its configuration changed', () => {
       );
     });
 
+    it("takes Docker's apt key, source and login away once docker.source is not official, first; only the files berth wrote", () => {
+      const official = phaseContext(testAnswers({ docker: { source: 'official', aptMirror: 'https://ci:Apt-T0ken-x9@docker.mirror.example/linux' } }), 'vm2');
+      const wrote = Object.fromEntries(dockerPhase.plan(official, factsFor(dockerPhase, official)).flatMap((a) => (a.kind === 'file' ? [[a.path, file(a.content, a.mode)]] : [])));
+      assert.deepEqual((JSON.parse(wrote[WRITTEN_RECORD].content) as { apt: string[] }).apt, [DOCKER_KEYRING, DOCKER_SOURCES, DOCKER_APT_AUTH]);
+      const onHost = { ...wrote, [DOCKER_KEYRING]: file('-----BEGIN PGP PUBLIC KEY BLOCK-----\n') };
+      const distro = phaseContext(testAnswers({ docker: { source: 'distro' } }), 'vm2');
+      const actions = assertConverges(dockerPhase, distro, factsFor(dockerPhase, distro, { files: onHost }));
+      assert.deepEqual(kinds(actions).slice(0, 3), [`remove ${DOCKER_KEYRING}`, `remove ${DOCKER_SOURCES}`, `remove ${DOCKER_APT_AUTH}`]);
+      assert.deepEqual((JSON.parse(written(actions, WRITTEN_RECORD)) as { apt: string[] }).apt, []);
+      // Docker's files that berth did not write (no record of them) stay.
+      const theirs = { [DOCKER_KEYRING]: file('key'), [DOCKER_SOURCES]: file('Types: deb\n') };
+      assert.ok(!kinds(dockerPhase.plan(distro, factsFor(dockerPhase, distro, { files: theirs }))).some((k) => k.startsWith('remove')));
+    });
+
     it("keeps an operator's keys, and a key of berth's whose value an operator changed", () => {
       const files = convergedFiles();
       const daemon = JSON.parse(files[DAEMON_JSON].content) as Record<string, unknown>;

@@ -64,6 +64,46 @@ describe('preflight phase', () => {
     assert.deepEqual(preflightPhase.plan(ctx, factsFor(preflightPhase, ctx, { probes: { ...base, reach, galeraNodes: { code: 0, out: '' } } })), []);
   });
 
+  it("refuses, before any change, to swap a host's Docker Engine for the other source's, and says how to switch by hand", () => {
+    const reach = reachOut(['apt http://x/ http 200', 'dockerHub https://registry-1.docker.io/v2/ http 401']);
+    const plan = (source: 'official' | 'distro', packages: Record<string, string>) => {
+      const ctx = phaseContext(testAnswers({ docker: { source } }), 'vm2');
+      return () => preflightPhase.plan(ctx, factsFor(preflightPhase, ctx, { packages, probes: { ...base, reach } }));
+    };
+    assert.throws(
+      plan('distro', { 'docker-ce': '5:28.1.1-1~debian.13~trixie' }),
+      (e: unknown) =>
+        e instanceof HostProblem &&
+        e.message === "Docker Engine on this host comes from Docker's apt repository (docker-ce 5:28.1.1-1~debian.13~trixie), and the answers say docker.source: distro: berth does not swap a running Docker Engine for another (the packages conflict, and every container would stop)" &&
+        e.hint === 'Set docker.source: official back in the answers file. To switch: stop what runs in Docker, remove the installed packages (apt-get remove docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin; images, containers and volumes in /var/lib/docker stay), then run berth again. Nothing was changed on any host.',
+    );
+    assert.throws(
+      plan('official', { 'docker.io': '26.1.5+dfsg1-9' }),
+      (e: unknown) => e instanceof HostProblem && /comes from the distribution \(docker\.io 26\.1\.5\+dfsg1-9\), and the answers say docker\.source: official/.test(e.message) && /^Set docker\.source: distro back .*apt-get remove docker\.io docker-cli docker-buildx docker-compose;/.test(e.hint ?? ''),
+    );
+    // Its own source's engine, with or without the other's leftovers: no swap.
+    assert.deepEqual(plan('official', { 'docker-ce': '5:28.1.1' })(), []);
+    assert.deepEqual(plan('distro', { 'docker.io': '26.1.5', 'docker-ce': '5:28.1.1' })(), []);
+    assert.deepEqual(plan('distro', {})(), []);
+  });
+
+  it('refuses, before any change, a project renamed on a host that runs the old one, and says how to start over', () => {
+    const reach = reachOut(['apt http://x/ http 200', 'dockerHub https://registry-1.docker.io/v2/ http 401']);
+    const ctx = phaseContext(testAnswers({ project: 'shop' }), 'vm2');
+    assert.equal(preflightPhase.query(ctx).probes?.projects, 'find /opt/berth -mindepth 3 -maxdepth 3 -name compose.yaml 2>/dev/null | cut -d/ -f4 | sort -u');
+    const plan = (out: string) => () => preflightPhase.plan(ctx, factsFor(preflightPhase, ctx, { probes: { ...base, reach, projects: { code: 0, out } } }));
+    assert.throws(
+      plan('app\n'),
+      (e: unknown) =>
+        e instanceof HostProblem &&
+        e.message.startsWith('this host runs the berth project "app" (/opt/berth/app), and the answers name the project "shop": berth does not rename a project') &&
+        (e.hint ?? '').startsWith('Set project: app back in the answers file. To start over under the new name:') &&
+        (e.hint ?? '').endsWith('Nothing was changed on any host.'),
+    );
+    assert.deepEqual(plan('shop\n')(), []);
+    assert.deepEqual(plan('')(), []);
+  });
+
   it('refuses stack layouts berth cannot run before any change, saying which to use; three db hosts run one node each', () => {
     const host = (name: string, ...roles: string[]) => ({ name, address: `10.0.0.${10 + Number(name.slice(2))}`, roles });
     const problem = (hosts: ReturnType<typeof host>[], db: Record<string, unknown> = {}) => {

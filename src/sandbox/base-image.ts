@@ -5,11 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { docker } from './docker';
 import { hostCommand } from './host-command';
+import type { DebianSuite } from './plan';
 
-/** The Debian releases the test hosts run: 13 (trixie), the default, and 12 (bookworm), the original write-up's. */
-export const DEBIAN_SUITES = ['trixie', 'bookworm'] as const;
-export type DebianSuite = (typeof DEBIAN_SUITES)[number];
-export const DEBIAN_VERSION: Record<DebianSuite, string> = { trixie: '13', bookworm: '12' };
 
 export interface BaseRecipe {
   suite: DebianSuite;

@@ -3,7 +3,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pack } from 'tar-stream';
 import { assetPath } from '../assets';
-import { ensureBaseImage, type DebianSuite } from './base-image';
+import { ensureBaseImage } from './base-image';
+import type { DebianSuite } from './plan';
 import { docker } from './docker';
 
 /**

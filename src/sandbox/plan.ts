@@ -5,7 +5,10 @@
  * Pure: no Docker calls here.
  */
 
-import type { DebianSuite } from './base-image';
+/** The Debian releases the test hosts run: 13 (trixie), the default, and 12 (bookworm), the original write-up's. */
+export const DEBIAN_SUITES = ['trixie', 'bookworm'] as const;
+export type DebianSuite = (typeof DEBIAN_SUITES)[number];
+export const DEBIAN_VERSION: Record<DebianSuite, string> = { trixie: '13', bookworm: '12' };
 
 export interface TopologySpec {
   /** Starts every container, volume and network name, and labels them: 'berth-e2e-'. */

@@ -2,12 +2,12 @@ import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { RunFailedError } from '../errors';
-import { writeAnswersFile } from './answers';
+import { aptRepoDocker, writeAnswersFile, type AnswersOverrides } from './answers';
 import { removeVolumesLabelled } from './containers';
-import { baseImageTag, findDebootstrap } from './base-image';
+import { baseImageTag, baseRecipe, findDebootstrap } from './base-image';
 import { docker } from './docker';
 import { CACHE_LABEL } from './mirror';
-import { SANDBOX_NETWORK, type MirrorMode, type TopologySpec } from './plan';
+import { DEBIAN_VERSION, SANDBOX_NETWORK, vmNames, type DebianSuite, type MirrorMode, type TopologySpec } from './plan';
 import { STANDINS_DIR } from './standins';
 import { answersFor, downTopology, SERVICE_STATE, topologyStatus, upTopology, type Log, type Topology } from './topology';
 
@@ -24,6 +24,8 @@ export interface SandboxUpOptions {
   dir: string;
   vms: number;
   mirror: MirrorMode;
+  /** The Debian release of every VM. */
+  suite: DebianSuite;
   log: Log;
 }
 
@@ -60,20 +62,29 @@ export function dockerHubReachable(timeoutMs = 5000): Promise<boolean> {
   });
 }
 
-/** The Debian base image is made with debootstrap on this machine, the first time only. */
-async function requireDebootstrapUnlessBuilt(): Promise<void> {
-  if ((await docker(['image', 'inspect', baseImageTag()], { allowFailure: true })).code === 0) return;
+/** The Debian base images (trixie's for every image, and the VMs' release) are made with debootstrap on this machine, the first time only. */
+async function requireDebootstrapUnlessBuilt(suite: DebianSuite): Promise<void> {
+  const needed = [...new Set<DebianSuite>(['trixie', suite])];
+  const built = await Promise.all(needed.map(async (s) => (await docker(['image', 'inspect', baseImageTag(baseRecipe(s))], { allowFailure: true })).code === 0));
+  if (built.every(Boolean)) return;
   if (!findDebootstrap()) {
     throw new RunFailedError(
-      'the sandbox builds its Debian 13 base image with debootstrap, which is not installed here',
+      `the sandbox builds its Debian ${needed.filter((_, i) => !built[i]).map((s) => DEBIAN_VERSION[s]).join(' and ')} base image with debootstrap, which is not installed here`,
       [],
       'On Debian or Ubuntu: apt-get install debootstrap (needed once; the image is kept).',
     );
   }
 }
 
-export function sandboxSpec(dir: string, vms: number, mirrors: boolean): TopologySpec {
-  return { ...SANDBOX_NETWORK, vms, mirrors, stateDir: resolve(dir) };
+export function sandboxSpec(dir: string, vms: number, mirrors: boolean, suite: DebianSuite = 'trixie'): TopologySpec {
+  const suites = suite === 'trixie' ? {} : Object.fromEntries(vmNames(vms).map((name) => [name, suite]));
+  return { ...SANDBOX_NETWORK, vms, mirrors, stateDir: resolve(dir), suites };
+}
+
+/** Debian 12 packages only Compose v1: its VMs take Docker from Docker's repository, or from the local stand-in of it. */
+function sandboxDocker(suite: DebianSuite, topology: Topology): AnswersOverrides {
+  if (suite !== 'bookworm') return {};
+  return { docker: topology.aptRepo ? aptRepoDocker(topology.aptRepo) : { source: 'official' } };
 }
 
 export async function sandboxUp(options: SandboxUpOptions): Promise<SandboxUp> {
@@ -90,10 +101,10 @@ export async function sandboxUp(options: SandboxUpOptions): Promise<SandboxUp> {
       'Run the sandbox from a checkout (`npm run demo`), or on a machine that reaches Docker Hub with --mirror never.',
     );
   }
-  await requireDebootstrapUnlessBuilt();
+  await requireDebootstrapUnlessBuilt(options.suite);
   let topology: Topology;
   try {
-    topology = await upTopology(sandboxSpec(options.dir, options.vms, mirrors), options.log);
+    topology = await upTopology(sandboxSpec(options.dir, options.vms, mirrors, options.suite), options.log);
   } catch (err) {
     // Not a bug in berth: a build, a download or Docker failed on this machine.
     throw new RunFailedError(
@@ -105,7 +116,7 @@ export async function sandboxUp(options: SandboxUpOptions): Promise<SandboxUp> {
   const answersPath = join(topology.spec.stateDir, SANDBOX_ANSWERS_FILE);
   writeAnswersFile(
     answersPath,
-    answersFor(topology),
+    answersFor(topology, sandboxDocker(options.suite, topology)),
     [
       'Written by `berth sandbox up`: berth answers for the local sandbox VMs.',
       `The upstream DNS ${topology.smartdnsIp} plays a smart DNS (such as Shecan)${topology.hubMirror ? ` that resolves ${topology.hubMirror.hostname}` : ''}.`,

@@ -15,7 +15,7 @@ import { docker } from './docker';
 import { ensureToolsImage, ensureVmImage } from './images';
 import { ensureKeyPair } from './keys';
 import { startHubMirror, type HubMirror } from './mirror';
-import type { DebianSuite } from './base-image';
+import type { DebianSuite } from './plan';
 import { addressPlan, topologyNames, vmIndex, vmNames, vmSuite, type TopologySpec } from './plan';
 import { outsiderSpec, resolverSpec, smartDnsSpec, type ServiceContext } from './services';
 import { ensureStandins } from './standins';

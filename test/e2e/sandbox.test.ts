@@ -121,6 +121,17 @@ describe('berth sandbox', function () {
     assert.equal(ssh.stdout.trim(), 'active');
   });
 
+  it("up --debian 12 replaces the VMs by Debian 12 ones, whose answers take Docker from Docker's repository (Debian 12 has only Compose v1)", async () => {
+    const { err } = await berth(sandboxUpCommand, [...up, '--debian', '12']);
+    assert.match(err, /vm1 +10\.213\.58\.11 +created/);
+    const release = await docker(['exec', 'berth-sandbox-vm3', 'sh', '-c', '. /etc/os-release; echo "$VERSION_ID $VERSION_CODENAME"; systemctl is-active ssh']);
+    assert.equal(release.stdout.trim(), '12 bookworm\nactive');
+    const answersPath = join(dir, SANDBOX_ANSWERS_FILE);
+    const { answers } = parseAnswers(readFileSync(answersPath, 'utf8'), answersPath, { env: {} });
+    assert.equal(answers.docker.source, 'official');
+    await assert.rejects(berth(sandboxUpCommand, [...up, '--debian', '11']), /--debian must be 13 or 12, not "11"/);
+  });
+
   it('down removes the containers, volumes, network and the files it wrote', async () => {
     const { err } = await berth(sandboxDownCommand, ['--dir', dir]);
     assert.match(err, /removed container berth-sandbox-vm1/);

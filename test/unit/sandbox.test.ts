@@ -8,6 +8,7 @@ import { containerConfigHash, containerRunArgs } from '../../src/sandbox/contain
 import { contextHash, type ContextFile } from '../../src/sandbox/images';
 import { addressPlan, E2E_NETWORK, MAX_VMS, SANDBOX_NETWORK, topologyNames, vmIndex, vmNames } from '../../src/sandbox/plan';
 import { outsiderSpec, resolverSpec, smartDnsSpec } from '../../src/sandbox/services';
+import { sandboxSpec } from '../../src/sandbox/sandbox';
 import { vmContainerSpec, type VmSpec } from '../../src/sandbox/vm';
 
 describe('sandbox topology plan', () => {
@@ -41,6 +42,14 @@ describe('sandbox topology plan', () => {
     assert.equal(vmIndex('vm7'), 7);
     assert.throws(() => vmIndex('outsider'), /not a VM name/);
     assert.throws(() => vmIndex('vm10'), /not a VM name/);
+  });
+});
+
+describe('sandbox spec', () => {
+  it('runs Debian 13 VMs by default and Debian 12 ones with --debian 12, every VM the same release', () => {
+    assert.deepEqual(sandboxSpec('/tmp/s', 2, false).suites, {});
+    assert.deepEqual(sandboxSpec('/tmp/s', 3, true, 'bookworm').suites, { vm1: 'bookworm', vm2: 'bookworm', vm3: 'bookworm' });
+    assert.equal(sandboxSpec('/tmp/s', 3, true, 'bookworm').prefix, SANDBOX_NETWORK.prefix);
   });
 });
 

@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import { BadInputError } from '../../errors';
-import { DEFAULT_SANDBOX_DIR, MAX_VMS, MIRROR_MODES, type MirrorMode } from '../../sandbox/plan';
+import { DEBIAN_SUITES, DEBIAN_VERSION, DEFAULT_SANDBOX_DIR, MAX_VMS, MIRROR_MODES, type DebianSuite, type MirrorMode } from '../../sandbox/plan';
 import type { Command, OptionSpec } from '../command';
 
 // The sandbox machinery loads when a sandbox command runs, not with every berth command.
@@ -25,6 +25,13 @@ function vmCount(value: unknown): number {
   return count;
 }
 
+function debianSuite(value: unknown): DebianSuite {
+  const version = String(value ?? DEBIAN_VERSION.trixie);
+  const suite = DEBIAN_SUITES.find((s) => DEBIAN_VERSION[s] === version);
+  if (!suite) throw new BadInputError(`--debian must be ${DEBIAN_SUITES.map((s) => DEBIAN_VERSION[s]).join(' or ')}, not "${version}"`);
+  return suite;
+}
+
 /** The path as the user would type it from here. */
 function shown(path: string): string {
   const rel = relative(process.cwd(), path);
@@ -34,10 +41,15 @@ function shown(path: string): string {
 export const sandboxUpCommand: Command = {
   words: ['sandbox', 'up'],
   summary: 'Start local VM-like test hosts and write an answers file for them.',
-  usage: '[--dir DIR] [--vms N] [--mirror auto|always|never]',
+  usage: '[--dir DIR] [--vms N] [--mirror auto|always|never] [--debian 13|12]',
   options: {
     dir: dirOption,
     vms: { type: 'string', valueName: 'N', description: 'How many VMs (default 2, the original layout).' },
+    debian: {
+      type: 'string',
+      valueName: 'VERSION',
+      description: "The Debian release of the VMs: 13 (default) or 12 (the answers then take Docker from Docker's repository, or the local stand-in of it).",
+    },
     mirror: {
       type: 'string',
       valueName: 'MODE',
@@ -45,7 +57,7 @@ export const sandboxUpCommand: Command = {
     },
   },
   details: [
-    'Needs Docker. Each VM is a container running systemd and OpenSSH (Debian 13), on its own',
+    'Needs Docker. Each VM is a container running systemd and OpenSSH (Debian 13, or 12), on its own',
     'Docker network with a resolver and a smart DNS stand-in. Running it again reuses what runs.',
   ].join('\n'),
   async run({ values, print }) {
@@ -54,6 +66,7 @@ export const sandboxUpCommand: Command = {
       dir,
       vms: vmCount(values.vms),
       mirror: mirrorMode(values.mirror),
+      suite: debianSuite(values.debian),
       log: (line) => print.info(`  ${line}`),
     });
     print.info(`${print.color.green('✔')} sandbox is up: ${Object.values(topology.vms).map((vm) => `${vm.name} ${vm.ip}`).join(', ')}`);

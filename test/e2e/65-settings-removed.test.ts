@@ -52,7 +52,7 @@ describe('settings removed from the answers leave nothing behind (e2e)', functio
   /**
    * The same host without the DNS mirror (dns.mode off, no dns role), the
    * second mirror, the other CA and the port. The hub mirror stays (images
-   * must come from somewhere): the VMs find it by /etc/hosts from then on.
+   * must come from somewhere): the VMs find it (and the apt stand-in) by /etc/hosts from then on.
    */
   const removed = (vm: string) => topo.writeAnswers({ hosts: [host(vm, ROLES)], dns: { mode: 'off' } }, `settings-removed-${vm}.yaml`);
 
@@ -67,7 +67,7 @@ describe('settings removed from the answers leave nothing behind (e2e)', functio
    * content's hash, with the VM's own address and name written as SELF in
    * berth's files.
    * Left out: what differs between any two VMs (host name and keys, machine
-   * id), the loader's cache, the account files' backups, and `skipped`: the
+   * id, the identity key Docker 20.10 makes on Debian 12), the loader's cache, the account files' backups, and `skipped`: the
    * dnsmasq package's paths (with its account), which stays installed,
    * disabled, on vm3, as berth cannot tell whether it was there before.
    * berth's own dnsmasq files are checked apart.
@@ -88,7 +88,7 @@ describe('settings removed from the answers leave nothing behind (e2e)', functio
         '    *) cat "$1" ;;',
         '  esac',
         '}',
-        "find /etc -xdev \\( -path '/etc/ssh/ssh_host_*' -o -path /etc/hostname -o -path /etc/hosts -o -path /etc/machine-id -o -path /etc/ld.so.cache -o -path /etc/.pwd.lock -o -name '*dnsmasq*' \\) -prune -o -print0 |",
+        "find /etc -xdev \\( -path '/etc/ssh/ssh_host_*' -o -path /etc/hostname -o -path /etc/hosts -o -path /etc/machine-id -o -path /etc/docker/key.json -o -path /etc/ld.so.cache -o -path /etc/.pwd.lock -o -name '*dnsmasq*' \\) -prune -o -print0 |",
         'sort -z | while IFS= read -r -d "" path; do',
         '  case " $skip " in *" $path "*) continue ;; esac',
         '  meta=$(stat -c "%F %a %U:%G" "$path")',
@@ -143,7 +143,9 @@ describe('settings removed from the answers leave nothing behind (e2e)', functio
   });
 
   it('with them removed: vm3 resolves through its own resolver again, dnsmasq is off, and every file under /etc is as on vm2, which never had them', async function () {
-    await Promise.all(['vm2', 'vm3'].map((vm) => sh(vm, `echo '${topo.hubMirror!.ip} ${topo.hubMirror!.hostname}' >> /etc/hosts`)));
+    // And the stand-in of Docker's apt repository, which the answers name under BERTH_E2E_DEBIAN=12.
+    const byName = [topo.hubMirror!, topo.aptRepo!].map((m) => `${m.ip} ${m.hostname}`).join('\n');
+    await Promise.all(['vm2', 'vm3'].map((vm) => sh(vm, `printf '%s\\n' ${shq(byName)} >> /etc/hosts`)));
     const [vm3, vm2] = await Promise.all([runSomePhases(removed('vm3'), PHASES), runSomePhases(removed('vm2'), PHASES)]);
     assert.ok(vm3.ok, vm3.log);
     assert.ok(vm2.ok, vm2.log);

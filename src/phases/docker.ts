@@ -83,10 +83,12 @@ export function engineSwapProblem(ctx: PhaseContext, installed: Facts['packages'
   if (!present) return null;
   const [source, from] = present === 'docker-ce' ? (['official', "Docker's apt repository"] as const) : (['distro', 'the distribution'] as const);
   const theirs = dockerPackages(ctx, source);
+  // A source berth cannot use here (distro on Debian 12) is no way back.
+  const back = 'problem' in theirs ? '' : `Set docker.source: ${source} back in the answers file. `;
   const remove = 'problem' in theirs ? [present] : theirs.packages;
   return new HostProblem(
     `Docker Engine on this host comes from ${from} (${present} ${installed[present]}), and the answers say docker.source: ${ctx.answers.docker.source}: berth does not swap a running Docker Engine for another (the packages conflict, and every container would stop)`,
-    `Set docker.source: ${source} back in the answers file. To switch: stop what runs in Docker, remove the installed packages (apt-get remove ${remove.join(' ')}; images, containers and volumes in /var/lib/docker stay), then run berth again. Nothing was changed on any host.`,
+    `${back}To switch: stop what runs in Docker, remove the installed packages (apt-get remove ${remove.join(' ')}; images, containers and volumes in /var/lib/docker stay), then run berth again. Nothing was changed on any host.`,
   );
 }
 

@@ -7,7 +7,6 @@ import { docker } from './docker';
 import { hostCommand } from './host-command';
 import type { DebianSuite } from './plan';
 
-
 export interface BaseRecipe {
   suite: DebianSuite;
   variant: 'minbase';

@@ -81,6 +81,12 @@ describe('preflight phase', () => {
       plan('official', { 'docker.io': '26.1.5+dfsg1-9' }),
       (e: unknown) => e instanceof HostProblem && /comes from the distribution \(docker\.io 26\.1\.5\+dfsg1-9\), and the answers say docker\.source: official/.test(e.message) && /^Set docker\.source: distro back .*apt-get remove docker\.io docker-cli docker-buildx docker-compose;/.test(e.hint ?? ''),
     );
+    // Debian 12 with Debian's docker.io (installed by hand) and official: no way back to distro there, only the removal.
+    const bookworm = phaseContext(testAnswers({ docker: { source: 'official' } }), 'vm2', { osVersion: '12', osCodename: 'bookworm' });
+    assert.throws(
+      () => preflightPhase.plan(bookworm, factsFor(preflightPhase, bookworm, { packages: { 'docker.io': '20.10.24+dfsg1-1+b3' }, probes: { ...base, reach } })),
+      (e: unknown) => e instanceof HostProblem && (e.hint ?? '').startsWith('To switch: stop what runs in Docker, remove the installed packages (apt-get remove docker.io;'),
+    );
     // Its own source's engine, with or without the other's leftovers: no swap.
     assert.deepEqual(plan('official', { 'docker-ce': '5:28.1.1' })(), []);
     assert.deepEqual(plan('distro', { 'docker.io': '26.1.5', 'docker-ce': '5:28.1.1' })(), []);

@@ -74,11 +74,11 @@ export const ENGINE_PACKAGES = ['docker-ce', 'docker.io'] as const;
  * A host whose Docker Engine came from the other source: the two sources'
  * packages conflict, and swapping them stops every container, so berth
  * refuses (in preflight, before any change) and says how to switch by hand.
+ * `wanted`: what the answers' source installs here (dockerPackages);
  * `installed`: the versions of ENGINE_PACKAGES on the host.
  */
-export function engineSwapProblem(ctx: PhaseContext, installed: Facts['packages']): HostProblem | null {
-  const wanted = dockerPackages(ctx);
-  if ('problem' in wanted || installed[wanted.unitPackage]) return null;
+export function engineSwapProblem(ctx: PhaseContext, wanted: { unitPackage: string }, installed: Facts['packages']): HostProblem | null {
+  if (installed[wanted.unitPackage]) return null;
   const present = ENGINE_PACKAGES.find((p) => p !== wanted.unitPackage && installed[p]);
   if (!present) return null;
   const [source, from] = present === 'docker-ce' ? (['official', "Docker's apt repository"] as const) : (['distro', 'the distribution'] as const);
@@ -173,8 +173,7 @@ function writtenRecord(ctx: PhaseContext): WantedFile {
 }
 
 /** Docker's apt repository, once the answers take Docker from elsewhere: the files berth wrote for it go (before any package install reads the sources). */
-function staleAptActions(ctx: PhaseContext, facts: Facts, previous: DockerWritten): Action[] {
-  if (ctx.answers.docker.source === 'official') return [];
+function staleAptActions(facts: Facts, previous: DockerWritten): Action[] {
   return previous.apt.filter((path) => facts.files[path]).map((path): Action => ({ kind: 'remove', path }));
 }
 
@@ -241,7 +240,7 @@ export const dockerPhase: Phase = {
     if ('problem' in install) throw install.problem;
     const previous = writtenBefore(facts);
     const actions = [
-      ...(ctx.answers.docker.source === 'official' ? officialRepositoryActions(ctx, facts) : staleAptActions(ctx, facts, previous)),
+      ...(ctx.answers.docker.source === 'official' ? officialRepositoryActions(ctx, facts) : staleAptActions(facts, previous)),
       ...fileActions(facts, caFiles(ctx)),
       ...staleCaActions(ctx, previous),
       ...packagedService(facts, dockerService(ctx, facts, previous, install)),

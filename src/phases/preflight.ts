@@ -220,7 +220,7 @@ export const preflightPhase: Phase = {
     // A Docker source this host cannot use is known now: refuse before the DNS phases change anything.
     const docker = dockerPackages(ctx);
     if ('problem' in docker) throw docker.problem;
-    const swap = engineSwapProblem(ctx, facts.packages);
+    const swap = engineSwapProblem(ctx, docker, facts.packages);
     if (swap) throw swap;
     const layout = stackLayoutProblem(ctx.answers, ctx.cluster);
     if (layout) throw new HostProblem(layout, 'Nothing was changed on any host.');

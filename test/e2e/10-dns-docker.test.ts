@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { dnsPhase } from '../../src/phases/dns';
 import { dockerPhase } from '../../src/phases/docker';
 import { preflightPhase } from '../../src/phases/preflight';
-import { DOCKER_KEY_FINGERPRINT } from '../../src/render/docker';
+import { DOCKER_APT_AUTH, DOCKER_KEY_FINGERPRINT, DOCKER_KEYRING, DOCKER_SOURCES } from '../../src/render/docker';
 import { aptRepoDocker, writeAnswersFile } from '../../src/sandbox/answers';
 import { ensureStandin } from '../../src/sandbox/standins';
 import { answersFor, execIn, recreateTopologyVm, upTopology, type Topology } from '../../src/sandbox/topology';
@@ -268,7 +268,7 @@ describe('DNS mirror and Docker (e2e)', function () {
       const vm3 = topology.vms.vm3.container;
       const distro = `${topology.spec.stateDir}/answers/distro.yaml`;
       writeAnswersFile(distro, answersFor(topology, vm3Only()), "vm3 alone, docker.source distro: Debian's Docker.");
-      const APT_FILES = '/etc/apt/keyrings/docker.asc /etc/apt/sources.list.d/docker.sources /etc/apt/auth.conf.d/berth-docker.conf';
+      const APT_FILES = [DOCKER_KEYRING, DOCKER_SOURCES, DOCKER_APT_AUTH].join(' ');
       const state = async () => {
         const r = await execIn(vm3, `for p in docker-ce docker.io; do if [ "$(dpkg-query -W -f '\${db:Status-Status}' $p 2>/dev/null)" = installed ]; then echo "$p installed"; else echo "$p"; fi; done; for f in ${APT_FILES}; do [ -e $f ] && echo "$f"; done; docker image inspect --format '{{.Id}}' nginx:1.26; true`);
         return r.stdout.trim().split('\n');

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { e2eTopology, TOPOLOGY_TIMEOUT_MS, type E2eTopology } from './harness';
 import { runProgram } from '../../src/sandbox/host-command';
+import { headerValues } from './apps';
 import { heyOutcome } from './hey';
 import { until } from './wait';
 import { INSTALL_TIMEOUT_MS, runBerth } from './installed';
@@ -82,10 +83,7 @@ describe('e2e: Galera spread over three db hosts', function () {
   });
 
   /** The replicas that answer six requests to the LB at `lb`. */
-  async function servedBy(lb: string): Promise<string[]> {
-    const served = await topo.exec('outsider', `for i in 1 2 3 4 5 6; do curl -s -o /dev/null -D - http://${lb}/ | tr -d '\\r' | sed -n 's/^[Xx]-[Ss]erved-[Bb]y: //p'; done | sort -u`);
-    return served.stdout.trim().split('\n');
-  }
+  const servedBy = (lb: string) => headerValues(topo, `http://${lb}/`, 'X-Served-By', 6);
 
   it("opens Galera's ports between the db hosts only, and MariaDB to the app host only", async () => {
     const vm3 = topo.vms.vm3.ip;

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { aptRepoDocker, mergeOverrides, writeAnswersFile, type AnswersOverrides } from '../../src/sandbox/answers';
 import { runProgram } from '../../src/sandbox/host-command';
-import type { DebianSuite } from '../../src/sandbox/plan';
-import { E2E_NETWORK, type TopologySpec } from '../../src/sandbox/plan';
+import { E2E_NETWORK, type DebianSuite, type TopologySpec } from '../../src/sandbox/plan';
 import { shellCommand } from '../../src/shell';
 import type { AnswersInput } from '../../src/answers/schema';
 import {
